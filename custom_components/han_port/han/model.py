@@ -1,0 +1,142 @@
+"""Values the decoder hands out: OBIS codes, measurements, readings and frame errors.
+
+All are frozen, slotted dataclasses so that a reading can be shared between the
+decoder, the coordinator and the entities without anybody changing it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+import re
+from typing import Final
+
+_OBIS_TEXT: Final = re.compile(
+    r"^\s*(\d{1,3})-(\d{1,3}):(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:[.*&](\d{1,3}))?\s*$"
+)
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class Obis:
+    """An OBIS code A-B:C.D.E.F (IEC 62056-61); F is 255 when unused."""
+
+    a: int
+    b: int
+    c: int
+    d: int
+    e: int
+    f: int = 255
+
+    @classmethod
+    def from_bytes(cls, raw: bytes) -> Obis:
+        """Build from the six-byte logical name a meter sends (OctetString of 6)."""
+        cached = _OBIS_BY_BYTES.get(raw)
+        if cached is None:
+            if len(raw) != 6:
+                raise ValueError(f"an OBIS code has 6 bytes, not {len(raw)}")
+            cached = cls(*raw)
+            if len(_OBIS_BY_BYTES) < 4096:
+                _OBIS_BY_BYTES[bytes(raw)] = cached
+        return cached
+
+    @classmethod
+    def parse(cls, text: str) -> Obis:
+        """Parse "1-0:1.8.0" or "1-0:1.8.0.255" (also the "*" and "&" F separators)."""
+        match = _OBIS_TEXT.match(text)
+        if match is None:
+            raise ValueError(f"not an OBIS code: {text!r}")
+        parts = [int(group) for group in match.groups(default="255")]
+        if any(part > 255 for part in parts):
+            raise ValueError(f"not an OBIS code: {text!r}")
+        return cls(*parts)
+
+    def to_bytes(self) -> bytes:
+        """The six-byte logical name."""
+        return bytes((self.a, self.b, self.c, self.d, self.e, self.f))
+
+    def __str__(self) -> str:
+        text = f"{self.a}-{self.b}:{self.c}.{self.d}.{self.e}"
+        return text if self.f == 255 else f"{text}.{self.f}"
+
+    @property
+    def key(self) -> str:
+        """A stable identifier usable in entity unique ids ("1-0:1.8.0" -> "1_0_1_8_0")."""
+        return str(self).replace("-", "_").replace(":", "_").replace(".", "_")
+
+
+_OBIS_BY_BYTES: dict[bytes, Obis] = {}
+
+type Value = int | float | str | datetime | None
+
+
+@dataclass(frozen=True, slots=True)
+class Measurement:
+    """One register value, already scaled to the unit it names (None: no unit)."""
+
+    value: Value
+    unit: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Reading:
+    """Everything one complete message from the meter said.
+
+    `timestamp` is timezone-aware when the message carried the UTC deviation, and a
+    naive local wall-clock time when it did not (Kamstrup and Kaifa send deviation
+    0x8000 = "not specified"); `timestamp_is_local` says which. It is None when the
+    message carried no time at all (Aidon list 1).
+    """
+
+    values: Mapping[Obis, Measurement]
+    meter_id: str | None = None
+    meter_type: str | None = None
+    manufacturer: str | None = None
+    list_version: str | None = None
+    timestamp: datetime | None = None
+    transport: str = "hdlc"
+    encrypted: bool = False
+    system_title: bytes | None = field(default=None, repr=False)
+
+    @property
+    def timestamp_is_local(self) -> bool:
+        """True when the timestamp is naive local time (no UTC offset known)."""
+        return self.timestamp is not None and self.timestamp.tzinfo is None
+
+
+@dataclass(frozen=True, slots=True)
+class FrameError:
+    """A frame or message that was rejected, with why and the bytes concerned.
+
+    reason is one of REASONS; detail is a short human sentence; raw holds at most
+    MAX_RAW bytes so that a flood of garbage cannot grow memory.
+    """
+
+    reason: str
+    detail: str
+    raw: bytes = field(default=b"", repr=False)
+
+
+MAX_RAW: Final = 512
+
+# Why a frame was rejected. Stable strings: counters, diagnostics and the CLI use them.
+REASON_CRC: Final = "crc"  # HCS/FCS, M-Bus checksum or P1 CRC mismatch
+REASON_TRUNCATED: Final = "truncated"  # the frame ended before its length said
+REASON_LENGTH: Final = "length"  # a length field that cannot be right
+REASON_FORMAT: Final = "format"  # bytes that are not a frame (wrong baud/parity?)
+REASON_UNSUPPORTED: Final = "unsupported"  # a valid frame with content we do not read
+REASON_MALFORMED: Final = "malformed"  # a valid frame whose A-XDR/P1 content is broken
+REASON_NO_KEY: Final = "no_key"  # encrypted, and no key was given
+REASON_DECRYPT: Final = "decrypt"  # wrong key or authentication tag mismatch
+REASONS: Final = (
+    REASON_CRC,
+    REASON_TRUNCATED,
+    REASON_LENGTH,
+    REASON_FORMAT,
+    REASON_UNSUPPORTED,
+    REASON_MALFORMED,
+    REASON_NO_KEY,
+    REASON_DECRYPT,
+)
+
+type Event = Reading | FrameError
