@@ -10,16 +10,19 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 import re
-from typing import Final
+from typing import Final, NamedTuple
 
 _OBIS_TEXT: Final = re.compile(
     r"^\s*(\d{1,3})-(\d{1,3}):(\d{1,3})\.(\d{1,3})\.(\d{1,3})(?:[.*&](\d{1,3}))?\s*$"
 )
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class Obis:
-    """An OBIS code A-B:C.D.E.F (IEC 62056-61); F is 255 when unused."""
+class Obis(NamedTuple):
+    """An OBIS code A-B:C.D.E.F (IEC 62056-61); F is 255 when unused.
+
+    A NamedTuple rather than a frozen dataclass: every value of every frame is
+    keyed by one, and tuple hashing and equality run in C.
+    """
 
     a: int
     b: int
@@ -53,7 +56,7 @@ class Obis:
 
     def to_bytes(self) -> bytes:
         """The six-byte logical name."""
-        return bytes((self.a, self.b, self.c, self.d, self.e, self.f))
+        return bytes(self)
 
     def __str__(self) -> str:
         text = f"{self.a}-{self.b}:{self.c}.{self.d}.{self.e}"

@@ -1,11 +1,54 @@
-"""StreamDecoder: bytes in, readings and frame errors out (work in progress)."""
+"""StreamDecoder: bytes in, readings and frame errors out.
+
+Sans-IO in the manner of h11: the caller feeds whatever chunks the port delivers
+(a whole frame, or one byte at a time) and gets back the events those bytes
+completed. Nothing raises on bad input; the buffer never holds more than one
+frame's worth of bytes, whatever garbage arrives.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Final
 
-from .model import Event
-from .options import DecoderOptions
+from . import hdlc, mbus, p1
+from .apdu import BlockTransfer, UnsupportedApduError, strip_llc, unwrap
+from .axdr import AxdrError
+from .meters import LayoutError
+from .model import (
+    MAX_RAW,
+    REASON_DECRYPT,
+    REASON_FORMAT,
+    REASON_MALFORMED,
+    REASON_NO_KEY,
+    REASON_TRUNCATED,
+    REASON_UNSUPPORTED,
+    Event,
+    FrameError,
+    Reading,
+)
+from .options import (
+    TRANSPORT_AUTO,
+    TRANSPORT_HDLC,
+    TRANSPORT_MBUS,
+    TRANSPORT_P1,
+    DecoderOptions,
+)
+from .security import DecryptError, NoKeyError
+from .shapes import ShapeCache
+
+_HDLC_FLAG: Final = 0x7E
+_MBUS_START: Final = 0x68
+_P1_START: Final = 0x2F  # "/"
+_IDLE_P1: Final = b"\r\n"
+_P1_TEXT: Final = bytes(range(0x20, 0x7F)) + b"\r\n"  # what a telegram may hold
+# Report a run of bytes that are not frames once it ends, or every this many bytes,
+# so a port at the wrong baud rate yields a steady trickle of events, not a flood.
+JUNK_REPORT: Final = 4096
+# After this much junk in a row, stop assuming the transport we locked onto.
+_RELOCK: Final = 65536
+# Segmented HDLC / M-Bus messages: a meter push is a few KiB at most.
+MAX_MESSAGE: Final = 65536
 
 
 @dataclass(slots=True)
@@ -25,12 +68,314 @@ class StreamDecoder:
     def __init__(self, options: DecoderOptions | None = None) -> None:
         self.options = options or DecoderOptions()
         self.stats = DecoderStats()
+        self._buf = bytearray()
+        self._locked: str | None = (
+            None if self.options.transport == TRANSPORT_AUTO else self.options.transport
+        )
+        self._junk = 0  # bytes in the current run of junk
+        self._junk_sample = bytearray()
+        self._since_reading = 0
+        self._segments: list[bytes] = []  # HDLC segmentation
+        self._mbus_parts: list[bytes] = []
+        self._mbus_next = 0
+        self._blocks = BlockTransfer()
+        self._shapes = ShapeCache(self.options.country)
+        self._p1_waiting = False  # a "/" candidate at buf[0] needs more bytes
+        self._p1_bang = False
+        self._after_error = False  # junk that follows a rejected frame is its tail
 
-    def feed(self, chunk: bytes) -> list[Event]:
+    @property
+    def transport(self) -> str | None:
+        """The transport the stream turned out to use, once a frame decoded."""
+        return self._locked
+
+    def feed(self, chunk: bytes | bytearray | memoryview) -> list[Event]:
         """Take a chunk of any size; return the events it completed."""
+        events: list[Event] = []
+        if not chunk:
+            return events
         self.stats.bytes_in += len(chunk)
-        return []
+        self._since_reading += len(chunk)
+        buf = self._buf
+        if self._p1_waiting and not self._p1_ready(chunk):
+            buf += chunk
+            return events
+        buf += chunk
+        pos = self._scan(buf, events)
+        if pos:
+            del buf[:pos]
+        if self._since_reading > _RELOCK and self.options.transport == TRANSPORT_AUTO:
+            self._locked = None
+            self._since_reading = 0
+        return events
 
     def flush(self) -> list[Event]:
-        """End of input: report a frame still in the buffer as truncated."""
-        return []
+        """End of input: report what is left in the buffer (a frame cut short, junk)."""
+        events: list[Event] = []
+        buf = self._buf
+        if buf.strip(b"\x7e\r\n") == b"":
+            buf.clear()  # closing flags and line ends are not data
+        if buf:
+            start = buf[0]
+            if start in (_HDLC_FLAG, _MBUS_START, _P1_START) and len(buf) > 2:
+                need = ""
+                if start == _HDLC_FLAG and buf[1] & 0xF0 == 0xA0:
+                    need = f", need {(((buf[1] & 7) << 8) | buf[2]) + 2}"
+                self._error(
+                    events, REASON_TRUNCATED, f"input ended: have {len(buf)} bytes{need}", buf
+                )
+            else:
+                self._skip(buf, 0, len(buf), events)
+            buf.clear()
+        self._report_junk(events)
+        self._p1_waiting = False
+        return events
+
+    # -- framing -------------------------------------------------------------------
+
+    def _scan(self, buf: bytearray, events: list[Event]) -> int:
+        """Decode every complete frame in buf; return how many bytes are consumed."""
+        pos = 0
+        size = len(buf)
+        locked = self._locked
+        self._p1_waiting = False
+        while pos < size:
+            byte = buf[pos]
+            if byte == _HDLC_FLAG and locked in (None, TRANSPORT_HDLC):
+                if pos + 1 < size and buf[pos + 1] == _HDLC_FLAG:
+                    pos += 1  # idle flags between frames
+                    continue
+                result = hdlc.parse_frame(buf, pos)
+                if result is None:
+                    break
+                if isinstance(result, hdlc.HdlcFrame):
+                    self._report_junk(events)
+                    self._on_hdlc(result, buf, pos, events)
+                    pos = result.end  # the closing flag may open the next frame
+                    locked = self._locked
+                    continue
+                pos = self._reject(
+                    buf, pos, result.reason, result.detail, result.end, events=events
+                )
+                continue
+            if byte == _MBUS_START and locked in (None, TRANSPORT_MBUS):
+                outcome = mbus.parse_frame(buf, pos)
+                if outcome is None:
+                    break
+                if isinstance(outcome, mbus.MbusFrame):
+                    self._report_junk(events)
+                    self._on_mbus(outcome, buf, pos, events)
+                    pos = outcome.end
+                    locked = self._locked
+                    continue
+                pos = self._reject(
+                    buf, pos, outcome.reason, outcome.detail, outcome.end, events=events
+                )
+                continue
+            if byte == _P1_START and locked in (None, TRANSPORT_P1):
+                end = p1.find_end(buf, pos)
+                if end == p1.NEED_MORE:
+                    self._p1_waiting = True
+                    self._p1_bang = buf.find(b"!", pos) >= 0
+                    break
+                if end != p1.NOT_A_TELEGRAM:
+                    self._report_junk(events)
+                    self._on_p1(bytes(buf[pos:end]), events)
+                    pos = end
+                    locked = self._locked
+                    continue
+            elif byte in _IDLE_P1 and locked in (None, TRANSPORT_P1):
+                pos += 1  # CR LF between telegrams
+                continue
+            pos = self._skip(buf, pos, self._next_start(buf, pos + 1, locked), events)
+        return pos
+
+    def _p1_ready(self, chunk: bytes | bytearray | memoryview) -> bool:
+        """Whether a waiting P1 candidate could have changed state with this chunk.
+
+        Without this, a telegram fed a byte at a time would be rescanned from its
+        start on every byte. Only a "!", a byte a telegram cannot hold, the end of
+        the identification line or the size limit can change find_end's answer.
+        """
+        data = bytes(chunk)
+        if b"!" in data:
+            self._p1_bang = True
+        return (
+            self._p1_bang
+            or bool(data.translate(None, _P1_TEXT))
+            or len(self._buf) < p1.IDENT_MAX + 2
+            or len(self._buf) + len(data) > p1.P1_MAX_LENGTH
+        )
+
+    def _next_start(self, buf: bytearray, start: int, locked: str | None) -> int:
+        if locked == TRANSPORT_HDLC:
+            found = buf.find(_HDLC_FLAG, start)
+            return found if found >= 0 else len(buf)
+        if locked == TRANSPORT_MBUS:
+            found = buf.find(_MBUS_START, start)
+            return found if found >= 0 else len(buf)
+        if locked == TRANSPORT_P1:
+            found = buf.find(_P1_START, start)
+            return found if found >= 0 else len(buf)
+        best = len(buf)
+        for marker in (_HDLC_FLAG, _MBUS_START, _P1_START):
+            found = buf.find(marker, start, best)
+            if found >= 0:
+                best = found
+        return best
+
+    def _skip(self, buf: bytearray, start: int, end: int, events: list[Event]) -> int:
+        """Count buf[start:end] as junk; return end."""
+        count = end - start
+        self.stats.bytes_skipped += count
+        if len(self._junk_sample) < MAX_RAW:
+            self._junk_sample += buf[start : min(end, start + MAX_RAW - len(self._junk_sample))]
+        self._junk += count
+        if self._junk >= JUNK_REPORT:
+            self._report_junk(events)
+        return end
+
+    def _report_junk(self, events: list[Event]) -> None:
+        if self._junk and self._after_error:
+            self._junk = 0
+            self._junk_sample = bytearray()
+        elif self._junk:
+            detail = (
+                f"{self._junk} bytes that are not a frame: check the baud rate and parity, "
+                "or the adapter"
+            )
+            self._error(events, REASON_FORMAT, detail, self._junk_sample, count_frame=False)
+            self._junk = 0
+            self._junk_sample = bytearray()
+
+    def _reject(
+        self, buf: bytearray, pos: int, reason: str, detail: str, end: int, *, events: list[Event]
+    ) -> int:
+        """A candidate frame at pos failed; resume the hunt one byte later."""
+        if not reason:
+            return self._skip(buf, pos, pos + 1, events)
+        self._report_junk(events)
+        self._error(events, reason, detail, buf[pos : end + 1])
+        # The bytes after a rejected frame belong to it: count them, but do not
+        # report them again as junk.
+        self._after_error = True
+        if reason == "crc" and end < len(buf) and buf[end] == _HDLC_FLAG and buf[pos] == _HDLC_FLAG:
+            # HCS-checked length and a closing flag where it says: the frame's bounds
+            # are sure, only its content is corrupt.
+            self.stats.bytes_skipped += end - pos
+            return end
+        # Otherwise resume right after the opening byte: a frame cut short may have
+        # been followed by a good one, which must not be lost.
+        self.stats.bytes_skipped += 1
+        return pos + 1
+
+    def _error(
+        self,
+        events: list[Event],
+        reason: str,
+        detail: str,
+        raw: bytes | bytearray,
+        *,
+        count_frame: bool = True,
+    ) -> None:
+        errors = self.stats.errors
+        errors[reason] = errors.get(reason, 0) + 1
+        if count_frame:
+            self.stats.frames += 1
+        events.append(FrameError(reason, detail, bytes(raw[:MAX_RAW])))
+
+    # -- transports -----------------------------------------------------------------
+
+    def _on_hdlc(
+        self, frame: hdlc.HdlcFrame, buf: bytearray, pos: int, events: list[Event]
+    ) -> None:
+        self.stats.frames += 1
+        information = frame.information
+        if not information:
+            return
+        if frame.segmented or self._segments:
+            self._segments.append(information)
+            if sum(map(len, self._segments)) > MAX_MESSAGE:
+                self._segments = []
+                self._error(events, REASON_MALFORMED, "segmented message too large", b"")
+                return
+            if frame.segmented:
+                return
+            information = b"".join(self._segments)
+            self._segments = []
+        apdu = strip_llc(information)
+        if apdu[:1] == b"\xe0":
+            self._on_block(apdu, buf, pos, frame.end, events)
+            return
+        self._on_apdu(apdu, TRANSPORT_HDLC, bytes(buf[pos : frame.end + 1]), events)
+
+    def _on_block(
+        self, apdu: bytes, buf: bytearray, pos: int, end: int, events: list[Event]
+    ) -> None:
+        try:
+            whole = self._blocks.add(apdu)
+        except AxdrError as err:
+            self._error(events, REASON_MALFORMED, f"block transfer: {err}", buf[pos : end + 1])
+            return
+        if whole is not None:
+            self._on_apdu(whole, TRANSPORT_HDLC, whole, events)
+
+    def _on_mbus(
+        self, frame: mbus.MbusFrame, buf: bytearray, pos: int, events: list[Event]
+    ) -> None:
+        self.stats.frames += 1
+        if frame.sequence == 0:
+            self._mbus_parts = []
+        elif frame.sequence != self._mbus_next or not self._mbus_parts:
+            self._mbus_parts = []
+            self._error(
+                events, REASON_MALFORMED, "M-Bus segment out of order", buf[pos : frame.end]
+            )
+            return
+        self._mbus_parts.append(frame.fragment)
+        self._mbus_next = frame.sequence + 1
+        if not frame.last:
+            return
+        apdu = b"".join(self._mbus_parts)
+        self._mbus_parts = []
+        if apdu[:1] == b"\xe0":
+            self._on_block(apdu, buf, pos, frame.end - 1, events)
+            return
+        self._on_apdu(apdu, TRANSPORT_MBUS, apdu, events)
+
+    def _on_p1(self, telegram: bytes, events: list[Event]) -> None:
+        self.stats.frames += 1
+        result = p1.decode_telegram(telegram)
+        if isinstance(result, Reading):
+            self._accept(result, TRANSPORT_P1, events)
+        else:
+            self._error(events, result.reason, result.detail, telegram, count_frame=False)
+
+    def _on_apdu(self, apdu: bytes, transport: str, raw: bytes, events: list[Event]) -> None:
+        options = self.options
+        plain = None
+        try:
+            plain = unwrap(apdu, options.key, options.auth_key)
+            reading = self._shapes.read(plain, transport)
+        except NoKeyError as err:
+            self._error(events, REASON_NO_KEY, str(err), raw, count_frame=False)
+        except DecryptError as err:
+            self._error(events, REASON_DECRYPT, str(err), raw, count_frame=False)
+        except (UnsupportedApduError, LayoutError) as err:
+            self._error(events, REASON_UNSUPPORTED, str(err), raw, count_frame=False)
+        except ValueError as err:  # AxdrError and friends: broken content
+            if plain is not None and plain.encrypted:
+                # Without an authentication tag a wrong key shows up only here.
+                detail = f"decrypted message does not parse ({err}): wrong key?"
+                self._error(events, REASON_DECRYPT, detail, raw, count_frame=False)
+            else:
+                self._error(events, REASON_MALFORMED, str(err), raw, count_frame=False)
+        else:
+            self._accept(reading, transport, events)
+
+    def _accept(self, reading: Reading, transport: str, events: list[Event]) -> None:
+        self._after_error = False
+        self.stats.readings += 1
+        self._since_reading = 0
+        self._locked = transport
+        events.append(reading)

@@ -1,0 +1,156 @@
+"""DLMS APDUs a meter pushes: data-notification, general-block-transfer, glo-ciphering.
+
+IEC 62056-5-3: data-notification = 0x0F, long-invoke-id-and-priority (4 bytes),
+date-time (OCTET STRING OPTIONAL), notification-body (Data).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from .axdr import AxdrError, AxdrValue, parse, parse_recording, read_length
+from .security import (
+    TAG_GENERAL_GLO_CIPHERING,
+    DecryptError,
+    decrypt,
+    split_glo_ciphering,
+)
+
+TAG_DATA_NOTIFICATION: Final = 0x0F
+TAG_GENERAL_BLOCK_TRANSFER: Final = 0xE0
+# IEC 62056-46 LLC header for a response/push over HDLC: LSAP E6, E7 and a quality byte.
+LLC_HEADERS: Final = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
+# A GBT message bigger than this is not a meter push but garbage that passed a CRC.
+MAX_BLOCK_MESSAGE: Final = 65536
+
+
+class UnsupportedApduError(ValueError):
+    """A well-formed frame carrying something other than a push notification."""
+
+
+@dataclass(frozen=True, slots=True)
+class Notification:
+    """A decoded data-notification."""
+
+    datetime_raw: bytes | None  # 12-byte COSEM date-time from the header, if any
+    body: AxdrValue
+    system_title: bytes | None = None  # set when the APDU was ciphered
+    encrypted: bool = False
+
+
+def strip_llc(info: bytes) -> bytes:
+    """Drop the LLC header HDLC frames carry before the APDU."""
+    if info[:3] in LLC_HEADERS:
+        return info[3:]
+    return info
+
+
+@dataclass(frozen=True, slots=True)
+class Plain:
+    """A data-notification APDU in the clear, and how it travelled."""
+
+    apdu: bytes
+    system_title: bytes | None = None
+    encrypted: bool = False
+
+
+def unwrap(apdu: bytes, key: bytes | None = None, auth_key: bytes | None = None) -> Plain:
+    """Check the APDU is a push notification and decrypt it if it is ciphered.
+
+    Raises AxdrError, UnsupportedApduError, NoKeyError or DecryptError.
+    """
+    if not apdu:
+        raise AxdrError("empty APDU")
+    tag = apdu[0]
+    if tag == TAG_DATA_NOTIFICATION:
+        return Plain(apdu)
+    if tag == TAG_GENERAL_GLO_CIPHERING:
+        ciphered = split_glo_ciphering(apdu)
+        plain = decrypt(ciphered, key, auth_key)
+        if not plain or plain[0] != TAG_DATA_NOTIFICATION:
+            # Without a tag, a wrong key yields noise rather than an error; noise
+            # almost never starts with a data-notification that parses to the end.
+            raise DecryptError("decrypted APDU is not a data-notification: wrong key?")
+        return Plain(plain, ciphered.system_title, bool(ciphered.security_control & 0x20))
+    raise UnsupportedApduError(f"APDU tag {tag:02X} is not a push notification")
+
+
+def datetime_offset(apdu: bytes) -> tuple[int | None, int]:
+    """Where the header date-time's 12 bytes start (None: absent) and the body starts."""
+    if len(apdu) < 6:
+        raise AxdrError("data-notification too short")
+    pos = 5  # tag + long-invoke-id-and-priority
+    marker = apdu[pos]
+    if marker == 0x00:
+        return None, pos + 1
+    if marker == 0x0C:
+        start = pos + 1
+    elif marker == 0x09 and apdu[pos + 1 : pos + 2] == b"\x0c":
+        # Kaifa and old Kamstrup firmware send the date-time as a tagged octet-string
+        # (09 0C + 12) where the spec has a bare optional octet-string (0C + 12).
+        start = pos + 2
+    else:
+        raise AxdrError(f"date-time field starts with {marker:02X}")
+    if start + 12 > len(apdu):
+        raise AxdrError("date-time runs past the end")
+    return start, start + 12
+
+
+def data_notification(apdu: bytes, *, recording: bool = False) -> Notification:
+    """Decode a plain data-notification (see axdr.parse_recording for `recording`)."""
+    start, pos = datetime_offset(apdu)
+    body, end = parse_recording(apdu, pos) if recording else parse(apdu, pos)
+    if end != len(apdu):
+        raise AxdrError(f"{len(apdu) - end} bytes after the notification body")
+    return Notification(apdu[start : start + 12] if start is not None else None, body)
+
+
+class BlockTransfer:
+    """Reassembles DLMS general-block-transfer (0xE0) blocks into one APDU.
+
+    Blocks arrive in order, one per frame (L&G E450 sends three); a gap or a
+    restart drops what was collected, so a lost frame costs one message, not a
+    corrupt one.
+    """
+
+    __slots__ = ("_expected", "_parts", "_size")
+
+    def __init__(self) -> None:
+        self._parts: list[bytes] = []
+        self._expected = 1
+        self._size = 0
+
+    def add(self, apdu: bytes) -> bytes | None:
+        """Take one GBT APDU; return the whole APDU once the last block is in."""
+        if len(apdu) < 6:
+            raise AxdrError("block transfer header too short")
+        control = apdu[1]
+        number = (apdu[2] << 8) | apdu[3]
+        length, pos = read_length(apdu, 6)
+        data = apdu[pos : pos + length]
+        if len(data) != length:
+            raise AxdrError(f"block says {length} bytes, frame has {len(data)}")
+        if number == 1:
+            self.reset()
+        elif number != self._expected:
+            expected = self._expected
+            self.reset()
+            raise AxdrError(f"block {number} arrived, expected block {expected}")
+        self._parts.append(data)
+        self._size += length
+        self._expected = number + 1
+        if self._size > MAX_BLOCK_MESSAGE:
+            self.reset()
+            raise AxdrError("block transfer message too large")
+        if control & 0x80:  # last-block
+            whole = b"".join(self._parts)
+            self.reset()
+            return whole
+        return None
+
+    def reset(self) -> None:
+        """Forget a partial message."""
+        self._parts = []
+        self._expected = 1
+        self._size = 0

@@ -1,0 +1,116 @@
+"""DLMS general-glo-ciphering (IEC 62056-5-3 5.6, "Green Book" security suite 0).
+
+AES-128-GCM with IV = system title (8 bytes) || invocation counter (4 bytes).
+Security control bit 0x20 = encrypted, 0x10 = authenticated (12-byte tag, additional
+authenticated data = security control || authentication key).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Final
+
+from cryptography.exceptions import InvalidTag
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from .axdr import AxdrError, read_length
+
+TAG_GENERAL_GLO_CIPHERING: Final = 0xDB
+TAG_LENGTH: Final = 12
+SC_AUTHENTICATED: Final = 0x10
+SC_ENCRYPTED: Final = 0x20
+
+
+class DecryptError(ValueError):
+    """Wrong key, or an authentication tag that does not match."""
+
+
+class NoKeyError(ValueError):
+    """The APDU is encrypted and no key was given."""
+
+
+@dataclass(frozen=True, slots=True)
+class Ciphered:
+    """The parts of a general-glo-ciphering APDU."""
+
+    system_title: bytes
+    security_control: int
+    invocation_counter: int
+    ciphertext: bytes
+    tag: bytes | None
+
+
+def split_glo_ciphering(apdu: bytes) -> Ciphered:
+    """Split a general-glo-ciphering APDU (tag 0xDB) into its parts."""
+    title_length, pos = read_length(apdu, 1)
+    if title_length != 8 or pos + 8 > len(apdu):
+        raise AxdrError("system title must be 8 bytes")
+    system_title = apdu[pos : pos + 8]
+    length, pos = read_length(apdu, pos + 8)
+    content = apdu[pos : pos + length]
+    if len(content) != length or length < 5:
+        raise AxdrError(f"ciphered content says {length} bytes, frame has {len(content)}")
+    control = content[0]
+    counter = int.from_bytes(content[1:5])
+    body = content[5:]
+    tag = None
+    if control & SC_AUTHENTICATED:
+        if len(body) < TAG_LENGTH:
+            raise AxdrError("authentication tag missing")
+        body, tag = body[:-TAG_LENGTH], body[-TAG_LENGTH:]
+    return Ciphered(system_title, control, counter, body, tag)
+
+
+def decrypt(ciphered: Ciphered, key: bytes | None, auth_key: bytes | None) -> bytes:
+    """Return the plaintext APDU, or raise NoKeyError / DecryptError."""
+    if not ciphered.security_control & SC_ENCRYPTED:
+        # Authenticated-only APDUs carry plaintext; we read them without checking.
+        return ciphered.ciphertext
+    if key is None:
+        raise NoKeyError("frames are encrypted and no key is configured")
+    iv = ciphered.system_title + ciphered.invocation_counter.to_bytes(4)
+    if ciphered.tag is None:
+        # GCM without a tag is AES-CTR starting at counter block 2 (J0 + 1), per
+        # NIST SP 800-38D for a 96-bit IV: the meter sends no tag we could check.
+        decryptor = Cipher(algorithms.AES(key), modes.CTR(iv + b"\x00\x00\x00\x02")).decryptor()
+        return decryptor.update(ciphered.ciphertext) + decryptor.finalize()
+    aad = bytes((ciphered.security_control,)) + (auth_key or b"")
+    decryptor = Cipher(
+        algorithms.AES(key), modes.GCM(iv, ciphered.tag, min_tag_length=TAG_LENGTH)
+    ).decryptor()
+    decryptor.authenticate_additional_data(aad)
+    try:
+        return decryptor.update(ciphered.ciphertext) + decryptor.finalize()
+    except InvalidTag:
+        raise DecryptError("authentication tag mismatch: wrong key or authentication key") from None
+
+
+def encrypt(
+    plaintext: bytes,
+    *,
+    system_title: bytes,
+    invocation_counter: int,
+    key: bytes,
+    auth_key: bytes | None = None,
+    security_control: int = 0x30,
+) -> bytes:
+    """Build a general-glo-ciphering APDU (used by the simulated meter and tests)."""
+    iv = system_title + invocation_counter.to_bytes(4)
+    if security_control & SC_AUTHENTICATED:
+        sealer = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
+        sealer.authenticate_additional_data(bytes((security_control,)) + (auth_key or b""))
+        body = sealer.update(plaintext) + sealer.finalize() + sealer.tag[:TAG_LENGTH]
+    else:
+        counter = Cipher(algorithms.AES(key), modes.CTR(iv + b"\x00\x00\x00\x02")).encryptor()
+        body = counter.update(plaintext) + counter.finalize()
+    content = bytes((security_control,)) + invocation_counter.to_bytes(4) + body
+    return (
+        bytes((TAG_GENERAL_GLO_CIPHERING, 8)) + system_title + _length_bytes(len(content)) + content
+    )
+
+
+def _length_bytes(length: int) -> bytes:
+    if length < 0x80:
+        return bytes((length,))
+    size = (length.bit_length() + 7) // 8
+    return bytes((0x80 | size,)) + length.to_bytes(size)

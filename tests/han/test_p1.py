@@ -1,0 +1,509 @@
+"""P1 ASCII telegrams: framing (find_end) and decoding (decode_telegram) on real captures."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+import json
+from pathlib import Path
+import random
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from hypothesis import given, strategies as st
+import pytest
+
+from custom_components.han_port.han.crc import crc16_arc
+from custom_components.han_port.han.model import (
+    REASON_CRC,
+    REASON_FORMAT,
+    REASON_MALFORMED,
+    REASON_TRUNCATED,
+    FrameError,
+    Measurement,
+    Obis,
+    Reading,
+)
+from custom_components.han_port.han.p1 import (
+    NEED_MORE,
+    NOT_A_TELEGRAM,
+    P1_MAX_LENGTH,
+    decode_telegram,
+    find_end,
+)
+
+_CORPUS: list[dict[str, Any]] = json.loads(
+    (Path(__file__).parent.parent / "fixtures" / "corpus.json").read_text(encoding="utf-8")
+)
+P1_ENTRIES = [entry for entry in _CORPUS if entry["transport"] == "p1-ascii"]
+BINARY_ENTRIES = [entry for entry in _CORPUS if entry.get("hex")]
+DSMR5 = next(entry for entry in P1_ENTRIES if entry["id"] == "p1-nl-dsmr5-dsmrparser")
+
+
+def telegram_of(entry: dict[str, Any]) -> bytes:
+    """The capture from "/" on: a stream decoder hunts for "/" past stray CR LF."""
+    text: bytes = entry["text"].encode("ascii")
+    return text[text.index(b"/") :]
+
+
+def crc_end(telegram: bytes) -> int:
+    """Index just past the four CRC digits."""
+    return telegram.index(b"\n!") + 6
+
+
+def with_crc(text: str) -> bytes:
+    """A telegram from "/" through "!", completed with its CRC-16/ARC and CR LF."""
+    body = text.replace("\n", "\r\n").encode("ascii")
+    return body + f"{crc16_arc(body):04X}\r\n".encode()
+
+
+def decoded(telegram: bytes) -> Reading:
+    result = decode_telegram(telegram)
+    assert isinstance(result, Reading), result
+    return result
+
+
+def rejected(telegram: bytes) -> FrameError:
+    result = decode_telegram(telegram)
+    assert isinstance(result, FrameError), result
+    return result
+
+
+def value_of(reading: Reading, code: str) -> Measurement:
+    return reading.values[Obis.parse(code)]
+
+
+# ---------------------------------------------------------------- corpus captures
+
+
+@pytest.mark.parametrize("entry", P1_ENTRIES, ids=lambda entry: entry["id"])
+def test_find_end_delimits_corpus_telegram(entry: dict[str, Any]) -> None:
+    text = entry["text"].encode("ascii")
+    start = text.index(b"/")
+    end = find_end(text, start)
+    assert end == start + crc_end(text[start:])
+    assert text[end - 5 : end] == b"!" + entry["frame_check"]["crc_given"].encode()
+
+
+@pytest.mark.parametrize("entry", P1_ENTRIES, ids=lambda entry: entry["id"])
+def test_decode_corpus_telegram(entry: dict[str, Any]) -> None:
+    expected = entry["expected"]
+    telegram = telegram_of(entry)
+    reading = decoded(telegram[: find_end(telegram, 0)])
+
+    values = {str(obis): measurement.value for obis, measurement in reading.values.items()}
+    assert values == expected["values"]
+    # int where the scaled value is whole (244 W, not 244.0), float otherwise.
+    assert {code: type(value) for code, value in values.items()} == {
+        code: type(value) for code, value in expected["values"].items()
+    }
+    units = {str(obis): measurement.unit for obis, measurement in reading.values.items()}
+    assert units == expected["units"]
+    assert reading.timestamp == datetime.fromisoformat(expected["timestamp"])
+    assert reading.timestamp is not None
+    assert reading.timestamp.tzinfo is None
+    assert reading.timestamp.fold == (0 if expected["timestamp_dst"] else 1)
+    assert reading.meter_id == expected["meter_id"]
+    assert reading.list_version == expected["list_version"]
+    assert reading.meter_type == expected["meter_type"]
+    assert reading.transport == "p1"
+    assert not reading.encrypted
+
+
+@pytest.mark.parametrize("entry", P1_ENTRIES, ids=lambda entry: entry["id"])
+def test_decode_whole_capture_with_stray_and_trailing_line_ends(entry: dict[str, Any]) -> None:
+    reading = decoded(entry["text"].encode("ascii"))
+    assert len(reading.values) == len(entry["expected"]["values"])
+
+
+def test_manufacturer_from_flag_id() -> None:
+    by_id = {entry["id"]: decoded(telegram_of(entry)).manufacturer for entry in P1_ENTRIES}
+    assert by_id == {
+        "p1-se-landisgyr-e360-2021-amshan-a": "Landis+Gyr",
+        "p1-se-ell5-2020-amshan-c": None,  # ELL: maker unknown
+        "p1-se-kamstrup-2022-amshan": "Kamstrup",
+        "p1-se-kamstrup-2025-amsreader-gh934": "Kamstrup",
+        "p1-se-landisgyr-e360-2022-amsreader-gh382": "Landis+Gyr",
+        "p1-nl-dsmr5-dsmrparser": "Iskraemeco",  # sent as "ISk"
+    }
+
+
+def test_multi_value_lines() -> None:
+    reading = decoded(telegram_of(DSMR5))
+    assert value_of(reading, "0-1:24.2.1") == Measurement(0.107, "m3")
+    assert Obis.parse("1-0:99.97.0") not in reading.values
+    for status in ("0-0:96.14.0", "0-0:96.7.21", "0-0:96.13.0", "0-1:24.1.0", "0-0:96.1.1"):
+        assert Obis.parse(status) not in reading.values
+
+
+# ---------------------------------------------------------------- CRC
+
+
+@pytest.mark.parametrize("entry", P1_ENTRIES, ids=lambda entry: entry["id"])
+def test_one_changed_character_is_a_crc_error(entry: dict[str, Any]) -> None:
+    telegram = bytearray(telegram_of(entry))
+    digit = telegram.index(b"1-0:1.7.0(") + len(b"1-0:1.7.0(") + 3
+    telegram[digit] = ord("9") if telegram[digit] != ord("9") else ord("8")
+    error = rejected(bytes(telegram))
+    given_crc = entry["frame_check"]["crc_given"]
+    assert error.reason == REASON_CRC
+    assert error.detail.startswith(f"P1 CRC mismatch: telegram says {given_crc}, computed ")
+    assert error.detail[-4:] == f"{crc16_arc(telegram[: telegram.index(b'\n!') + 2]):04X}"
+    assert error.raw == bytes(telegram[:512])
+
+
+def test_crc_detail_names_both_values() -> None:
+    telegram = telegram_of(DSMR5).replace(b"!6EEE", b"!6EEF")
+    assert rejected(telegram).detail == "P1 CRC mismatch: telegram says 6EEF, computed 6EEE"
+
+
+def test_lower_case_crc_digits_are_accepted() -> None:
+    telegram = telegram_of(DSMR5).replace(b"!6EEE", b"!6eee")
+    assert find_end(telegram, 0) == crc_end(telegram)
+    assert decoded(telegram).meter_id == DSMR5["expected"]["meter_id"]
+
+
+# ---------------------------------------------------------------- framing
+
+
+@pytest.mark.parametrize("entry", P1_ENTRIES, ids=lambda entry: entry["id"])
+def test_byte_by_byte_growth_needs_more_until_complete(entry: dict[str, Any]) -> None:
+    telegram = telegram_of(entry)
+    end = crc_end(telegram)
+    buffer = bytearray(b"\x7e\x00\r\n")  # the tail of whatever came before
+    start = len(buffer)
+    for byte in telegram[: end - 1]:
+        buffer.append(byte)
+        assert find_end(buffer, start) == NEED_MORE, bytes(buffer[start:])
+    buffer.append(telegram[end - 1])
+    assert find_end(buffer, start) == start + end
+
+
+def test_telegram_without_crc() -> None:
+    """DSMR 2.2/3: "!" CR LF, nothing to check."""
+    with_digits = telegram_of(DSMR5)
+    bang = with_digits.index(b"\n!") + 2
+    telegram = with_digits[:bang] + b"\r\n"
+    assert find_end(telegram[:bang], 0) == NEED_MORE
+    assert find_end(telegram[: bang + 1], 0) == bang
+    assert find_end(telegram, 0) == bang
+    assert find_end(with_digits[:bang] + b"\n", 0) == bang
+    reading = decoded(telegram[:bang])
+    assert {str(obis): m.value for obis, m in reading.values.items()} == DSMR5["expected"]["values"]
+
+
+def test_dsmr22_telegram_with_gas_on_a_continuation_line() -> None:
+    telegram = (
+        b"/ISk5\\2MT382-1004\r\n\r\n"
+        b"0-0:96.1.1(30303030303030303030303030303030)\r\n"
+        b"1-0:1.8.1(00001.001*kWh)\r\n"
+        b"1-0:1.7.0(0001.01*kW)\r\n"
+        b"0-0:17.0.0(0999.00*kW)\r\n"
+        b"0-1:24.3.0(161107190000)(00)(60)(1)(0-1:24.2.1)(m3)\r\n"
+        b"(00001.001)\r\n"
+        b"0-1:24.4.0(1)\r\n"
+        b"!\r\n"
+    )
+    end = find_end(telegram, 0)
+    assert end == len(telegram) - 2
+    reading = decoded(telegram[:end])
+    assert dict(reading.values) == {
+        Obis.parse("1-0:1.8.1"): Measurement(1.001, "kWh"),
+        Obis.parse("1-0:1.7.0"): Measurement(1010, "W"),
+        Obis.parse("0-0:17.0.0"): Measurement(999000, "W"),
+        Obis.parse("0-1:24.3.0"): Measurement(1.001, "m3"),
+    }
+    assert reading.timestamp is None
+    assert reading.list_version is None
+
+
+def test_find_end_with_start_inside_a_buffer() -> None:
+    telegram = telegram_of(DSMR5)
+    buffer = bytearray(b"\x7e\xa0\x2f\x00" + telegram + b"/KAM5\r\n")
+    assert find_end(buffer, 2) == NOT_A_TELEGRAM
+    assert find_end(buffer, 4) == 4 + crc_end(telegram)
+    assert find_end(buffer, 4 + len(telegram)) == NEED_MORE
+
+
+def test_random_binary_after_slash_is_rejected_within_a_few_bytes() -> None:
+    rng = random.Random(62056)
+    for _ in range(10_000):
+        data = b"/" + rng.randbytes(200)
+        decided_at = next(
+            length for length in range(1, len(data) + 1) if find_end(data[:length], 0) != NEED_MORE
+        )
+        assert find_end(data[:decided_at], 0) == NOT_A_TELEGRAM
+        assert decided_at <= 16, data[:decided_at]
+
+
+@pytest.mark.parametrize("entry", BINARY_ENTRIES, ids=lambda entry: entry["id"])
+def test_slash_inside_hdlc_and_mbus_captures_is_not_a_telegram(entry: dict[str, Any]) -> None:
+    frame = bytes.fromhex(entry["hex"])
+    slashes = [index for index, byte in enumerate(frame) if byte == ord("/")]
+    for index in slashes:
+        assert find_end(frame, index) == NOT_A_TELEGRAM
+        assert find_end(frame[: index + 4], index) in (NOT_A_TELEGRAM, NEED_MORE)
+
+
+@pytest.mark.parametrize(
+    ("data", "answer"),
+    [
+        (b"", NOT_A_TELEGRAM),
+        (b"K", NOT_A_TELEGRAM),
+        (b"/", NEED_MORE),
+        (b"/K", NEED_MORE),
+        (b"/KAM", NEED_MORE),
+        (b"/K1", NOT_A_TELEGRAM),  # maker id is three letters
+        (b"/KA\x00", NOT_A_TELEGRAM),
+        (b"/KAM ", NOT_A_TELEGRAM),  # baud-rate character is printable, not blank
+        (b"/KAM5", NEED_MORE),
+        (b"/KAM5\r", NEED_MORE),
+        (b"/KAM5\r\r", NOT_A_TELEGRAM),
+        (b"/KAM5\n", NOT_A_TELEGRAM),  # identification line ends in CR LF
+        (b"/KAM5abc\x81", NOT_A_TELEGRAM),
+        (b"/KAM5" + b"x" * 95, NEED_MORE),
+        (b"/KAM5" + b"x" * 96, NOT_A_TELEGRAM),  # identification line too long
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n", NEED_MORE),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\x00", NOT_A_TELEGRAM),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n\xff!", NOT_A_TELEGRAM),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!", NEED_MORE),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A", NEED_MORE),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1G", NOT_A_TELEGRAM),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n! ", NOT_A_TELEGRAM),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2B", 32),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2B\r\n/", 32),
+        (b"/KAM5\r\n!\r\n", 8),  # no data objects still ends
+        (b"/KAM5\r\n\r\nmessage(Hi!)\r\n!\r\n", 24),  # "!" inside a line is text
+    ],
+)
+def test_find_end_cases(data: bytes, answer: int) -> None:
+    assert find_end(data, 0) == answer
+
+
+def test_no_end_mark_within_max_length_is_not_a_telegram() -> None:
+    header = b"/KAM5\r\n\r\n"
+    line = b"1-0:1.8.0(00000001.000*kWh)\r\n"
+    data = header + line * ((P1_MAX_LENGTH - len(header)) // len(line) + 1)
+    assert find_end(data[: P1_MAX_LENGTH - 1], 0) == NEED_MORE
+    assert find_end(data, 0) == NOT_A_TELEGRAM
+    fits = data[: P1_MAX_LENGTH - 2] + b"\n!"
+    assert find_end(fits + b"\r\n", 0) == P1_MAX_LENGTH
+
+
+# ---------------------------------------------------------------- content
+
+
+def test_units_scaling_and_case() -> None:
+    reading = decoded(
+        with_crc(
+            "/XYZ5 test\n\n"
+            "1-0:1.7.0(00.244*kW)\n"
+            "1-0:3.7.0(0000.308*kVAr)\n"
+            "1-0:4.7.0(0000.308*kvar)\n"
+            "1-0:2.7.0(0001.5*W)\n"
+            "1-0:9.7.0(01.234*kVA)\n"
+            "1-0:1.8.0(00001234*Wh)\n"
+            "1-0:3.8.0(00000518.309*KVARH)\n"
+            "1-0:4.8.0(00000700*varh)\n"
+            "1-0:32.7.0(230.0*v)\n"
+            "1-0:31.7.0(-001.5*A)\n"
+            "1-0:14.7.0(50.00*Hz)\n"
+            "0-1:24.2.1(231003120000S)(00012.345*GJ)\n"
+            "0-2:24.2.1(231003120000S)(00000.500*m3)\n"
+            "0-0:96.99.9(7*kbit)\n"
+            "!"
+        )
+    )
+    assert dict(reading.values) == {
+        Obis.parse("1-0:1.7.0"): Measurement(244, "W"),
+        Obis.parse("1-0:3.7.0"): Measurement(308, "var"),
+        Obis.parse("1-0:4.7.0"): Measurement(308, "var"),
+        Obis.parse("1-0:2.7.0"): Measurement(1.5, "W"),
+        Obis.parse("1-0:9.7.0"): Measurement(1234, "VA"),
+        Obis.parse("1-0:1.8.0"): Measurement(1.234, "kWh"),
+        Obis.parse("1-0:3.8.0"): Measurement(518.309, "kvarh"),
+        Obis.parse("1-0:4.8.0"): Measurement(0.7, "kvarh"),
+        Obis.parse("1-0:32.7.0"): Measurement(230, "V"),
+        Obis.parse("1-0:31.7.0"): Measurement(-1.5, "A"),
+        Obis.parse("1-0:14.7.0"): Measurement(50, "Hz"),
+        Obis.parse("0-1:24.2.1"): Measurement(12.345, "GJ"),
+        Obis.parse("0-2:24.2.1"): Measurement(0.5, "m3"),
+        Obis.parse("0-0:96.99.9"): Measurement(7, "kbit"),  # unknown unit: as sent
+    }
+    assert isinstance(value_of(reading, "1-0:3.7.0").value, int)
+    assert reading.manufacturer is None
+    assert reading.meter_id is None
+
+
+def test_lines_that_do_not_parse_are_skipped() -> None:
+    """The DSMR 4 spec's own example telegram has "1-0:99:97.0" and "1-0:72:32.0"."""
+    reading = decoded(
+        with_crc(
+            "/ISk5\\2MT382-1000\n\n"
+            "(orphan continuation)\n"
+            "1-3:0.2.8(40)\n"
+            "1-0:1.8.1(123456.789*kWh)\n"
+            "1-0:4:24.7.0(0000.146*kVAr)\n"
+            "1-0:99:97.0(2)(0:96.7.19)(101208152415W)(0000000240*s)\n"
+            "1-0:99.97.0(2)(0-0:96.7.19)(101208152415W)(0000000240*s)\n"
+            "0-0:98.1.0(1)(1-0:1.6.0)(1-0:1.6.0)(230101000000W)(221206183000W)(02.915*kW)\n"
+            "1-0:1.6.0(230202100000W)(03.118*kW)\n"
+            "1-0:2.8.1(12x456.789*kWh)\n"
+            "1-0:2.8.2(000001.000*k W)\n"
+            "1-0:2.8.3(000001.000*)\n"
+            "just text\n"
+            "1-0:32.7.0(230.0*V)trailing\n"
+            "1-0:52.7.0(230.0*V\n"
+            "(bad continuation)\n"
+            "0-0:96.13.0()\n"
+            "0-0:96.13.1(3031)(kWh)\n"
+            "!"
+        )
+    )
+    assert dict(reading.values) == {
+        Obis.parse("1-0:1.8.1"): Measurement(123456.789, "kWh"),
+        Obis.parse("1-0:1.6.0"): Measurement(3118, "W"),
+    }
+    assert reading.list_version == "P1 version 40"
+
+
+def test_identity_and_version_fallbacks() -> None:
+    reading = decoded(
+        with_crc(
+            "/FLU5\\253769484_A\n\n"
+            "0-0:96.1.4(50217)\n"
+            "0-0:96.1.1()\n"
+            "0-0:96.1.0(3153414123456789)\n"
+            "0-1:96.1.1(37464C4F32313139303333373333)\n"
+            "0-0:1.0.0(231003121500S)\n"
+            "1-0:1.8.1(000123.456*kWh)\n"
+            "!"
+        )
+    )
+    assert reading.meter_id == "3153414123456789"
+    assert reading.list_version == "P1 version 50217"
+    assert reading.meter_type is None
+
+
+@pytest.mark.parametrize(
+    ("clock", "expected", "fold"),
+    [
+        ("170102192002W", datetime(2017, 1, 2, 19, 20, 2), 1),
+        ("250525184215S", datetime(2025, 5, 25, 18, 42, 15), 0),
+        ("250525184215", datetime(2025, 5, 25, 18, 42, 15), 0),
+        ("20240111 09:35:00", datetime(2024, 1, 11, 9, 35), 0),
+        ("241327000000W", None, 0),  # month 13
+        ("2024-01-11T09:35", None, 0),
+        ("", None, 0),
+    ],
+)
+def test_timestamp_forms(clock: str, expected: datetime | None, fold: int) -> None:
+    reading = decoded(with_crc(f"/KAM5\n\n0-0:1.0.0({clock})\n1-0:1.8.0(1.000*kWh)\n!"))
+    assert reading.timestamp == expected
+    assert reading.timestamp is None or reading.timestamp.fold == fold
+    assert reading.timestamp_is_local == (expected is not None)
+
+
+def test_summer_winter_flag_resolves_the_repeated_autumn_hour() -> None:
+    """02:30 happens twice on 27 Oct 2024 in Amsterdam; S is the first, W the second."""
+    zone = ZoneInfo("Europe/Amsterdam")
+    instants = []
+    for flag in "SW":
+        reading = decoded(with_crc(f"/KAM5\n\n0-0:1.0.0(241027023000{flag})\n1-0:1.7.0(1*kW)\n!"))
+        assert reading.timestamp is not None
+        instants.append(reading.timestamp.replace(tzinfo=zone).astimezone(UTC))
+    assert instants == [
+        datetime(2024, 10, 27, 0, 30, tzinfo=UTC),
+        datetime(2024, 10, 27, 1, 30, tzinfo=UTC),
+    ]
+
+
+@pytest.mark.parametrize(
+    ("telegram", "reason", "detail"),
+    [
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n\x8a!\r\n", REASON_FORMAT, "byte 0x8A at offset 27"),
+        (b"KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", REASON_MALFORMED, "does not start with '/'"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n", REASON_TRUNCATED, "no end line"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A\r\n", REASON_MALFORMED, "not 4 CRC hex digits"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2G", REASON_MALFORMED, "not 4 CRC hex digits"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n/KAM5", REASON_MALFORMED, "'\\r\\n/KAM5'"),
+        (b"/K5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", REASON_MALFORMED, "identification line '/K5'"),
+        (b"/KAM5\r\n\r\nno data here\r\n!\r\n", REASON_MALFORMED, "no OBIS data lines"),
+    ],
+)
+def test_decode_rejects_with_a_reason(telegram: bytes, reason: str, detail: str) -> None:
+    error = rejected(telegram)
+    assert error.reason == reason
+    assert detail in error.detail
+
+
+def test_raw_is_bounded() -> None:
+    telegram = b"/KAM5\r\n\r\n" + b"0-0:96.13.0()\r\n" * 100
+    error = rejected(telegram)
+    assert error.reason == REASON_TRUNCATED
+    assert error.raw == telegram[:512]
+
+
+# ---------------------------------------------------------------- properties
+
+_TEXT_BYTES = st.binary(max_size=300).map(
+    lambda raw: bytes(32 + byte % 95 if byte % 7 else b"\r\n"[byte % 2] for byte in raw)
+)
+
+
+@given(st.binary(max_size=400))
+def test_arbitrary_bytes_never_raise(data: bytes) -> None:
+    answer = find_end(b"/" + data, 0)
+    assert answer in (NEED_MORE, NOT_A_TELEGRAM) or 1 < answer <= len(data) + 1
+    assert isinstance(decode_telegram(b"/" + data), Reading | FrameError)
+
+
+@given(_TEXT_BYTES)
+def test_arbitrary_text_after_a_header_never_raises(body: bytes) -> None:
+    data = b"/KAM5\r\n\r\n" + body + b"\r\n!"
+    answer = find_end(data, 0)
+    assert answer in (NEED_MORE, NOT_A_TELEGRAM) or 8 <= answer <= len(data)
+    for candidate in (data, data + f"{crc16_arc(data):04X}".encode()):
+        assert isinstance(decode_telegram(candidate), Reading | FrameError)
+
+
+_LINES = st.lists(
+    st.tuples(
+        st.integers(1, 96),
+        st.integers(0, 255),
+        st.integers(0, 999_999),
+        st.integers(0, 3),
+        st.sampled_from(["kWh", "kW", "kvarh", "kVAr", "V", "A"]),
+    ),
+    min_size=1,
+    max_size=30,
+    unique_by=lambda line: (line[0], line[1]),
+)
+
+
+@given(_LINES)
+def test_generated_telegrams_round_trip(lines: list[tuple[int, int, int, int, str]]) -> None:
+    text = "/ABC5\n\n" + "".join(
+        f"1-0:{c}.{d}.0({_decimal_text(raw, places)}*{unit})\n" for c, d, raw, places, unit in lines
+    )
+    telegram = with_crc(text + "!")
+    assert find_end(telegram + b"/ABC5", 0) == len(telegram) - 2
+    for length in range(1, len(telegram) - 2, 37):
+        assert find_end(telegram[:length], 0) == NEED_MORE
+    reading = decoded(telegram)
+    for c, d, raw, places, unit in lines:
+        measurement = value_of(reading, f"1-0:{c}.{d}.0")
+        scale = 1000 if unit in ("kW", "kVAr") else 1
+        whole = raw * scale % 10**places == 0
+        # int / int is correctly rounded, as is float(Decimal): equal bit for bit.
+        assert measurement.value == (
+            raw * scale // 10**places if whole else raw * scale / 10**places
+        )
+        assert isinstance(measurement.value, int) == whole
+        assert measurement.unit == {"kW": "W", "kVAr": "var"}.get(unit, unit)
+
+
+def _decimal_text(raw: int, places: int) -> str:
+    """raw / 10**places written with `places` decimals, zero-padded like a meter does."""
+    if not places:
+        return f"{raw:08d}"
+    return f"{raw // 10**places:06d}.{raw % 10**places:0{places}d}"
