@@ -270,6 +270,12 @@ def _scaler_unit(value: AxdrValue) -> tuple[int, int] | None:
     return None
 
 
+def _looks_like_obis(value: AxdrValue) -> bool:
+    # Value group A is 0-15 (IEC 62056-61 7.3.2); a six-character identifier such as
+    # Kaifa's meter type "MA304H" is an octet-string of six printable bytes, never that.
+    return isinstance(value, bytes) and len(value) == 6 and value[0] <= 15
+
+
 def _tagged_items(elements: Sequence[AxdrValue]) -> list[_Item] | None:
     """Read OBIS-tagged elements (flat pairs and/or structures); None if untagged."""
     items: list[_Item] = []
@@ -279,7 +285,7 @@ def _tagged_items(elements: Sequence[AxdrValue]) -> list[_Item] | None:
     from_bytes = Obis.from_bytes
     while index < count:
         element = elements[index]
-        if isinstance(element, bytes) and len(element) == 6 and index + 1 < count:
+        if _looks_like_obis(element) and index + 1 < count:
             tagged = True
             obis = from_bytes(element)
             value = elements[index + 1]
@@ -292,7 +298,7 @@ def _tagged_items(elements: Sequence[AxdrValue]) -> list[_Item] | None:
                     continue
             items.append((obis, value, None, None))
             continue
-        if type(element) is list and element and isinstance(element[0], bytes):
+        if type(element) is list and element and _looks_like_obis(element[0]):
             sub = _tagged_items(element)
             if sub is not None:
                 tagged = True
@@ -316,8 +322,7 @@ def _capture_items(elements: Sequence[AxdrValue]) -> list[_Item] | None:
         if (
             type(definition) is not list
             or len(definition) < 3
-            or not isinstance(definition[1], bytes)
-            or len(definition[1]) != 6
+            or not _looks_like_obis(definition[1])
         ):
             return None
         if definition[2] == 2:  # attribute 2 = the value (1 is the logical name)
