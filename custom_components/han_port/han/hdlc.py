@@ -35,7 +35,10 @@ class HdlcReject:
 
     reason: str  # a model.REASON_* value, or "" for plain junk (not worth an event)
     detail: str
-    end: int  # where the rejected frame would have ended (for the raw bytes)
+    end: int  # last index that belongs to the rejected frame
+    # True when the frame's bounds are sure (HCS right, closing flag where the length
+    # says): the hunt may resume after it. Otherwise a good frame may hide inside.
+    bounded: bool = False
 
 
 NEED_MORE: Final = None
@@ -85,6 +88,8 @@ def parse_frame(buf: bytearray, pos: int) -> HdlcFrame | HdlcReject | None:
         hcs = buf[src_end + 1] | (buf[src_end + 2] << 8)
         # Checking the header early rejects junk without waiting for up to 2 KiB.
         if crc16_x25(buf[pos + 1 : src_end + 1]) != hcs:
+            # The length cannot be trusted for resuming the hunt (bounded stays False),
+            # but it is the best guess of which bytes to report with this frame.
             return HdlcReject("crc", "HCS mismatch", min(end, size - 1))
     if end >= size:
         return NEED_MORE
@@ -95,10 +100,10 @@ def parse_frame(buf: bytearray, pos: int) -> HdlcFrame | HdlcReject | None:
         information = bytes(buf[src_end + 3 : end - 2]) if has_information else b""
         return HdlcFrame(information, bool(fmt & SEGMENTED), end)
     if buf[end] == FLAG:
-        return HdlcReject("crc", "FCS mismatch", end)
+        return HdlcReject("crc", "FCS mismatch", end, bounded=True)
     closing = buf.find(FLAG, src_end + 3, end)
     if closing > 0:
-        detail = f"have {closing - pos + 1} bytes, need {length + 2}"
-    else:
-        detail = f"no closing flag where length {length} says"
-    return HdlcReject("truncated", detail, end)
+        return HdlcReject(
+            "truncated", f"have {closing - pos + 1} bytes, need {length + 2}", closing
+        )
+    return HdlcReject("truncated", f"no closing flag where length {length} says", end)

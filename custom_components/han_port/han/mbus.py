@@ -32,7 +32,8 @@ class MbusReject:
 
     reason: str
     detail: str
-    end: int
+    end: int  # last index that belongs to the rejected frame
+    bounded: bool = False  # both length bytes and the stop byte agree on the end
 
 
 def parse_frame(buf: bytearray, pos: int) -> MbusFrame | MbusReject | None:
@@ -47,12 +48,13 @@ def parse_frame(buf: bytearray, pos: int) -> MbusFrame | MbusReject | None:
     if end > size:
         return None
     if buf[end - 1] != STOP:
-        return MbusReject("truncated", f"no stop byte where length {length} says", end)
+        return MbusReject("truncated", f"no stop byte where length {length} says", end - 1)
     if sum(buf[pos + 4 : end - 2]) & 0xFF != buf[end - 2]:
-        return MbusReject("crc", "M-Bus checksum mismatch", end)
+        return MbusReject("crc", "M-Bus checksum mismatch", end - 1, bounded=True)
     ci = buf[pos + 6]
     if ci > 0x1F:
-        return MbusReject("unsupported", f"M-Bus CI field {ci:02X} does not carry DLMS", end)
+        detail = f"M-Bus CI field {ci:02X} does not carry DLMS"
+        return MbusReject("unsupported", detail, end - 1, bounded=True)
     # STSAP and DTSAP precede the fragment in every segment.
     fragment = bytes(buf[pos + 9 : end - 2])
     return MbusFrame(fragment, ci & 0x0F, bool(ci & LAST_SEGMENT), end)

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 import math
-from typing import Final
+from typing import Final, TypeIs
 
 from .axdr import AxdrValue, parse_datetime
 from .model import Measurement, Obis, Reading
@@ -270,7 +270,7 @@ def _scaler_unit(value: AxdrValue) -> tuple[int, int] | None:
     return None
 
 
-def _looks_like_obis(value: AxdrValue) -> bool:
+def _looks_like_obis(value: AxdrValue) -> TypeIs[bytes]:
     # Value group A is 0-15 (IEC 62056-61 7.3.2); a six-character identifier such as
     # Kaifa's meter type "MA304H" is an octet-string of six printable bytes, never that.
     return isinstance(value, bytes) and len(value) == 6 and value[0] <= 15

@@ -63,12 +63,16 @@ def split_glo_ciphering(apdu: bytes) -> Ciphered:
 
 def decrypt(ciphered: Ciphered, key: bytes | None, auth_key: bytes | None) -> bytes:
     """Return the plaintext APDU, or raise NoKeyError / DecryptError."""
+    iv = ciphered.system_title + ciphered.invocation_counter.to_bytes(4)
     if not ciphered.security_control & SC_ENCRYPTED:
-        # Authenticated-only APDUs carry plaintext; we read them without checking.
+        # Authenticated only: the APDU is in the clear behind a GMAC tag over
+        # SC || AK || APDU. Without a key the tag cannot be checked, and the
+        # frame's own checksums are all there is, as for a plain meter.
+        if key is not None and ciphered.tag is not None:
+            _check_gmac(ciphered, ciphered.tag, key, auth_key, iv)
         return ciphered.ciphertext
     if key is None:
         raise NoKeyError("frames are encrypted and no key is configured")
-    iv = ciphered.system_title + ciphered.invocation_counter.to_bytes(4)
     if ciphered.tag is None:
         # GCM without a tag is AES-CTR starting at counter block 2 (J0 + 1), per
         # NIST SP 800-38D for a 96-bit IV: the meter sends no tag we could check.
@@ -85,6 +89,21 @@ def decrypt(ciphered: Ciphered, key: bytes | None, auth_key: bytes | None) -> by
         raise DecryptError("authentication tag mismatch: wrong key or authentication key") from None
 
 
+def _check_gmac(
+    ciphered: Ciphered, tag: bytes, key: bytes, auth_key: bytes | None, iv: bytes
+) -> None:
+    verifier = Cipher(
+        algorithms.AES(key), modes.GCM(iv, tag, min_tag_length=TAG_LENGTH)
+    ).decryptor()
+    verifier.authenticate_additional_data(
+        bytes((ciphered.security_control,)) + (auth_key or b"") + ciphered.ciphertext
+    )
+    try:
+        verifier.finalize()
+    except InvalidTag:
+        raise DecryptError("authentication tag mismatch: wrong key or authentication key") from None
+
+
 def encrypt(
     plaintext: bytes,
     *,
@@ -94,11 +113,21 @@ def encrypt(
     auth_key: bytes | None = None,
     security_control: int = 0x30,
 ) -> bytes:
-    """Build a general-glo-ciphering APDU (used by the simulated meter and tests)."""
+    """Build a general-glo-ciphering APDU (used by the simulated meter and tests).
+
+    security_control: 0x30 authenticated and encrypted, 0x20 encrypted, 0x10
+    authenticated only (plaintext + GMAC tag).
+    """
     iv = system_title + invocation_counter.to_bytes(4)
-    if security_control & SC_AUTHENTICATED:
+    aad = bytes((security_control,)) + (auth_key or b"")
+    if security_control & SC_AUTHENTICATED and not security_control & SC_ENCRYPTED:
+        signer = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
+        signer.authenticate_additional_data(aad + plaintext)
+        signer.finalize()
+        body = plaintext + signer.tag[:TAG_LENGTH]
+    elif security_control & SC_AUTHENTICATED:
         sealer = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
-        sealer.authenticate_additional_data(bytes((security_control,)) + (auth_key or b""))
+        sealer.authenticate_additional_data(aad)
         body = sealer.update(plaintext) + sealer.finalize() + sealer.tag[:TAG_LENGTH]
     else:
         counter = Cipher(algorithms.AES(key), modes.CTR(iv + b"\x00\x00\x00\x02")).encryptor()

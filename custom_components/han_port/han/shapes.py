@@ -140,13 +140,16 @@ class ShapeCache:
 
     def __init__(self, country: str | None = None) -> None:
         self.country = country
-        self._by_length: dict[int, list[Shape]] = {}
+        self._by_length: dict[tuple[int, bytes | None], list[Shape]] = {}
         self._count = 0
 
     def read(self, plain: Plain, transport: str) -> Reading:
         """Decode plain.apdu. Raises AxdrError or meters.LayoutError."""
         apdu = plain.apdu
-        shapes = self._by_length.get(len(apdu))
+        # The vendor rules may come from the system title: two meters with the
+        # same plaintext but other titles must not share a shape.
+        key = (len(apdu), plain.system_title)
+        shapes = self._by_length.get(key)
         if shapes:
             for shape in shapes:
                 if shape.matches(apdu):
@@ -173,6 +176,6 @@ class ShapeCache:
         if self._count >= MAX_SHAPES:
             self._by_length.clear()
             self._count = 0
-        self._by_length.setdefault(len(apdu), []).append(shape)
+        self._by_length.setdefault(key, []).append(shape)
         self._count += 1
         return shape.read(apdu, plain, transport)

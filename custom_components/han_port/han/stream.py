@@ -41,6 +41,8 @@ _HDLC_FLAG: Final = 0x7E
 _MBUS_START: Final = 0x68
 _P1_START: Final = 0x2F  # "/"
 _IDLE_P1: Final = b"\r\n"
+_P1_MARKERS: Final = (_P1_START, 0x0D, 0x0A)
+_ALL_MARKERS: Final = (_HDLC_FLAG, _MBUS_START, _P1_START, 0x0D, 0x0A)
 _P1_TEXT: Final = bytes(range(0x20, 0x7F)) + b"\r\n"  # what a telegram may hold
 # Report a run of bytes that are not frames once it ends, or every this many bytes,
 # so a port at the wrong baud rate yields a steady trickle of events, not a flood.
@@ -82,7 +84,8 @@ class StreamDecoder:
         self._shapes = ShapeCache(self.options.country)
         self._p1_waiting = False  # a "/" candidate at buf[0] needs more bytes
         self._p1_bang = False
-        self._after_error = False  # junk that follows a rejected frame is its tail
+        self._offset = 0  # stream offset of buf[0]
+        self._tail_end = 0  # stream offset up to which skipped bytes are a rejected frame's
 
     @property
     def transport(self) -> str | None:
@@ -104,32 +107,57 @@ class StreamDecoder:
         pos = self._scan(buf, events)
         if pos:
             del buf[:pos]
+            self._offset += pos
         if self._since_reading > _RELOCK and self.options.transport == TRANSPORT_AUTO:
             self._locked = None
             self._since_reading = 0
         return events
 
     def flush(self) -> list[Event]:
-        """End of input: report what is left in the buffer (a frame cut short, junk)."""
+        """End of input: decode or report what is left in the buffer.
+
+        A frame that lacks only its closing flag still decodes; a frame cut short is
+        reported as truncated once; complete frames behind a false start are not lost.
+        """
         events: list[Event] = []
         buf = self._buf
-        if buf.strip(b"\x7e\r\n") == b"":
-            buf.clear()  # closing flags and line ends are not data
-        if buf:
-            start = buf[0]
-            if start in (_HDLC_FLAG, _MBUS_START, _P1_START) and len(buf) > 2:
+        self._p1_waiting = False
+        if buf[:1] == b"\x7e":
+            closed = hdlc.parse_frame(buf + b"\x7e", 0)
+            if isinstance(closed, hdlc.HdlcFrame) and closed.end == len(buf):
+                self._report_junk(events)
+                self._on_hdlc(closed, buf, 0, events)
+                self._drop(len(buf))
+        reported = False
+        while buf:
+            if not buf.strip(b"\x7e\r\n"):
+                self._drop(len(buf))  # closing flags and line ends are not data
+                break
+            if buf[0] in (_HDLC_FLAG, _MBUS_START, _P1_START) and len(buf) > 2 and not reported:
                 need = ""
-                if start == _HDLC_FLAG and buf[1] & 0xF0 == 0xA0:
+                if buf[0] == _HDLC_FLAG and buf[1] & 0xF0 == 0xA0:
                     need = f", need {(((buf[1] & 7) << 8) | buf[2]) + 2}"
+                self._report_junk(events)
                 self._error(
                     events, REASON_TRUNCATED, f"input ended: have {len(buf)} bytes{need}", buf
                 )
+                reported = True
+                self._tail_end = self._offset + len(buf)
+                self.stats.bytes_skipped += 1
             else:
-                self._skip(buf, 0, len(buf), events)
-            buf.clear()
+                self._skip(buf, 0, 1, events)
+            self._drop(1)
+            # Without more input, every candidate still waiting is cut short: rescan
+            # what follows it, so a complete frame behind a false start decodes.
+            self._drop(self._scan(buf, events))
+            self._p1_waiting = False
         self._report_junk(events)
-        self._p1_waiting = False
         return events
+
+    def _drop(self, count: int) -> None:
+        if count:
+            del self._buf[:count]
+            self._offset += count
 
     # -- framing -------------------------------------------------------------------
 
@@ -154,9 +182,7 @@ class StreamDecoder:
                     pos = result.end  # the closing flag may open the next frame
                     locked = self._locked
                     continue
-                pos = self._reject(
-                    buf, pos, result.reason, result.detail, result.end, events=events
-                )
+                pos = self._reject(buf, pos, result, events)
                 continue
             if byte == _MBUS_START and locked in (None, TRANSPORT_MBUS):
                 outcome = mbus.parse_frame(buf, pos)
@@ -168,9 +194,7 @@ class StreamDecoder:
                     pos = outcome.end
                     locked = self._locked
                     continue
-                pos = self._reject(
-                    buf, pos, outcome.reason, outcome.detail, outcome.end, events=events
-                )
+                pos = self._reject(buf, pos, outcome, events)
                 continue
             if byte == _P1_START and locked in (None, TRANSPORT_P1):
                 end = p1.find_end(buf, pos)
@@ -180,9 +204,14 @@ class StreamDecoder:
                     break
                 if end != p1.NOT_A_TELEGRAM:
                     self._report_junk(events)
-                    self._on_p1(bytes(buf[pos:end]), events)
-                    pos = end
-                    locked = self._locked
+                    if self._on_p1(bytes(buf[pos:end]), events):
+                        pos = end
+                        locked = self._locked
+                        continue
+                    # A telegram cut short runs into the next one: hunt on inside it.
+                    self._tail_end = max(self._tail_end, self._offset + end)
+                    self.stats.bytes_skipped += 1
+                    pos += 1
                     continue
             elif byte in _IDLE_P1 and locked in (None, TRANSPORT_P1):
                 pos += 1  # CR LF between telegrams
@@ -214,11 +243,10 @@ class StreamDecoder:
         if locked == TRANSPORT_MBUS:
             found = buf.find(_MBUS_START, start)
             return found if found >= 0 else len(buf)
-        if locked == TRANSPORT_P1:
-            found = buf.find(_P1_START, start)
-            return found if found >= 0 else len(buf)
+        # CR and LF stop the hunt too: between P1 telegrams they are idle, not junk.
         best = len(buf)
-        for marker in (_HDLC_FLAG, _MBUS_START, _P1_START):
+        markers = _P1_MARKERS if locked == TRANSPORT_P1 else _ALL_MARKERS
+        for marker in markers:
             found = buf.find(marker, start, best)
             if found >= 0:
                 best = found
@@ -228,6 +256,13 @@ class StreamDecoder:
         """Count buf[start:end] as junk; return end."""
         count = end - start
         self.stats.bytes_skipped += count
+        # Bytes inside a frame already rejected were reported with it.
+        tail = min(self._tail_end - self._offset, end) - start
+        if tail > 0:
+            start += tail
+            count -= tail
+        if count <= 0:
+            return end
         if len(self._junk_sample) < MAX_RAW:
             self._junk_sample += buf[start : min(end, start + MAX_RAW - len(self._junk_sample))]
         self._junk += count
@@ -236,10 +271,7 @@ class StreamDecoder:
         return end
 
     def _report_junk(self, events: list[Event]) -> None:
-        if self._junk and self._after_error:
-            self._junk = 0
-            self._junk_sample = bytearray()
-        elif self._junk:
+        if self._junk:
             detail = (
                 f"{self._junk} bytes that are not a frame: check the baud rate and parity, "
                 "or the adapter"
@@ -249,23 +281,26 @@ class StreamDecoder:
             self._junk_sample = bytearray()
 
     def _reject(
-        self, buf: bytearray, pos: int, reason: str, detail: str, end: int, *, events: list[Event]
+        self,
+        buf: bytearray,
+        pos: int,
+        reject: hdlc.HdlcReject | mbus.MbusReject,
+        events: list[Event],
     ) -> int:
-        """A candidate frame at pos failed; resume the hunt one byte later."""
-        if not reason:
+        """A candidate frame at pos failed; return where the hunt resumes."""
+        if not reject.reason:
             return self._skip(buf, pos, pos + 1, events)
         self._report_junk(events)
-        self._error(events, reason, detail, buf[pos : end + 1])
-        # The bytes after a rejected frame belong to it: count them, but do not
-        # report them again as junk.
-        self._after_error = True
-        if reason == "crc" and end < len(buf) and buf[end] == _HDLC_FLAG and buf[pos] == _HDLC_FLAG:
-            # HCS-checked length and a closing flag where it says: the frame's bounds
-            # are sure, only its content is corrupt.
-            self.stats.bytes_skipped += end - pos
-            return end
-        # Otherwise resume right after the opening byte: a frame cut short may have
-        # been followed by a good one, which must not be lost.
+        self._error(events, reject.reason, reject.detail, buf[pos : reject.end + 1])
+        self._tail_end = max(self._tail_end, self._offset + reject.end + 1)
+        if reject.bounded:
+            # Sure bounds, only the content is bad: skip the frame. An HDLC closing
+            # flag may open the next frame, so resume on it.
+            resume = reject.end if buf[reject.end] == _HDLC_FLAG else reject.end + 1
+            self.stats.bytes_skipped += resume - pos
+            return resume
+        # Otherwise resume right after the opening byte: a frame cut short may be
+        # followed by a good one, which must not be lost.
         self.stats.bytes_skipped += 1
         return pos + 1
 
@@ -305,20 +340,20 @@ class StreamDecoder:
             self._segments = []
         apdu = strip_llc(information)
         if apdu[:1] == b"\xe0":
-            self._on_block(apdu, buf, pos, frame.end, events)
+            self._on_block(apdu, TRANSPORT_HDLC, buf[pos : frame.end + 1], events)
             return
         self._on_apdu(apdu, TRANSPORT_HDLC, bytes(buf[pos : frame.end + 1]), events)
 
     def _on_block(
-        self, apdu: bytes, buf: bytearray, pos: int, end: int, events: list[Event]
+        self, apdu: bytes, transport: str, raw: bytes | bytearray, events: list[Event]
     ) -> None:
         try:
             whole = self._blocks.add(apdu)
         except AxdrError as err:
-            self._error(events, REASON_MALFORMED, f"block transfer: {err}", buf[pos : end + 1])
+            self._error(events, REASON_MALFORMED, f"block transfer: {err}", raw)
             return
         if whole is not None:
-            self._on_apdu(whole, TRANSPORT_HDLC, whole, events)
+            self._on_apdu(whole, transport, whole, events)
 
     def _on_mbus(
         self, frame: mbus.MbusFrame, buf: bytearray, pos: int, events: list[Event]
@@ -339,17 +374,18 @@ class StreamDecoder:
         apdu = b"".join(self._mbus_parts)
         self._mbus_parts = []
         if apdu[:1] == b"\xe0":
-            self._on_block(apdu, buf, pos, frame.end - 1, events)
+            self._on_block(apdu, TRANSPORT_MBUS, buf[pos : frame.end], events)
             return
         self._on_apdu(apdu, TRANSPORT_MBUS, apdu, events)
 
-    def _on_p1(self, telegram: bytes, events: list[Event]) -> None:
+    def _on_p1(self, telegram: bytes, events: list[Event]) -> bool:
         self.stats.frames += 1
         result = p1.decode_telegram(telegram)
         if isinstance(result, Reading):
             self._accept(result, TRANSPORT_P1, events)
-        else:
-            self._error(events, result.reason, result.detail, telegram, count_frame=False)
+            return True
+        self._error(events, result.reason, result.detail, telegram, count_frame=False)
+        return False
 
     def _on_apdu(self, apdu: bytes, transport: str, raw: bytes, events: list[Event]) -> None:
         options = self.options
@@ -374,7 +410,6 @@ class StreamDecoder:
             self._accept(reading, transport, events)
 
     def _accept(self, reading: Reading, transport: str, events: list[Event]) -> None:
-        self._after_error = False
         self.stats.readings += 1
         self._since_reading = 0
         self._locked = transport

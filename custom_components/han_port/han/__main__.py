@@ -1,0 +1,6 @@
+"""`python -m custom_components.han_port.han`: the command line in cli.py."""
+
+from .cli import main
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -1,0 +1,532 @@
+"""Command line for people debugging a HAN adapter: decode a capture, listen to a port,
+serve a simulated meter.
+
+    python -m custom_components.han_port.han decode [--hex] [--key HEX] capture.bin
+    python -m custom_components.han_port.han listen /dev/ttyUSB0 --baudrate 2400 --parity E
+    python -m custom_components.han_port.han simulate kamstrup --tcp 5000
+
+The only module in `han/` that does I/O (files, the clock, serialx, asyncio); the
+decoder it drives stays sans-IO. Readings go to stdout as JSON lines so that they pipe
+into jq; everything for the human (hints, rejected frames, the summary) goes to stderr.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+from collections.abc import Callable, Iterator, Sequence
+import contextlib
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+import json
+import math
+import os
+from pathlib import Path
+import sys
+from typing import IO, Any, Final, NoReturn
+from zoneinfo import ZoneInfo
+
+import serialx
+
+from .model import Event, Reading, Value
+from .options import TRANSPORT_AUTO, TRANSPORTS, DecoderOptions
+from .simulator import PROFILES, SimulatedMeter
+from .stream import DecoderStats, StreamDecoder
+
+EXIT_OK: Final = 0
+EXIT_PORT: Final = 1  # the port could not be opened, or was lost
+EXIT_USAGE: Final = 2  # argparse's own code for bad arguments
+
+# decode: the decoder takes any split; 4 KiB keeps the output flowing when a slow
+# pipe (cat /dev/ttyUSB0 | ... decode -) delivers the bytes.
+DECODE_CHUNK: Final = 4096
+READ_SIZE: Final = 65536
+# listen: how long bytes may arrive without a valid frame (or nothing may arrive at
+# all) before the user gets a hint. Kamstrup pushes every 10 s, and the first frame
+# after opening is usually cut short, so anything under ~12 s would cry wolf.
+HINT_AFTER: Final = 12.0
+# How often listen looks at the clock while the port is quiet.
+POLL: Final = 1.0
+# Network bridges that never answer should not hang the command.
+CONNECT_TIMEOUT: Final = 10.0
+# simulate --tcp: a client that stops reading is dropped rather than buffered for.
+MAX_BACKLOG: Final = 1 << 20
+
+HINT_NOISE: Final = "hint: bytes arrive but no valid frame: check baud rate/parity, or the adapter"
+HINT_SILENT: Final = (
+    "hint: no bytes from the port for {seconds:.0f} s: is the HAN port opened by the grid "
+    "company, and is the adapter connected to the meter?"
+)
+
+_WHITESPACE: Final = b" \t\r\n\v\f"
+_HEX_DIGITS: Final = b"0123456789abcdefABCDEF"
+
+
+class UsageError(Exception):
+    """Bad input the user must fix (exit 2): bad hex, an unreadable file."""
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message: str) -> NoReturn:
+        # One line, no usage dump: the message is what the user must fix, and the
+        # usage of three subcommands would bury it.
+        self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
+
+
+# -- argument types -------------------------------------------------------------------
+
+
+def _key(text: str) -> bytes:
+    digits = "".join(text.split())
+    if len(digits) != 32 or digits.encode().translate(None, _HEX_DIGITS):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a key: need 32 hex digits (16 bytes)")
+    return bytes.fromhex(digits)
+
+
+def _country(text: str) -> str:
+    if len(text) != 2 or not text.isascii() or not text.isalpha():
+        raise argparse.ArgumentTypeError(f"{text!r} is not a two-letter country code")
+    return text.upper()
+
+
+def _positive(text: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        number = math.nan
+    if not math.isfinite(number) or number <= 0:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a positive number")
+    return number
+
+
+def _tcp_port(text: str) -> int:
+    if not text.isdigit() or int(text) > 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
+    return int(text)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of all three subcommands."""
+    parser = _Parser(
+        description="Decode, listen to and simulate smart meters' HAN/P1 ports.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    def keys(sub: argparse.ArgumentParser) -> None:
+        sub.add_argument(
+            "--key", type=_key, metavar="HEX", help="encryption key (GUEK), 32 hex digits"
+        )
+        sub.add_argument(
+            "--auth-key", type=_key, metavar="HEX", help="authentication key (GAK), 32 hex digits"
+        )
+        sub.add_argument(
+            "--country",
+            type=_country,
+            metavar="CC",
+            help="the meter's country (SE: Kamstrup energy in Wh, not 0.01 kWh)",
+        )
+
+    decode = commands.add_parser(
+        "decode",
+        help="decode a capture: JSON readings on stdout, a summary on stderr",
+        description="Decode raw bytes (or hex text) into one JSON reading per line.",
+    )
+    decode.add_argument(
+        "--hex", action="store_true", help="the input is hex text (whitespace ignored)"
+    )
+    keys(decode)
+    decode.add_argument(
+        "--transport",
+        choices=TRANSPORTS,
+        default=TRANSPORT_AUTO,
+        help="skip the hunt for HDLC, M-Bus and P1 frames (default: auto)",
+    )
+    decode.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="default: stdin")
+
+    listen = commands.add_parser(
+        "listen",
+        help="read a serial port or socket://host:port live",
+        description="Print readings from a port as they come, with hints when none decode.",
+    )
+    listen.add_argument("url", metavar="URL", help="/dev/ttyUSB0, socket://host:port, ...")
+    listen.add_argument("--baudrate", type=int, default=2400, metavar="N", help="default: 2400")
+    listen.add_argument("--parity", choices=("E", "N", "O"), default="E", help="default: E")
+    keys(listen)
+    listen.add_argument(
+        "--seconds", type=_positive, metavar="N", help="stop after this many seconds"
+    )
+
+    simulate = commands.add_parser(
+        "simulate",
+        help="serve a simulated meter's frames in real time",
+        description="Serve a simulated meter's HDLC frames over TCP, or write them to stdout.",
+    )
+    simulate.add_argument(
+        "vendor", choices=sorted(PROFILES), metavar="VENDOR", help=", ".join(sorted(PROFILES))
+    )
+    simulate.add_argument("--tcp", type=_tcp_port, metavar="PORT", help="serve on this port")
+    simulate.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
+    simulate.add_argument(
+        "--speed",
+        type=_positive,
+        default=1.0,
+        metavar="X",
+        help="run X times faster than real time",
+    )
+    simulate.add_argument(
+        "--seed", type=int, default=0, metavar="N", help="the meter's random seed"
+    )
+    simulate.add_argument(
+        "--seconds", type=_positive, metavar="N", help="stop after this many seconds"
+    )
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "decode":
+            return decode(args)
+        if args.command == "listen":
+            return listen(args)
+        return simulate(args)
+    except UsageError as err:
+        _say(f"error: {err}")
+        return EXIT_USAGE
+    except BrokenPipeError:
+        # The reader went away (| head): not an error. Point stdout at /dev/null so
+        # that the interpreter's final flush does not complain about it either.
+        with contextlib.suppress(OSError, ValueError):
+            stdout = sys.stdout.fileno()
+            null = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(null, stdout)
+            os.close(null)
+        return EXIT_OK
+
+
+# -- output ---------------------------------------------------------------------------
+
+
+def reading_to_json(reading: Reading) -> dict[str, Any]:
+    """What one reading says, as the JSON object the command line prints."""
+    timestamp = reading.timestamp
+    return {
+        "meter_id": reading.meter_id,
+        "meter_type": reading.meter_type,
+        "manufacturer": reading.manufacturer,
+        "list_version": reading.list_version,
+        "timestamp": None if timestamp is None else timestamp.isoformat(),
+        "values": {
+            str(obis): {"value": _json_value(measurement.value), "unit": measurement.unit}
+            for obis, measurement in reading.values.items()
+        },
+    }
+
+
+def _json_value(value: Value) -> int | float | str | None:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None  # JSON has no NaN: a float register can hold one
+    return value
+
+
+def summary(stats: DecoderStats) -> str:
+    """The one stderr line that says what became of the input."""
+    readings = f"{stats.readings} reading{'' if stats.readings == 1 else 's'}"
+    rejected = ", ".join(f"{reason} {count}" for reason, count in sorted(stats.errors.items()))
+    return (
+        f"{readings}; rejected: {rejected or 'none'}; "
+        f"{stats.bytes_skipped} of {stats.bytes_in} bytes skipped"
+    )
+
+
+def _say(text: str) -> None:
+    print(text, file=sys.stderr, flush=True)
+
+
+def _print_readings(events: list[Event], *, errors: bool = False) -> int:
+    """Print the readings (and, when asked, the rejections); return how many readings."""
+    count = 0
+    for event in events:
+        if isinstance(event, Reading):
+            print(json.dumps(reading_to_json(event), ensure_ascii=False), flush=True)
+            count += 1
+        elif errors:
+            _say(f"rejected ({event.reason}): {event.detail}")
+    return count
+
+
+def _options(args: argparse.Namespace) -> DecoderOptions:
+    return DecoderOptions(
+        transport=getattr(args, "transport", TRANSPORT_AUTO),
+        key=args.key,
+        auth_key=args.auth_key,
+        country=args.country,
+    )
+
+
+# -- decode ---------------------------------------------------------------------------
+
+
+def decode(args: argparse.Namespace) -> int:
+    """Decode a file or stdin; one JSON reading per line; exit 0 once it is read."""
+    decoder = StreamDecoder(_options(args))
+    with _open_input(args.file) as stream:
+        chunks = _raw_chunks(stream)
+        for chunk in _hex_chunks(chunks) if args.hex else chunks:
+            _print_readings(decoder.feed(chunk))
+    _print_readings(decoder.flush())
+    _say(summary(decoder.stats))
+    return EXIT_OK
+
+
+def _open_input(name: str) -> contextlib.AbstractContextManager[IO[bytes]]:
+    if name == "-":
+        return contextlib.nullcontext(sys.stdin.buffer)  # not ours to close
+    try:
+        # The caller's `with` closes it; opening here keeps errors raised while
+        # decoding (a broken stdout) from being reported as "cannot read".
+        return Path(name).open("rb")
+    except OSError as err:
+        raise UsageError(f"cannot read {name}: {err.strerror or err}") from None
+
+
+def _raw_chunks(stream: IO[bytes]) -> Iterator[bytes]:
+    # read1: hand over what a pipe has now rather than wait for a full chunk.
+    read = getattr(stream, "read1", stream.read)
+    while True:
+        try:
+            chunk: bytes = read(DECODE_CHUNK)
+        except OSError as err:
+            raise UsageError(f"cannot read the input: {err.strerror or err}") from None
+        if not chunk:
+            return
+        yield chunk
+
+
+def _hex_chunks(chunks: Iterator[bytes]) -> Iterator[bytes]:
+    """Turn hex text into bytes as it streams, ignoring whitespace anywhere."""
+    odd = b""  # a digit whose partner is in the next chunk
+    seen = 0  # hex digits so far, for the error message
+    for chunk in chunks:
+        digits = chunk.translate(None, _WHITESPACE)
+        if stray := digits.translate(None, _HEX_DIGITS):
+            where = seen + digits.index(stray[:1])
+            raise UsageError(
+                f"--hex: the input is not hex: {chr(stray[0])!r} after {where} hex digits"
+            )
+        seen += len(digits)
+        digits = odd + digits
+        cut = len(digits) & ~1
+        odd = digits[cut:]
+        if cut:
+            yield bytes.fromhex(digits[:cut].decode("ascii"))
+    if odd:
+        raise UsageError(f"--hex: odd number of hex digits ({seen})")
+
+
+# -- listen ---------------------------------------------------------------------------
+
+
+def listen(args: argparse.Namespace) -> int:
+    """Read a port live until --seconds pass, the port goes, or Ctrl-C."""
+    decoder = StreamDecoder(_options(args))
+    try:
+        return asyncio.run(_listen(args, decoder))
+    except KeyboardInterrupt:
+        # Ctrl-C is how a listen session normally ends; _listen has printed the summary.
+        return EXIT_OK
+
+
+@dataclass(slots=True)
+class HintClock:
+    """When to tell the user that the port is silent or sends only noise.
+
+    Each hint is said once, and again only after the situation changed (a reading
+    arrived, or bytes started to flow again).
+    """
+
+    opened: float
+    after: float = HINT_AFTER
+    last_byte: float | None = None
+    noise_since: float | None = None  # first byte since the last reading
+    said: str | None = None
+
+    def update(self, now: float, *, got_bytes: bool, got_reading: bool) -> str | None:
+        """Record what just happened; return a hint to print, if one is due."""
+        if got_reading:
+            self.noise_since = None
+            self.said = None
+        elif got_bytes and self.noise_since is None:
+            self.noise_since = now
+        if got_bytes:
+            self.last_byte = now
+            if self.said == HINT_SILENT:
+                self.said = None
+        hint = None
+        if now - (self.opened if self.last_byte is None else self.last_byte) >= self.after:
+            hint = HINT_SILENT
+            self.noise_since = None  # noise that stopped is not noise any more
+        elif self.noise_since is not None and now - self.noise_since >= self.after:
+            hint = HINT_NOISE
+        if hint is None or hint == self.said:
+            return None
+        self.said = hint
+        return hint.format(seconds=self.after)
+
+
+async def _listen(args: argparse.Namespace, decoder: StreamDecoder) -> int:
+    url: str = args.url
+    port = serialx.async_serial_for_url(
+        url,
+        baudrate=args.baudrate,
+        parity=serialx.Parity(args.parity),
+        stopbits=serialx.StopBits.ONE,
+        byte_size=8,
+        connect_timeout=CONNECT_TIMEOUT,
+    )
+    try:
+        await port.open()
+    except (OSError, serialx.SerialException, ValueError) as err:
+        # ValueError: a URL serialx has no handler for, or one without a port.
+        _say(f"error: cannot open {url}: {err or type(err).__name__}")
+        return EXIT_PORT
+    # Over a network bridge the line settings are the bridge's business.
+    line = "" if "://" in url else f" at {args.baudrate} 8{args.parity}1"
+    _say(f"listening on {url}{line}; Ctrl-C stops")
+    loop = asyncio.get_running_loop()
+    hints = HintClock(loop.time(), after=HINT_AFTER)
+    end = None if args.seconds is None else loop.time() + args.seconds
+    status = EXIT_OK
+    try:
+        while True:
+            wait = POLL if end is None else min(POLL, end - loop.time())
+            if wait <= 0:
+                break
+            chunk = b""
+            try:
+                async with asyncio.timeout(wait):
+                    chunk = await port.read(READ_SIZE)
+                if not chunk:
+                    _say(f"error: {url} closed")
+                    status = EXIT_PORT
+                    break
+            except TimeoutError:
+                pass
+            except (OSError, serialx.SerialException) as err:
+                _say(f"error: lost {url}: {err or type(err).__name__}")
+                status = EXIT_PORT
+                break
+            readings = _print_readings(decoder.feed(chunk), errors=True) if chunk else 0
+            hint = hints.update(loop.time(), got_bytes=bool(chunk), got_reading=readings > 0)
+            if hint:
+                _say(hint)
+    finally:
+        # Also on Ctrl-C (the task is cancelled): close the port, then say what we saw.
+        with contextlib.suppress(OSError, serialx.SerialException):
+            await port.close()
+        _say(summary(decoder.stats))
+    return status
+
+
+# -- simulate -------------------------------------------------------------------------
+
+
+def simulate(args: argparse.Namespace) -> int:
+    """Serve a simulated meter's frames over TCP, or write them to stdout."""
+    if args.tcp is None and sys.stdout.isatty():
+        raise UsageError(
+            "will not write binary frames to a terminal: pipe them into "
+            "'decode -', or serve them with --tcp PORT"
+        )
+    meter = SimulatedMeter(args.vendor, local_now(), seed=args.seed)
+    try:
+        return asyncio.run(_simulate(args, meter))
+    except KeyboardInterrupt:
+        return EXIT_OK
+
+
+def local_now() -> datetime:
+    """Now, in the local time zone with its DST rules where the system names one.
+
+    A fixed UTC offset (what `astimezone()` gives) would never set Kamstrup's DST bit.
+    """
+    now = datetime.now().astimezone()
+    name = os.environ.get("TZ", "").removeprefix(":")
+    with contextlib.suppress(OSError, ValueError, LookupError):
+        if name:
+            return now.astimezone(ZoneInfo(name))
+        with Path("/etc/localtime").open("rb") as zone_file:
+            return now.astimezone(ZoneInfo.from_file(zone_file))
+    return now
+
+
+async def _simulate(args: argparse.Namespace, meter: SimulatedMeter) -> int:
+    if args.tcp is None:
+        out = sys.stdout.buffer
+
+        def write(frame: bytes) -> None:
+            out.write(frame)
+            out.flush()
+
+        await _pace(meter, args.speed, args.seconds, write)
+        return EXIT_OK
+
+    clients: set[asyncio.StreamWriter] = set()
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        clients.add(writer)
+        try:
+            # A meter does not listen: read only to notice that the client left
+            # (a reset connection means that too).
+            with contextlib.suppress(OSError):
+                while await reader.read(READ_SIZE):
+                    pass
+        finally:
+            clients.discard(writer)
+            writer.close()
+
+    def broadcast(frame: bytes) -> None:
+        for writer in list(clients):
+            if writer.transport.get_write_buffer_size() > MAX_BACKLOG:
+                clients.discard(writer)
+                writer.close()
+            else:
+                writer.write(frame)
+
+    try:
+        server = await asyncio.start_server(serve, args.host, args.tcp)
+    except OSError as err:
+        _say(f"error: cannot serve on {args.host}:{args.tcp}: {err.strerror or err}")
+        return EXIT_PORT
+    host, port = server.sockets[0].getsockname()[:2]
+    _say(
+        f"simulated {meter.vendor} meter {meter.meter_id} on tcp://{host}:{port} "
+        f"(listen socket://{host}:{port}); Ctrl-C stops"
+    )
+    try:
+        await _pace(meter, args.speed, args.seconds, broadcast)
+    finally:
+        server.close()
+        server.close_clients()
+        await server.wait_closed()
+    return EXIT_OK
+
+
+async def _pace(
+    meter: SimulatedMeter,
+    speed: float,
+    seconds: float | None,
+    send: Callable[[bytes], None],
+) -> None:
+    """Send each frame when the meter would, `speed` times faster, for `seconds`."""
+    loop = asyncio.get_running_loop()
+    began = loop.time()
+    duration = None if seconds is None else timedelta(seconds=seconds * speed)
+    for when, frame in meter.frames(duration):
+        due = began + (when - meter.start).total_seconds() / speed
+        # Sleep even when late, so that clients get accepted at any speed.
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        send(frame)

@@ -1,0 +1,481 @@
+"""Vendor rules: body shapes (tagged, positional, capture list), scalers, identity, vendor."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+import math
+
+import pytest
+
+from custom_components.han_port.han import meters
+from custom_components.han_port.han.axdr import AxdrValue
+from custom_components.han_port.han.meters import LayoutError, interpret, to_reading, vendor_for
+from custom_components.han_port.han.model import REASON_UNSUPPORTED, Obis, Reading
+
+from .conftest import BY_ID, decode_all, hdlc_apdu, options_for, raw_bytes, readings, reasons
+
+
+def _obis(text: str) -> bytes:
+    return Obis.parse(text).to_bytes()
+
+
+def _values(reading: Reading) -> dict[str, object]:
+    return {str(obis): m.value for obis, m in reading.values.items()}
+
+
+def _units(reading: Reading) -> dict[str, str | None]:
+    return {str(obis): m.unit for obis, m in reading.values.items()}
+
+
+# 2017-09-13 00:00:10, deviation and status unspecified.
+CLOCK = bytes.fromhex("07E1090D0200000AFF800000")
+CLOCK_TIME = datetime(2017, 9, 13, 0, 0, 10)
+HEADER = bytes.fromhex("07E6011801123A32FF800000")
+
+
+# -- quantities and units ------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("code", "quantity"),
+    [
+        ("1-0:1.8.0", meters.ACTIVE_ENERGY),
+        ("1-1:2.8.0", meters.ACTIVE_ENERGY),
+        ("1-0:21.8.0", meters.ACTIVE_ENERGY),
+        ("1-0:3.8.0", meters.REACTIVE_ENERGY),
+        ("1-1:8.8.0", meters.REACTIVE_ENERGY),
+        ("1-0:9.8.0", meters.APPARENT_ENERGY),
+        ("1-0:1.7.0", meters.ACTIVE_POWER),
+        ("1-0:41.7.0", meters.ACTIVE_POWER),
+        ("1-0:1.4.0", meters.ACTIVE_POWER),  # current average
+        ("1-0:1.24.0", meters.ACTIVE_POWER),
+        ("1-0:4.7.0", meters.REACTIVE_POWER),
+        ("1-0:10.7.0", meters.APPARENT_POWER),
+        ("1-0:31.7.0", meters.CURRENT),
+        ("1-0:91.7.0", meters.CURRENT),  # neutral
+        ("1-0:72.7.0", meters.VOLTAGE),
+        ("1-0:13.7.0", meters.POWER_FACTOR),
+        ("1-0:14.7.0", meters.FREQUENCY),
+        ("1-0:99.8.0", None),
+        ("1-0:31.8.0", None),  # no such cumulative
+        ("1-0:1.6.0", None),  # maximum demand: not a momentary value
+        ("1-0:99.7.0", None),
+        ("0-0:1.7.0", None),  # abstract, not electricity
+        ("7-0:1.8.0", None),  # gas
+    ],
+)
+def test_quantity_from_obis(code: str, quantity: str | None) -> None:
+    assert meters.quantity(Obis.parse(code)) == quantity
+
+
+# -- Kamstrup: OBIS inline, fixed scalers, country decides energy ---------------------------
+
+
+def _kamstrup_body(energy_raw: int) -> list[AxdrValue]:
+    return [
+        "Kamstrup_V0001",
+        _obis("1-1:0.0.5"),
+        "5706567331323526",
+        _obis("1-1:96.1.1"),
+        "6841131BN245101092",
+        _obis("1-1:1.7.0"),
+        2269,
+        _obis("1-1:31.7.0"),
+        287,
+        _obis("1-1:32.7.0"),
+        241,
+        _obis("1-1:1.8.0"),
+        energy_raw,
+        _obis("1-1:3.8.0"),
+        energy_raw,
+    ]
+
+
+@pytest.mark.parametrize(
+    ("country", "energy"),
+    [("NO", 320141.58), ("DK", 320141.58), (None, 320141.58), ("SE", 32014.158)],
+)
+def test_kamstrup_energy_unit_follows_the_country(country: str | None, energy: float) -> None:
+    # Kamstrup sends energy without a scaler: 0.01 kWh in Norway, Wh in Sweden.
+    reading = to_reading(_kamstrup_body(32014158), None, country=country)
+
+    assert _values(reading)["1-1:1.8.0"] == energy
+    assert _values(reading)["1-1:3.8.0"] == energy
+    assert _units(reading)["1-1:1.8.0"] == "kWh"
+    assert _units(reading)["1-1:3.8.0"] == "kvarh"
+    # Power, current and voltage do not depend on the country.
+    assert _values(reading)["1-1:1.7.0"] == 2269
+    assert _values(reading)["1-1:31.7.0"] == 2.87
+    assert _values(reading)["1-1:32.7.0"] == 241
+    assert reading.manufacturer == "Kamstrup"
+    assert reading.list_version == "Kamstrup_V0001"
+    assert reading.meter_id == "5706567331323526"
+    assert reading.meter_type == "6841131BN245101092"
+
+
+def test_kamstrup_se_capture_with_norwegian_setting_is_ten_times_higher() -> None:
+    # The frame cannot tell: the option is what makes the Swedish capture right.
+    entry = BY_ID["kamstrup-se-list2-3ph-2022-amsreader-gh239-2"]
+    [se] = readings(decode_all(raw_bytes(entry), options_for(entry)))
+    [no] = readings(decode_all(raw_bytes(entry), options_for(entry, country="NO")))
+    assert _values(se)["1-1:1.8.0"] == 32014.158
+    assert _values(no)["1-1:1.8.0"] == 320141.58
+
+
+def test_null_data_placeholders_are_skipped() -> None:
+    # Kamstrup 1-phase keeps its 3-phase layout with null-data for L2 and L3.
+    body: list[AxdrValue] = [
+        "Kamstrup_V0001",
+        _obis("1-1:31.7.0"),
+        512,
+        _obis("1-1:51.7.0"),
+        None,
+        _obis("1-1:71.7.0"),
+        None,
+        None,
+    ]
+    reading = to_reading(body, None, country="NO")
+    assert _values(reading) == {"1-1:31.7.0": 5.12}
+
+
+def test_kamstrup_header_time_wins_over_the_clock_register() -> None:
+    body = [*_kamstrup_body(1), _obis("0-1:1.0.0"), CLOCK]
+    reading = to_reading(body, HEADER, country="NO")
+    assert reading.timestamp == datetime(2022, 1, 24, 18, 58, 50)
+
+    reading = to_reading(body, None, country="NO")
+    assert reading.timestamp == CLOCK_TIME
+
+
+def test_unparseable_header_time_falls_back_to_the_clock() -> None:
+    body = [*_kamstrup_body(1), _obis("0-1:1.0.0"), CLOCK]
+    reading = to_reading(body, b"\xff" * 12, country="NO")
+    assert reading.timestamp == CLOCK_TIME
+
+
+# -- Aidon and the generic path: scaler/unit structures ------------------------------------
+
+
+def _item(code: str, value: AxdrValue, scaler: int, unit: int) -> list[AxdrValue]:
+    return [_obis(code), value, [scaler, unit]]
+
+
+def test_scaler_unit_structures() -> None:
+    body: list[AxdrValue] = [
+        [_obis("1-1:0.2.129"), "AIDON_V0001"],
+        [_obis("0-0:96.1.0"), "7359992895913195"],
+        [_obis("0-0:96.1.7"), "6534"],
+        _item("1-0:1.7.0", 1769, 0, 27),
+        _item("1-0:31.7.0", -10, -1, 33),  # signed: exporting
+        _item("1-0:32.7.0", 2349, -1, 35),
+        _item("1-0:1.8.0", 9406459, 1, 30),  # 10 Wh steps
+        _item("1-0:3.8.0", 751, 1, 32),
+        _item("1-0:14.7.0", 4999, -2, 44),
+        _item("1-0:13.7.0", 98, -2, 255),
+        [_obis("0-0:1.0.0"), CLOCK],
+    ]
+    reading = to_reading(body, None, country="NO")
+
+    assert _values(reading) == {
+        "1-0:1.7.0": 1769,
+        "1-0:31.7.0": -1,
+        "1-0:32.7.0": 234.9,
+        "1-0:1.8.0": 94064.59,
+        "1-0:3.8.0": 7.51,
+        "1-0:14.7.0": 49.99,
+        "1-0:13.7.0": 0.98,
+    }
+    assert _units(reading) == {
+        "1-0:1.7.0": "W",
+        "1-0:31.7.0": "A",
+        "1-0:32.7.0": "V",
+        "1-0:1.8.0": "kWh",
+        "1-0:3.8.0": "kvarh",
+        "1-0:14.7.0": "Hz",
+        "1-0:13.7.0": None,
+    }
+    assert reading.manufacturer == "Aidon"
+    assert reading.list_version == "AIDON_V0001"
+    assert reading.meter_id == "7359992895913195"
+    assert reading.meter_type == "6534"
+    assert reading.timestamp == CLOCK_TIME
+
+
+def test_positive_scaler_multiplies() -> None:
+    reading = to_reading([_item("1-0:1.7.0", 17, 2, 27)], None)
+    assert _values(reading) == {"1-0:1.7.0": 1700}
+
+
+def test_unknown_dlms_unit_keeps_the_scaler_and_names_no_unit() -> None:
+    reading = to_reading([_item("1-0:1.7.0", 17, -1, 99)], None)
+    assert _values(reading) == {"1-0:1.7.0": 1.7}
+    assert _units(reading) == {"1-0:1.7.0": None}
+
+
+def test_unknown_vendor_with_obis_codes_decodes_generically() -> None:
+    body: list[AxdrValue] = [
+        [_obis("0-0:96.1.0"), b"ZZZ0000001"],  # meter id as an octet-string
+        [_obis("1-0:1.7.0"), 500],
+        [_obis("1-0:1.8.0"), 123456],
+    ]
+    reading = to_reading(body, None)
+    assert reading.manufacturer is None
+    assert reading.meter_id == "ZZZ0000001"
+    assert _values(reading) == {"1-0:1.7.0": 500, "1-0:1.8.0": 123.456}
+
+
+def test_non_numbers_and_non_finite_floats_are_dropped() -> None:
+    body: list[AxdrValue] = [
+        [_obis("1-0:1.7.0"), True],  # a boolean is not a power
+        [_obis("1-0:2.7.0"), "12"],
+        [_obis("1-0:3.7.0"), math.nan],
+        [_obis("1-0:4.7.0"), math.inf],
+        [_obis("1-0:32.7.0"), 230.5],
+        [_obis("0-0:96.1.0"), b"\x01\x02"],  # not text: no meter id
+        [_obis("0-0:96.1.0"), 42],
+        [_obis("0-0:1.0.0"), "not a clock"],
+        [_obis("0-0:42.0.0"), "unrelated"],
+    ]
+    reading = to_reading(body, None)
+    assert _values(reading) == {"1-0:32.7.0": 230.5}
+    assert reading.meter_id is None
+    assert reading.timestamp is None
+
+
+def test_first_identity_wins() -> None:
+    body: list[AxdrValue] = [
+        [_obis("0-0:96.1.0"), "first"],
+        [_obis("0-0:96.1.1"), "second"],
+        [_obis("1-0:1.7.0"), 1],
+    ]
+    assert to_reading(body, None).meter_id == "first"
+
+
+def test_nul_padded_octet_string_identity() -> None:
+    body: list[AxdrValue] = [[_obis("0-0:96.1.0"), b"7359992\x00\x00\x00"], [_obis("1-0:1.7.0"), 1]]
+    reading = to_reading(body, None)
+    assert reading.meter_id == "7359992"
+    assert reading.manufacturer == "Aidon"  # from the GS1 prefix of the meter id
+
+
+# -- Kaifa Norway: positional layouts ---------------------------------------------------
+
+
+_KAIFA_HEAD: list[AxdrValue] = ["KFM_001", b"6970631401753985", b"MA304H3E"]
+
+
+@pytest.mark.parametrize(
+    ("count", "expected"),
+    [
+        (
+            9,
+            {
+                "1-0:1.7.0": 1000,
+                "1-0:2.7.0": 1001,
+                "1-0:3.7.0": 1002,
+                "1-0:4.7.0": 1003,
+                "1-0:31.7.0": 1.004,
+                "1-0:32.7.0": 100.5,
+            },
+        ),
+        (
+            13,
+            {
+                "1-0:1.7.0": 1000,
+                "1-0:2.7.0": 1001,
+                "1-0:3.7.0": 1002,
+                "1-0:4.7.0": 1003,
+                "1-0:31.7.0": 1.004,
+                "1-0:51.7.0": 1.005,
+                "1-0:71.7.0": 1.006,
+                "1-0:32.7.0": 100.7,
+                "1-0:52.7.0": 100.8,
+                "1-0:72.7.0": 100.9,
+            },
+        ),
+    ],
+)
+def test_kaifa_list2_layouts(count: int, expected: dict[str, float]) -> None:
+    body = _KAIFA_HEAD + [1000 + index for index in range(count - 3)]
+    reading = to_reading(body, None, country="NO")
+
+    assert _values(reading) == expected
+    assert reading.manufacturer == "Kaifa"
+    assert reading.list_version == "KFM_001"
+    assert reading.meter_id == "6970631401753985"
+    assert reading.meter_type == "MA304H3E"
+
+
+@pytest.mark.parametrize("phases", [1, 3])
+def test_kaifa_list3_layouts(phases: int) -> None:
+    instantaneous = 6 if phases == 1 else 10
+    body = [*_KAIFA_HEAD, *[500] * instantaneous, CLOCK, 112727, 0, 101, 13220]
+    assert len(body) == (14 if phases == 1 else 18)
+
+    reading = to_reading(body, None, country="NO")
+
+    values = _values(reading)
+    assert values["1-0:1.8.0"] == 112.727
+    assert values["1-0:2.8.0"] == 0
+    assert values["1-0:3.8.0"] == 0.101
+    assert values["1-0:4.8.0"] == 13.22
+    assert values["1-0:31.7.0"] == 0.5  # mA
+    assert values["1-0:32.7.0"] == 50  # 0.1 V
+    assert len(values) == instantaneous + 4
+    assert reading.timestamp == CLOCK_TIME
+
+
+def test_kaifa_list1_single_value() -> None:
+    reading = to_reading([1234], None, country="NO")
+    assert _values(reading) == {"1-0:1.7.0": 1234}
+    assert _units(reading) == {"1-0:1.7.0": "W"}
+
+
+def test_bare_value_body_is_list1() -> None:
+    # A body that is one value, not a structure, reads as a one-element list.
+    assert _values(to_reading(4321, None)) == {"1-0:1.7.0": 4321}
+
+
+@pytest.mark.parametrize("count", [2, 7, 10, 12, 15, 19])
+def test_unknown_positional_count_is_a_layout_error(count: int) -> None:
+    body = _KAIFA_HEAD + [1] * (count - 3) if count > 3 else [1] * count
+    with pytest.raises(LayoutError, match=f"{count} elements"):
+        to_reading(body, None, country="NO")
+
+
+def test_unknown_positional_count_in_a_frame_is_unsupported() -> None:
+    # A structure of 7 bare numbers: a valid frame nobody's layout covers.
+    body = b"\x02\x07" + b"\x06\x00\x00\x00\x01" * 7
+    events = decode_all(hdlc_apdu(b"\x0f\x40\x00\x00\x00\x00" + body))
+    assert readings(events) == []
+    assert reasons(events) == [REASON_UNSUPPORTED]
+
+
+def test_positional_layout_from_system_title_when_no_list_id() -> None:
+    # 9 untagged numbers: no list id in position 0, the system title names Kaifa.
+    body: list[AxdrValue] = [1, 2, 3, 4, 5, 6, 7, 8, 9]
+    reading = to_reading(body, None, system_title=b"KFM\x10\x10\x00\x00\x23")
+    assert reading.manufacturer == "Kaifa"
+    assert _values(reading)["1-0:31.7.0"] == 0.008
+
+
+# -- capture-object list (Landis+Gyr E450) ----------------------------------------------
+
+
+def test_capture_object_list_names_the_values() -> None:
+    objects: list[AxdrValue] = [
+        [40, _obis("0-0:25.9.0"), 2, 0],  # the push list itself
+        [1, _obis("0-0:96.1.0"), 2, 0],
+        [3, _obis("1-0:1.7.0"), 2, 0],
+        [3, _obis("1-0:2.7.0"), 1, 0],  # attribute 1: the logical name, not a value
+        [3, _obis("1-1:1.8.0"), 2, 0],
+    ]
+    body: list[AxdrValue] = [objects, "63326413", 362, _obis("1-0:2.7.0"), 2302502]
+
+    reading = to_reading(body, None)
+
+    assert reading.meter_id == "63326413"
+    assert _values(reading) == {"1-0:1.7.0": 362, "1-1:1.8.0": 2302.502}
+
+
+@pytest.mark.parametrize(
+    "objects",
+    [
+        [[3, b"short", 2, 0], [3, _obis("1-0:1.7.0"), 2, 0]],  # not a 6-byte OBIS
+        [[3, _obis("1-0:1.7.0")], [3, _obis("1-0:1.7.0"), 2, 0]],  # too few fields
+        [7, [3, _obis("1-0:1.7.0"), 2, 0]],  # a definition that is not a structure
+    ],
+)
+def test_malformed_capture_list_is_not_taken_for_one(objects: list[AxdrValue]) -> None:
+    with pytest.raises(LayoutError):
+        interpret([objects, 1])
+
+
+def test_capture_list_capture_entry_decodes() -> None:
+    entry = BY_ID["landisgyr-ch-e450-gbt-3frames-amsreader-gh740"]
+    [reading] = readings(decode_all(raw_bytes(entry), options_for(entry)))
+    assert reading.meter_id == "63326413"
+    assert reading.timestamp == datetime(2024, 2, 29, 22, 48, 50)
+
+
+# -- vendor detection -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("list_id", "title", "meter_id", "country", "vendor"),
+    [
+        ("Kamstrup_V0001", None, None, "NO", "Kamstrup"),
+        ("AIDON_V0001", None, None, "NO", "Aidon"),
+        ("KFM_001", None, None, "NO", "Kaifa"),
+        ("ISK1030775213859", None, None, None, "Iskra"),
+        ("LGF5E360", None, None, None, "Landis+Gyr"),
+        (None, b"KFM\x10\x10\x00\x00\x23", None, None, "Kaifa"),
+        (None, b"LGZ12345", None, None, "Landis+Gyr"),
+        (None, b"SAG12345", None, None, "Sagemcom"),
+        (None, None, "5706567331323526", None, "Kamstrup"),
+        (None, None, "7359992895913195", None, "Aidon"),
+        (None, None, "6970631401753985", None, "Kaifa"),
+        # The list id is the most specific: it beats the system title.
+        ("AIDON_V0001", b"KFM\x10\x10\x00\x00\x23", "5706567331323526", None, "Aidon"),
+        (None, b"XYZ12345", "6970631401753985", None, "Kaifa"),
+        (None, None, None, None, None),
+        ("Unknown_V1", b"XYZ12345", "1234", None, None),
+    ],
+)
+def test_vendor_detection(
+    list_id: str | None,
+    title: bytes | None,
+    meter_id: str | None,
+    country: str | None,
+    vendor: str | None,
+) -> None:
+    assert vendor_for(list_id, title, meter_id, country).name == vendor
+
+
+def test_kamstrup_sweden_is_its_own_rule_set() -> None:
+    norway = vendor_for("Kamstrup_V0001", None, None, "NO")
+    sweden = vendor_for("Kamstrup_V0001", None, None, "SE")
+    assert sweden.name == norway.name == "Kamstrup"
+    assert norway.exponents[meters.ACTIVE_ENERGY] == -2
+    assert sweden.exponents[meters.ACTIVE_ENERGY] == -3
+    # Other vendors ignore the country.
+    assert vendor_for("KFM_001", None, None, "SE") is vendor_for("KFM_001", None, None, "NO")
+
+
+def test_timestamp_helper() -> None:
+    assert meters.timestamp(None) is None
+    assert meters.timestamp(b"\x00" * 12) is None  # month 0: no instant
+    aware = meters.timestamp(bytes.fromhex("07E50713010F2E2300FF8880"))
+    assert aware is not None
+    assert aware.utcoffset() == timedelta(hours=2)
+
+
+def test_six_byte_meter_type_is_not_taken_for_an_obis_code() -> None:
+    # Kaifa MA304H: a six-character octet-string, the size of an OBIS code. Value
+    # group A is at most 15, so "M" (0x4D) cannot open one.
+    body: list[AxdrValue] = ["KFM_001", b"6970631401753985", b"MA304H", *range(1000, 1010)]
+    reading = to_reading(body, None, country="NO")
+    assert reading.meter_type == "MA304H"
+    assert _values(reading)["1-0:1.7.0"] == 1000
+    assert len(reading.values) == 10
+
+
+@pytest.mark.parametrize("odd", [[b"x", 35], [-1, 35, 0], []])
+def test_scaler_unit_that_is_not_two_integers_is_ignored(odd: list[AxdrValue]) -> None:
+    # The vendor's fixed scale applies; the odd structure is not read as a value.
+    body: list[AxdrValue] = [_obis("1-0:32.7.0"), 2301, odd, _obis("1-0:1.7.0"), 5]
+    reading = to_reading(body, None)
+    assert _values(reading) == {"1-0:32.7.0": 2301, "1-0:1.7.0": 5}
+
+
+def test_structure_with_a_lone_obis_code_is_skipped() -> None:
+    body: list[AxdrValue] = [[_obis("1-0:2.7.0")], [_obis("1-0:1.7.0"), 5]]
+    assert _values(to_reading(body, None)) == {"1-0:1.7.0": 5}
+
+
+def test_role_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
+    full = {Obis(9, 9, 9, 9, index // 256, index % 256): None for index in range(4096)}
+    monkeypatch.setattr(meters, "_ROLES", full)
+    reading = to_reading([[_obis("1-0:1.7.0"), 7]], None)
+    assert _values(reading) == {"1-0:1.7.0": 7}
+    assert len(full) == 4096
