@@ -265,7 +265,15 @@ def vendor_for(
 def _scaler_unit(value: AxdrValue) -> tuple[int, int] | None:
     if type(value) is list and len(value) == 2:
         scaler, unit = value
-        if isinstance(scaler, int) and isinstance(unit, int):
+        # The scaler is an A-XDR integer (int8) and the unit an enum: anything else
+        # is not a scaler_unit, and a 32-bit "scaler" would ask for 10**2e9.
+        if (
+            isinstance(scaler, int)
+            and isinstance(unit, int)
+            and -128 <= scaler <= 127
+            and 0 <= unit <= 255
+            and not isinstance(scaler, bool)
+        ):
             return scaler, unit
     return None
 
@@ -431,9 +439,11 @@ def to_reading(
     found = interpret(body, country=country, system_title=system_title)
     values: dict[Obis, Measurement] = {}
     for obis, raw, exponent, unit in found.values:
-        if isinstance(raw, float) and not math.isfinite(raw):
+        value = _scaled(raw, exponent)
+        # Checked after scaling: 1e308 with scaler +5 is as unreadable as a NaN.
+        if isinstance(value, float) and not math.isfinite(value):
             continue
-        values[obis] = Measurement(_scaled(raw, exponent), unit)
+        values[obis] = Measurement(value, unit)
     fields = found.fields
     return Reading(
         values=values,

@@ -64,6 +64,10 @@ def split_glo_ciphering(apdu: bytes) -> Ciphered:
 def decrypt(ciphered: Ciphered, key: bytes | None, auth_key: bytes | None) -> bytes:
     """Return the plaintext APDU, or raise NoKeyError / DecryptError."""
     iv = ciphered.system_title + ciphered.invocation_counter.to_bytes(4)
+    if auth_key is not None and not ciphered.security_control & SC_AUTHENTICATED:
+        # With an authentication key configured the meter authenticates its frames;
+        # one without a tag is a downgrade (someone stripped it), not a reading.
+        raise DecryptError("frame is not authenticated, but an authentication key is configured")
     if not ciphered.security_control & SC_ENCRYPTED:
         # Authenticated only: the APDU is in the clear behind a GMAC tag over
         # SC || AK || APDU. Without a key the tag cannot be checked, and the

@@ -106,13 +106,14 @@ class Shape:
         values: dict[Obis, Measurement] = {}
         for slot in self._slots:
             raw = raws[slot.index]
-            if slot.is_float and not math.isfinite(raw):
-                continue
             if slot.divisor != 1:
                 # One correctly rounded division: 9406459 / 100 == 94064.59 exactly.
                 raw = raw / slot.divisor
             elif slot.multiplier != 1:
                 raw = raw * slot.multiplier
+            # Checked after scaling: 1e308 with scaler +5 is as unreadable as a NaN.
+            if slot.is_float and not math.isfinite(raw):
+                continue
             values[slot.obis] = Measurement(raw, slot.unit)
         stamp = None
         if self._header is not None:

@@ -9,6 +9,7 @@ frame's worth of bytes, whatever garbage arrives.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import re
 from typing import Final
 
 from . import hdlc, mbus, p1
@@ -41,14 +42,21 @@ _HDLC_FLAG: Final = 0x7E
 _MBUS_START: Final = 0x68
 _P1_START: Final = 0x2F  # "/"
 _IDLE_P1: Final = b"\r\n"
-_P1_MARKERS: Final = (_P1_START, 0x0D, 0x0A)
-_ALL_MARKERS: Final = (_HDLC_FLAG, _MBUS_START, _P1_START, 0x0D, 0x0A)
+# Where the hunt for the next frame stops, per transport (None: not yet known).
+# CR and LF stop it too: between P1 telegrams they are idle, not junk.
+_HUNT: Final = {
+    None: re.compile(rb"[\x7e\x68/\r\n]"),
+    TRANSPORT_HDLC: re.compile(rb"\x7e"),
+    TRANSPORT_MBUS: re.compile(rb"\x68"),
+    TRANSPORT_P1: re.compile(rb"[/\r\n]"),
+}
 _P1_TEXT: Final = bytes(range(0x20, 0x7F)) + b"\r\n"  # what a telegram may hold
 # Report a run of bytes that are not frames once it ends, or every this many bytes,
 # so a port at the wrong baud rate yields a steady trickle of events, not a flood.
 JUNK_REPORT: Final = 4096
 # After this much junk in a row, stop assuming the transport we locked onto.
 _RELOCK: Final = 65536
+MAX_ERRORS_PER_FEED: Final = 256
 # Segmented HDLC / M-Bus messages: a meter push is a few KiB at most.
 MAX_MESSAGE: Final = 65536
 
@@ -85,6 +93,7 @@ class StreamDecoder:
         self._p1_waiting = False  # a "/" candidate at buf[0] needs more bytes
         self._p1_bang = False
         self._offset = 0  # stream offset of buf[0]
+        self._errors_out = 0  # FrameErrors returned by the current feed()
         self._tail_end = 0  # stream offset up to which skipped bytes are a rejected frame's
 
     @property
@@ -97,6 +106,7 @@ class StreamDecoder:
         events: list[Event] = []
         if not chunk:
             return events
+        self._errors_out = 0
         self.stats.bytes_in += len(chunk)
         self._since_reading += len(chunk)
         buf = self._buf
@@ -122,6 +132,7 @@ class StreamDecoder:
         events: list[Event] = []
         buf = self._buf
         self._p1_waiting = False
+        self._errors_out = 0
         if buf[:1] == b"\x7e":
             closed = hdlc.parse_frame(buf + b"\x7e", 0)
             if isinstance(closed, hdlc.HdlcFrame) and closed.end == len(buf):
@@ -200,7 +211,7 @@ class StreamDecoder:
                 end = p1.find_end(buf, pos)
                 if end == p1.NEED_MORE:
                     self._p1_waiting = True
-                    self._p1_bang = buf.find(b"!", pos) >= 0
+                    self._p1_bang = buf.find(b"\n!", pos) >= 0
                     break
                 if end != p1.NOT_A_TELEGRAM:
                     self._report_junk(events)
@@ -227,7 +238,8 @@ class StreamDecoder:
         the identification line or the size limit can change find_end's answer.
         """
         data = bytes(chunk)
-        if b"!" in data:
+        # Only a "!" that opens a line ends a telegram; one inside a value does not.
+        if b"\n!" in self._buf[-1:] + data[:1] or b"\n!" in data:
             self._p1_bang = True
         return (
             self._p1_bang
@@ -237,20 +249,10 @@ class StreamDecoder:
         )
 
     def _next_start(self, buf: bytearray, start: int, locked: str | None) -> int:
-        if locked == TRANSPORT_HDLC:
-            found = buf.find(_HDLC_FLAG, start)
-            return found if found >= 0 else len(buf)
-        if locked == TRANSPORT_MBUS:
-            found = buf.find(_MBUS_START, start)
-            return found if found >= 0 else len(buf)
-        # CR and LF stop the hunt too: between P1 telegrams they are idle, not junk.
-        best = len(buf)
-        markers = _P1_MARKERS if locked == TRANSPORT_P1 else _ALL_MARKERS
-        for marker in markers:
-            found = buf.find(marker, start, best)
-            if found >= 0:
-                best = found
-        return best
+        # One regex search finds the earliest marker: a find() per marker would scan
+        # to the end of the buffer for each absent one, on every skip (quadratic).
+        found = _HUNT[locked].search(buf, start)
+        return found.start() if found else len(buf)
 
     def _skip(self, buf: bytearray, start: int, end: int, events: list[Event]) -> int:
         """Count buf[start:end] as junk; return end."""
@@ -317,7 +319,11 @@ class StreamDecoder:
         errors[reason] = errors.get(reason, 0) + 1
         if count_frame:
             self.stats.frames += 1
-        events.append(FrameError(reason, detail, bytes(raw[:MAX_RAW])))
+        # Crafted input can hold a frame error every few bytes; past this many in
+        # one call they are counted in stats only, so one huge feed stays small.
+        if self._errors_out < MAX_ERRORS_PER_FEED:
+            self._errors_out += 1
+            events.append(FrameError(reason, detail, bytes(raw[:MAX_RAW])))
 
     # -- transports -----------------------------------------------------------------
 
@@ -399,7 +405,7 @@ class StreamDecoder:
             self._error(events, REASON_DECRYPT, str(err), raw, count_frame=False)
         except (UnsupportedApduError, LayoutError) as err:
             self._error(events, REASON_UNSUPPORTED, str(err), raw, count_frame=False)
-        except ValueError as err:  # AxdrError and friends: broken content
+        except (ValueError, ArithmeticError) as err:  # AxdrError and friends: broken content
             if plain is not None and plain.encrypted:
                 # Without an authentication tag a wrong key shows up only here.
                 detail = f"decrypted message does not parse ({err}): wrong key?"
