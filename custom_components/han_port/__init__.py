@@ -1,0 +1,96 @@
+"""HAN Port: a smart meter's HAN/P1 port, read in real time, as Home Assistant sensors."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from homeassistant.config_entries import ConfigEntry
+from homeassistant.const import Platform
+from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
+
+from .const import (
+    CONF_AUTH_KEY,
+    CONF_BAUDRATE,
+    CONF_DEVICE,
+    CONF_KEY,
+    CONF_LIST_VERSION,
+    CONF_MANUFACTURER,
+    CONF_METER_TYPE,
+    CONF_PARITY,
+    CONF_TRANSPORT,
+    DOMAIN,
+)
+from .han import DecoderOptions
+from .hub import MeterHub, MeterIdentity
+from .reader import LineSettings, MeterReader, PortError
+
+PLATFORMS = [Platform.SENSOR]
+
+
+@dataclass(slots=True)
+class HanRuntimeData:
+    """What a loaded entry holds: the hub entities listen to and the port reader."""
+
+    hub: MeterHub
+    reader: MeterReader
+
+
+type HanConfigEntry = ConfigEntry[HanRuntimeData]
+
+
+def decoder_options(hass: HomeAssistant, data: dict[str, object]) -> DecoderOptions:
+    """Decoder settings from entry data (keys are stored as hex)."""
+    key = data.get(CONF_KEY)
+    auth_key = data.get(CONF_AUTH_KEY)
+    return DecoderOptions(
+        transport=str(data.get(CONF_TRANSPORT) or "auto"),
+        key=bytes.fromhex(key) if isinstance(key, str) and key else None,
+        auth_key=bytes.fromhex(auth_key) if isinstance(auth_key, str) and auth_key else None,
+        # Kamstrup meters in Sweden send energy in Wh, elsewhere in 0.01 kWh, and the
+        # frame does not say which; HA's configured country decides.
+        country=hass.config.country,
+    )
+
+
+async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
+    """Open the port, start reading, set up the sensors."""
+    device: str = entry.data[CONF_DEVICE]
+    hub = MeterHub(
+        hass,
+        entry,
+        device,
+        decoder_options(hass, dict(entry.data)),
+        MeterIdentity(
+            meter_id=entry.unique_id,
+            meter_type=entry.data.get(CONF_METER_TYPE),
+            manufacturer=entry.data.get(CONF_MANUFACTURER),
+            list_version=entry.data.get(CONF_LIST_VERSION),
+        ),
+    )
+    reader = MeterReader(
+        device,
+        LineSettings(entry.data[CONF_BAUDRATE], entry.data[CONF_PARITY]),
+        hub.feed,
+        hub.set_connected,
+    )
+    try:
+        await reader.async_open()
+    except PortError as err:
+        raise ConfigEntryNotReady(
+            translation_domain=DOMAIN,
+            translation_key="cannot_connect",
+            translation_placeholders={"device": device, "error": str(err)},
+        ) from err
+    entry.runtime_data = HanRuntimeData(hub, reader)
+    entry.async_on_unload(hub.async_shutdown)
+    # Started before the platforms so that a failing platform setup still closes
+    # the port: HA cancels an entry's background tasks when its setup fails.
+    entry.async_create_background_task(hass, reader.run(), f"{DOMAIN} reader {device}")
+    await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
+    return True
+
+
+async def async_unload_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
+    """Unload the sensors; the reader task is cancelled with the entry and closes the port."""
+    return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)

@@ -1,0 +1,40 @@
+"""Constants shared by the HAN Port integration's modules."""
+
+from __future__ import annotations
+
+import logging
+from typing import Final
+
+DOMAIN: Final = "han_port"
+LOGGER: Final = logging.getLogger(__package__)
+
+# Config entry data. "device" is the key HA's usb integration looks for when it
+# attributes a serial port to the integration using it.
+CONF_DEVICE: Final = "device"
+CONF_BAUDRATE: Final = "baudrate"
+CONF_PARITY: Final = "parity"
+CONF_TRANSPORT: Final = "transport"
+CONF_KEY: Final = "key"
+CONF_AUTH_KEY: Final = "auth_key"
+CONF_SEEN_OBIS: Final = "seen_obis"
+# What the meter said about itself when the entry was made (the device shows it
+# before the meter repeats it).
+CONF_METER_TYPE: Final = "meter_type"
+CONF_MANUFACTURER: Final = "manufacturer"
+CONF_LIST_VERSION: Final = "list_version"
+
+# Options.
+CONF_POWER_INTERVAL: Final = "power_interval"
+CONF_MEASUREMENT_INTERVAL: Final = "measurement_interval"
+CONF_SCALE: Final = "scale"
+
+# Defaults chosen for the recorder budget of an Aidon stream (list 1 every 2.5 s,
+# list 2 every 10 s, list 3 hourly), see sensor.py for the arithmetic: active power
+# written at most every 5 s, the other fast-changing values at most once a minute.
+DEFAULT_POWER_INTERVAL: Final = 5.0
+DEFAULT_MEASUREMENT_INTERVAL: Final = 60.0
+DEFAULT_SCALE: Final = 1.0
+
+# Repair issue ids (suffixed with the entry id).
+ISSUE_NO_VALID_FRAMES: Final = "no_valid_frames"
+ISSUE_DECRYPT_FAILING: Final = "decrypt_failing"

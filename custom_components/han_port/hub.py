@@ -1,0 +1,343 @@
+"""The hub between the decoder and the entities.
+
+Bytes from the reader go into the StreamDecoder; each Reading is fanned out to the
+entities listening for the OBIS codes it carries (an Aidon list 1 frame wakes one
+entity, not forty). The hub also owns availability (watchdog, one log line each
+way), the repair issues and the counters that diagnostics show.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import deque
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+import time
+from typing import TYPE_CHECKING, Final
+
+from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
+from homeassistant.helpers import device_registry as dr, issue_registry as ir
+
+from .const import (
+    CONF_SEEN_OBIS,
+    DOMAIN,
+    ISSUE_DECRYPT_FAILING,
+    ISSUE_NO_VALID_FRAMES,
+    LOGGER,
+)
+from .han import DecoderOptions, Event, FrameError, Measurement, Obis, Reading, StreamDecoder
+from .han.model import REASON_DECRYPT, REASON_NO_KEY
+
+if TYPE_CHECKING:
+    from homeassistant.config_entries import ConfigEntry
+
+# The watchdog (issue #4): unavailable after max(3 x the meter's interval, 30 s).
+WATCHDOG_FACTOR: Final = 3.0
+WATCHDOG_MIN_SECONDS: Final = 30.0
+# Bytes arriving without one valid frame for this long raise a repair issue; a
+# few bad frames between good ones (noise on the line) must not.
+REPAIR_NO_VALID_FRAMES_AFTER: Final = 300.0
+# Decryption failing for this long (a new key from the grid company) raises one.
+REPAIR_DECRYPT_AFTER: Final = 60.0
+
+# Pseudo-keys for the values a Reading carries outside its OBIS list.
+KEY_METER_ID: Final = "meter_id"
+KEY_LIST_VERSION: Final = "list_version"
+
+# Kept for diagnostics only; small and bounded.
+LAST_READINGS: Final = 4
+LAST_CHUNKS: Final = 8
+LAST_ERRORS: Final = 8
+
+type ValueListener = Callable[[Measurement, float], None]
+
+# Monotonic seconds; tests replace it to play an hour of frames in a second.
+monotonic: Callable[[], float] = time.monotonic
+
+
+def entity_key(obis: Obis) -> str:
+    """The key an entity is made for: C.D.E, whatever the channel B.
+
+    Kamstrup sends active power as 1-1:1.7.0 and everybody else as 1-0:1.7.0; both
+    are the same quantity. Electricity (A=1) keys are "C.D.E"; other media keep A
+    ("0-24.2.1" for a gas meter behind a P1 port) so that 0-0:1.0.0 (clock) never
+    collides with an electricity register.
+    """
+    if obis.a == 1:
+        return f"{obis.c}.{obis.d}.{obis.e}"
+    return f"{obis.a}-{obis.c}.{obis.d}.{obis.e}"
+
+
+@dataclass(frozen=True, slots=True)
+class MeterIdentity:
+    """What the meter says about itself (each field may be missing from a list)."""
+
+    meter_id: str | None = None
+    meter_type: str | None = None
+    manufacturer: str | None = None
+    list_version: str | None = None
+
+    def merge(self, reading: Reading) -> MeterIdentity:
+        """This identity updated with the fields `reading` carries."""
+        return MeterIdentity(
+            reading.meter_id or self.meter_id,
+            reading.meter_type or self.meter_type,
+            reading.manufacturer or self.manufacturer,
+            reading.list_version or self.list_version,
+        )
+
+
+class MeterHub:
+    """Decodes the stream and tells entities what changed."""
+
+    def __init__(
+        self,
+        hass: HomeAssistant,
+        entry: ConfigEntry,
+        device: str,
+        options: DecoderOptions,
+        identity: MeterIdentity,
+    ) -> None:
+        self.hass = hass
+        self.entry = entry
+        self.device = device
+        self.decoder = StreamDecoder(options)
+        self.identity = identity
+        self.available = False
+        self.connected = False
+        self.values: dict[str, Measurement] = {}
+        self.seen: set[str] = set(entry.data.get(CONF_SEEN_OBIS, ()))
+        self.last_readings: deque[Reading] = deque(maxlen=LAST_READINGS)
+        self.last_chunks: deque[bytes] = deque(maxlen=LAST_CHUNKS)
+        self.last_errors: deque[FrameError] = deque(maxlen=LAST_ERRORS)
+        self._value_listeners: dict[str, list[ValueListener]] = {}
+        self._availability_listeners: list[CALLBACK_TYPE] = []
+        self._new_key_listeners: list[Callable[[list[str]], None]] = []
+        self._keys_by_obis: dict[Obis, str] = {}
+        self._intervals: deque[float] = deque(maxlen=8)
+        self._last_reading_at: float | None = None
+        self._watchdog: asyncio.TimerHandle | None = None
+        self._outage_logged = False
+        self._invalid_since: float | None = None
+        self._decrypt_failing_since: float | None = None
+        self._issues: set[str] = set()
+
+    # ---- listeners -------------------------------------------------------------
+
+    @callback
+    def async_add_value_listener(self, key: str, listener: ValueListener) -> CALLBACK_TYPE:
+        """Call `listener(measurement, monotonic_now)` whenever `key` arrives."""
+        listeners = self._value_listeners.setdefault(key, [])
+        listeners.append(listener)
+        return lambda: listeners.remove(listener)
+
+    @callback
+    def async_add_availability_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
+        """Call `listener()` when the hub becomes available or unavailable."""
+        self._availability_listeners.append(listener)
+        return lambda: self._availability_listeners.remove(listener)
+
+    @callback
+    def async_add_new_key_listener(self, listener: Callable[[list[str]], None]) -> CALLBACK_TYPE:
+        """Call `listener(keys)` when the meter sends keys it never sent before."""
+        self._new_key_listeners.append(listener)
+        return lambda: self._new_key_listeners.remove(listener)
+
+    # ---- input from the reader ---------------------------------------------------
+
+    @callback
+    def feed(self, chunk: bytes) -> None:
+        """Decode a chunk and dispatch what it completed."""
+        self.last_chunks.append(chunk)
+        self.handle_events(self.decoder.feed(chunk), monotonic())
+
+    @callback
+    def handle_events(self, events: Iterable[Event], now: float) -> None:
+        """Dispatch decoder events (`now`: monotonic seconds when they arrived)."""
+        got_reading = False
+        for event in events:
+            if isinstance(event, Reading):
+                got_reading = True
+                self._on_reading(event, now)
+            else:
+                self._on_frame_error(event, now)
+        if not got_reading:
+            self._check_no_valid_frames(now)
+
+    @callback
+    def set_connected(self, connected: bool, reason: str | None) -> None:
+        """The reader opened or lost the port."""
+        self.connected = connected
+        if connected:
+            return
+        # A frame cut in half by the outage is reported, not glued to the next one.
+        for event in self.decoder.flush():
+            if isinstance(event, FrameError):
+                self.last_errors.append(event)
+        self._last_reading_at = None
+        self._invalid_since = None
+        self._set_unavailable(f"lost the connection ({reason})")
+
+    # ---- readings ----------------------------------------------------------------
+
+    def _on_reading(self, reading: Reading, now: float) -> None:
+        self.last_readings.append(reading)
+        self._invalid_since = None
+        self._decrypt_failing_since = None
+        if self._issues:
+            self._clear_issues()
+        if (
+            reading.meter_id or reading.meter_type or reading.manufacturer or reading.list_version
+        ) and (identity := self.identity.merge(reading)) != self.identity:
+            self._update_identity(identity)
+
+        was_available = self.available
+        self._arm_watchdog(now, was_available)
+        self.available = True
+
+        new_keys: list[str] | None = None
+        keys_by_obis = self._keys_by_obis
+        listeners = self._value_listeners
+        values = self.values
+        for obis, measurement in reading.values.items():
+            key = keys_by_obis.get(obis)
+            if key is None:
+                key = keys_by_obis[obis] = entity_key(obis)
+            values[key] = measurement
+            if key not in self.seen:
+                new_keys = [*(new_keys or ()), key]
+            for listener in listeners.get(key, ()):
+                listener(measurement, now)
+        for key, text in (
+            (KEY_METER_ID, reading.meter_id),
+            (KEY_LIST_VERSION, reading.list_version),
+        ):
+            if text is None:
+                continue
+            measurement = Measurement(text)
+            values[key] = measurement
+            if key not in self.seen:
+                new_keys = [*(new_keys or ()), key]
+            for listener in listeners.get(key, ()):
+                listener(measurement, now)
+
+        if new_keys:
+            self._remember_keys(new_keys)
+        if not was_available:
+            if self._outage_logged:
+                LOGGER.info("Receiving data from the meter on %s again", self.device)
+                self._outage_logged = False
+            for notify in list(self._availability_listeners):
+                notify()
+
+    def _remember_keys(self, keys: list[str]) -> None:
+        """Persist keys so their entities exist right after the next restart."""
+        self.seen.update(keys)
+        self.hass.config_entries.async_update_entry(
+            self.entry, data={**self.entry.data, CONF_SEEN_OBIS: sorted(self.seen)}
+        )
+        for listener in list(self._new_key_listeners):
+            listener(keys)
+
+    def _update_identity(self, identity: MeterIdentity) -> None:
+        """Keep the device registry in step (a firmware update changes the list version)."""
+        self.identity = identity
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device_by_identifier(
+            (DOMAIN, device_identifier(self.entry)), self.entry.entry_id
+        )
+        if device is not None:
+            registry.async_update_device(
+                device.id,
+                manufacturer=identity.manufacturer,
+                model=identity.meter_type,
+                sw_version=identity.list_version,
+            )
+
+    # ---- availability --------------------------------------------------------------
+
+    def _arm_watchdog(self, now: float, was_available: bool) -> None:
+        if was_available and self._last_reading_at is not None:
+            # Only gaps inside a continuous stream say how often the meter sends.
+            self._intervals.append(now - self._last_reading_at)
+        self._last_reading_at = now
+        timeout = max(WATCHDOG_FACTOR * max(self._intervals, default=0.0), WATCHDOG_MIN_SECONDS)
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+        self._watchdog = self.hass.loop.call_later(timeout, self._on_silence, timeout)
+
+    @callback
+    def _on_silence(self, timeout: float) -> None:
+        self._watchdog = None
+        self._last_reading_at = None
+        self._set_unavailable(f"no valid reading for {timeout:.0f} s")
+
+    def _set_unavailable(self, why: str) -> None:
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        if not self._outage_logged:
+            LOGGER.warning(
+                "No data from the meter on %s: %s; its sensors are unavailable until it returns",
+                self.device,
+                why,
+            )
+            self._outage_logged = True
+        if self.available:
+            self.available = False
+            for notify in list(self._availability_listeners):
+                notify()
+
+    # ---- errors and repairs -----------------------------------------------------------
+
+    def _on_frame_error(self, error: FrameError, now: float) -> None:
+        self.last_errors.append(error)
+        if error.reason in (REASON_DECRYPT, REASON_NO_KEY):
+            # no_key on an entry that has a key cannot happen; on one without, the
+            # meter started encrypting: the same fix (enter the key) applies.
+            if self._decrypt_failing_since is None:
+                self._decrypt_failing_since = now
+            elif now - self._decrypt_failing_since >= REPAIR_DECRYPT_AFTER:
+                self._raise_issue(ISSUE_DECRYPT_FAILING)
+
+    def _check_no_valid_frames(self, now: float) -> None:
+        if self._invalid_since is None:
+            self._invalid_since = now
+        elif (
+            now - self._invalid_since >= REPAIR_NO_VALID_FRAMES_AFTER
+            and self._decrypt_failing_since is None
+        ):
+            self._raise_issue(ISSUE_NO_VALID_FRAMES)
+
+    def _raise_issue(self, issue: str) -> None:
+        if issue in self._issues:
+            return
+        self._issues.add(issue)
+        LOGGER.debug("Raising repair issue %s for %s", issue, self.device)
+        ir.async_create_issue(
+            self.hass,
+            DOMAIN,
+            f"{issue}_{self.entry.entry_id}",
+            is_fixable=False,
+            severity=ir.IssueSeverity.ERROR,
+            translation_key=issue,
+            translation_placeholders={"title": self.entry.title, "device": self.device},
+        )
+
+    def _clear_issues(self) -> None:
+        for issue in self._issues:
+            ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{self.entry.entry_id}")
+        self._issues.clear()
+
+    @callback
+    def async_shutdown(self) -> None:
+        """Stop the watchdog and withdraw repair issues (the entry is unloading)."""
+        if self._watchdog is not None:
+            self._watchdog.cancel()
+            self._watchdog = None
+        self._clear_issues()
+
+
+def device_identifier(entry: ConfigEntry) -> str:
+    """The meter id when the meter sends one, else the entry id (Swedish P1 ports)."""
+    return entry.unique_id or entry.entry_id

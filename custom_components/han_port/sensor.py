@@ -1,0 +1,417 @@
+"""Sensors: one per OBIS code the meter sends, described as data.
+
+Recorder budget (issue #4). An Aidon meter sends list 1 (active power only) every
+2.5 s, list 2 (power, reactive power, 3 currents, 3 voltages, ids) every 10 s and
+list 3 (list 2 plus four energy registers) hourly. Writing every changed value, as
+amshan-homeassistant does, costs about 4 300 state rows an hour. Under the default
+options:
+
+- active power import/export (the Energy dashboard's live power flow): at most one
+  write per 5 s -> 3 600 / 5 = 720 rows/hour, and only for the direction that is
+  moving (the other one stays 0 and is not written again);
+- the other fast-changing values (2 reactive powers, 3 currents, 3 voltages, and on
+  meters that send them per-phase power, power factor, frequency): at most one write
+  per 60 s each -> 8 x 60 = 480 rows/hour for the Aidon list;
+- energy registers: one per hour each when the register moved -> <= 4 rows/hour;
+- meter id and list version: written once.
+
+Total <= 720 + 480 + 4 = 1 204 rows/hour, 28 % of 4 300 (goal: <= 33 %), while
+active power is never more than 5 s (two frames) old. The options flow lets a user
+choose between detail and database size.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import StrEnum
+import math
+from typing import TYPE_CHECKING, Any, Self, override
+
+from homeassistant.components.sensor import (
+    RestoreSensor,
+    SensorDeviceClass,
+    SensorEntity,
+    SensorEntityDescription,
+    SensorExtraStoredData,
+    SensorStateClass,
+)
+from homeassistant.const import (
+    EntityCategory,
+    UnitOfElectricCurrent,
+    UnitOfElectricPotential,
+    UnitOfEnergy,
+    UnitOfFrequency,
+    UnitOfPower,
+    UnitOfReactiveEnergy,
+    UnitOfReactivePower,
+    UnitOfVolume,
+)
+from homeassistant.core import HomeAssistant, callback
+from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+
+from .const import (
+    CONF_MEASUREMENT_INTERVAL,
+    CONF_POWER_INTERVAL,
+    CONF_SCALE,
+    DEFAULT_MEASUREMENT_INTERVAL,
+    DEFAULT_POWER_INTERVAL,
+    DEFAULT_SCALE,
+)
+from .entity import HanEntity
+from .han import Measurement
+from .hub import KEY_LIST_VERSION, KEY_METER_ID
+
+if TYPE_CHECKING:
+    from . import HanConfigEntry
+
+# Entities only listen to the hub; nothing is polled.
+PARALLEL_UPDATES = 0
+
+# Frames arrive with jitter: a value due every second frame must not slip to the
+# third because it came a few milliseconds early.
+THROTTLE_SLACK = 0.9
+
+
+class Throttle(StrEnum):
+    """Which option limits how often a sensor writes its state."""
+
+    NONE = "none"
+    POWER = "power"
+    MEASUREMENT = "measurement"
+
+
+@dataclass(frozen=True, kw_only=True)
+class HanSensorEntityDescription(SensorEntityDescription):
+    """A sensor for one OBIS quantity (key "C.D.E", see hub.entity_key)."""
+
+    decoder_unit: str | None = None  # the unit the decoder gives (model.Measurement)
+    scaled: bool = False  # multiplied by the current-transformer scale option
+    throttle: Throttle = Throttle.NONE
+    register: bool = False  # cumulative: restored, never 0, never decreasing
+    text: bool = False  # a string (meter id, list version), not a number
+
+
+def _power(
+    key: str, translation_key: str, *, reactive: bool = False, **kwargs: Any
+) -> HanSensorEntityDescription:
+    return HanSensorEntityDescription(
+        key=key,
+        translation_key=translation_key,
+        device_class=SensorDeviceClass.REACTIVE_POWER if reactive else SensorDeviceClass.POWER,
+        native_unit_of_measurement=(
+            UnitOfReactivePower.VOLT_AMPERE_REACTIVE if reactive else UnitOfPower.WATT
+        ),
+        decoder_unit="var" if reactive else "W",
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=0,
+        scaled=True,
+        **kwargs,
+    )
+
+
+def _energy(
+    key: str, translation_key: str, *, reactive: bool = False, **kwargs: Any
+) -> HanSensorEntityDescription:
+    return HanSensorEntityDescription(
+        key=key,
+        translation_key=translation_key,
+        device_class=SensorDeviceClass.REACTIVE_ENERGY if reactive else SensorDeviceClass.ENERGY,
+        native_unit_of_measurement=(
+            UnitOfReactiveEnergy.KILO_VOLT_AMPERE_REACTIVE_HOUR
+            if reactive
+            else UnitOfEnergy.KILO_WATT_HOUR
+        ),
+        decoder_unit="kvarh" if reactive else "kWh",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=2,
+        scaled=True,
+        register=True,
+        **kwargs,
+    )
+
+
+def _phase_sensors(phase: str, base: int) -> tuple[HanSensorEntityDescription, ...]:
+    """L1/L2/L3 quantities: OBIS C = 20/40/60 + the total's C (IEC 62056-61)."""
+    placeholders = {"phase": phase}
+    return (
+        _power(
+            f"{base + 1}.7.0",
+            "phase_active_power_import",
+            throttle=Throttle.MEASUREMENT,
+            translation_placeholders=placeholders,
+        ),
+        _power(
+            f"{base + 2}.7.0",
+            "phase_active_power_export",
+            throttle=Throttle.MEASUREMENT,
+            translation_placeholders=placeholders,
+        ),
+        _power(
+            f"{base + 3}.7.0",
+            "phase_reactive_power_import",
+            reactive=True,
+            throttle=Throttle.MEASUREMENT,
+            translation_placeholders=placeholders,
+            entity_registry_enabled_default=False,
+        ),
+        _power(
+            f"{base + 4}.7.0",
+            "phase_reactive_power_export",
+            reactive=True,
+            throttle=Throttle.MEASUREMENT,
+            translation_placeholders=placeholders,
+            entity_registry_enabled_default=False,
+        ),
+        HanSensorEntityDescription(
+            key=f"{base + 11}.7.0",
+            translation_key="phase_current",
+            translation_placeholders=placeholders,
+            device_class=SensorDeviceClass.CURRENT,
+            native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
+            decoder_unit="A",
+            state_class=SensorStateClass.MEASUREMENT,
+            suggested_display_precision=2,
+            scaled=True,
+            throttle=Throttle.MEASUREMENT,
+        ),
+        HanSensorEntityDescription(
+            key=f"{base + 12}.7.0",
+            translation_key="phase_voltage",
+            translation_placeholders=placeholders,
+            device_class=SensorDeviceClass.VOLTAGE,
+            native_unit_of_measurement=UnitOfElectricPotential.VOLT,
+            decoder_unit="V",
+            state_class=SensorStateClass.MEASUREMENT,
+            suggested_display_precision=1,
+            throttle=Throttle.MEASUREMENT,
+        ),
+        HanSensorEntityDescription(
+            key=f"{base + 13}.7.0",
+            translation_key="phase_power_factor",
+            translation_placeholders=placeholders,
+            device_class=SensorDeviceClass.POWER_FACTOR,
+            state_class=SensorStateClass.MEASUREMENT,
+            suggested_display_precision=2,
+            throttle=Throttle.MEASUREMENT,
+            entity_registry_enabled_default=False,
+        ),
+    )
+
+
+SENSORS: tuple[HanSensorEntityDescription, ...] = (
+    _power("1.7.0", "active_power_import", throttle=Throttle.POWER),
+    _power("2.7.0", "active_power_export", throttle=Throttle.POWER),
+    _power("3.7.0", "reactive_power_import", reactive=True, throttle=Throttle.MEASUREMENT),
+    _power("4.7.0", "reactive_power_export", reactive=True, throttle=Throttle.MEASUREMENT),
+    HanSensorEntityDescription(
+        key="13.7.0",
+        translation_key="power_factor",
+        device_class=SensorDeviceClass.POWER_FACTOR,
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        throttle=Throttle.MEASUREMENT,
+    ),
+    HanSensorEntityDescription(
+        key="14.7.0",
+        translation_key="frequency",
+        device_class=SensorDeviceClass.FREQUENCY,
+        native_unit_of_measurement=UnitOfFrequency.HERTZ,
+        decoder_unit="Hz",
+        state_class=SensorStateClass.MEASUREMENT,
+        suggested_display_precision=2,
+        throttle=Throttle.MEASUREMENT,
+    ),
+    *_phase_sensors("L1", 20),
+    *_phase_sensors("L2", 40),
+    *_phase_sensors("L3", 60),
+    _energy("1.8.0", "energy_import"),
+    _energy("2.8.0", "energy_export"),
+    _energy("1.8.1", "energy_import_tariff", translation_placeholders={"tariff": "1"}),
+    _energy("1.8.2", "energy_import_tariff", translation_placeholders={"tariff": "2"}),
+    _energy("2.8.1", "energy_export_tariff", translation_placeholders={"tariff": "1"}),
+    _energy("2.8.2", "energy_export_tariff", translation_placeholders={"tariff": "2"}),
+    _energy("3.8.0", "reactive_energy_import", reactive=True),
+    _energy("4.8.0", "reactive_energy_export", reactive=True),
+    *(
+        _energy(
+            f"{quadrant + 4}.8.0",
+            "reactive_energy_quadrant",
+            reactive=True,
+            translation_placeholders={"quadrant": f"Q{quadrant}"},
+            entity_registry_enabled_default=False,
+        )
+        for quadrant in (1, 2, 3, 4)
+    ),
+    HanSensorEntityDescription(
+        # A gas meter on the P1 port's M-Bus channel (DSMR 0-1:24.2.1).
+        key="0-24.2.1",
+        translation_key="gas",
+        device_class=SensorDeviceClass.GAS,
+        native_unit_of_measurement=UnitOfVolume.CUBIC_METERS,
+        decoder_unit="m3",
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=3,
+        register=True,
+    ),
+    HanSensorEntityDescription(
+        key=KEY_METER_ID,
+        translation_key="meter_id",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        text=True,
+    ),
+    HanSensorEntityDescription(
+        key=KEY_LIST_VERSION,
+        translation_key="list_version",
+        entity_category=EntityCategory.DIAGNOSTIC,
+        text=True,
+    ),
+)
+SENSORS_BY_KEY: Mapping[str, HanSensorEntityDescription] = {
+    sensor.key: sensor for sensor in SENSORS
+}
+
+
+async def async_setup_entry(
+    hass: HomeAssistant,
+    entry: HanConfigEntry,
+    async_add_entities: AddConfigEntryEntitiesCallback,
+) -> None:
+    """Add a sensor for every known key the meter has sent, now and later."""
+    hub = entry.runtime_data.hub
+
+    @callback
+    def add_sensors(keys: list[str]) -> None:
+        async_add_entities(
+            (HanRegisterSensor if description.register else HanSensor)(entry, description)
+            for key in sorted(keys)
+            if (description := SENSORS_BY_KEY.get(key)) is not None
+        )
+
+    add_sensors(list(hub.seen))
+    entry.async_on_unload(hub.async_add_new_key_listener(add_sensors))
+
+
+class HanSensor(HanEntity, SensorEntity):
+    """A value from the meter, written at most as often as the options allow."""
+
+    entity_description: HanSensorEntityDescription
+
+    def __init__(self, entry: HanConfigEntry, description: HanSensorEntityDescription) -> None:
+        super().__init__(entry, description)
+        options = entry.options
+        self._scale: float = (
+            float(options.get(CONF_SCALE, DEFAULT_SCALE)) if description.scaled else DEFAULT_SCALE
+        )
+        interval = {
+            Throttle.NONE: 0.0,
+            Throttle.POWER: float(options.get(CONF_POWER_INTERVAL, DEFAULT_POWER_INTERVAL)),
+            Throttle.MEASUREMENT: float(
+                options.get(CONF_MEASUREMENT_INTERVAL, DEFAULT_MEASUREMENT_INTERVAL)
+            ),
+        }[description.throttle]
+        self._min_interval = interval * THROTTLE_SLACK
+        self._written_at = -math.inf
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        await super().async_added_to_hass()
+        key = self.entity_description.key
+        if (measurement := self._hub.values.get(key)) is not None:
+            self._accept(measurement)
+        self.async_on_remove(self._hub.async_add_value_listener(key, self._on_measurement))
+
+    def _value(self, measurement: Measurement) -> float | str | None:
+        """The state for a measurement, or None when it must not be shown."""
+        value = measurement.value
+        description = self.entity_description
+        if description.text:
+            return value if isinstance(value, str) and value else None
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or measurement.unit != description.decoder_unit
+            or not math.isfinite(value)
+        ):
+            return None
+        return value * self._scale if self._scale != 1.0 else value
+
+    def _accept(self, measurement: Measurement) -> bool:
+        """Take the measurement as the state if it is valid and new; True if taken."""
+        value = self._value(measurement)
+        if value is None or value == self._attr_native_value:
+            return False
+        self._attr_native_value = value
+        return True
+
+    @callback
+    def _on_measurement(self, measurement: Measurement, now: float) -> None:
+        if now - self._written_at < self._min_interval:
+            # Not now: the next frame after the interval brings the then-current value.
+            return
+        if self._accept(measurement):
+            self._written_at = now
+            self.async_write_ha_state()
+
+
+@dataclass
+class RegisterStoredData(SensorExtraStoredData):
+    """A register's last value and the scale it was multiplied by."""
+
+    scale: float = DEFAULT_SCALE
+
+    @override
+    def as_dict(self) -> dict[str, Any]:
+        return {**super().as_dict(), "scale": self.scale}
+
+    @classmethod
+    def from_stored(cls, stored: dict[str, Any]) -> Self | None:
+        """Parse what as_dict wrote; None when it is not a usable register value."""
+        value = stored.get("native_value")
+        scale = stored.get("scale", DEFAULT_SCALE)
+        if (
+            not isinstance(value, (int, float))
+            or isinstance(value, bool)
+            or not isinstance(scale, (int, float))
+            or not math.isfinite(value)
+            or value <= 0
+        ):
+            return None
+        return cls(value, stored.get("native_unit_of_measurement"), float(scale))
+
+
+class HanRegisterSensor(HanSensor, RestoreSensor):
+    """A cumulative register (kWh, kvarh, m3) for the Energy dashboard.
+
+    It restores its last value, so an hourly register is not unknown for up to an
+    hour after a restart, and it never shows 0 or a value below the last one: HA's
+    statistics read any decrease of a TOTAL_INCREASING sensor as a meter reset and
+    would count the whole register again.
+    """
+
+    @override
+    async def async_added_to_hass(self) -> None:
+        if (
+            (extra := await self.async_get_last_extra_data()) is not None
+            and (stored := RegisterStoredData.from_stored(extra.as_dict())) is not None
+            and stored.native_unit_of_measurement == self.native_unit_of_measurement
+            and stored.scale == self._scale
+        ):
+            # A changed scale makes the old value incomparable; start afresh then.
+            self._attr_native_value = stored.native_value
+        await super().async_added_to_hass()
+
+    @property
+    @override
+    def extra_restore_state_data(self) -> RegisterStoredData:
+        return RegisterStoredData(self.native_value, self.native_unit_of_measurement, self._scale)
+
+    @override
+    def _value(self, measurement: Measurement) -> float | str | None:
+        value = super()._value(measurement)
+        if not isinstance(value, (int, float)) or value <= 0:
+            return None
+        last = self._attr_native_value
+        if isinstance(last, (int, float)) and value < last:
+            return None
+        return value

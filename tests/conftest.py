@@ -1,0 +1,226 @@
+"""Fixtures: custom integrations on, short timeouts, a pty meter, corpus frames."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncGenerator, Callable, Generator
+from datetime import datetime
+import json
+from pathlib import Path
+from typing import Any
+from unittest.mock import AsyncMock, PropertyMock, patch
+
+from homeassistant.config_entries import ConfigEntryState
+from homeassistant.core import HomeAssistant
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.han_port import detect, hub, reader
+from custom_components.han_port.const import (
+    CONF_BAUDRATE,
+    CONF_DEVICE,
+    CONF_LIST_VERSION,
+    CONF_MANUFACTURER,
+    CONF_METER_TYPE,
+    CONF_PARITY,
+    CONF_SEEN_OBIS,
+    CONF_TRANSPORT,
+    DOMAIN,
+)
+from custom_components.han_port.han.builder import ListMessage, build_frame, layout_for
+
+from .pty_meter import PtyMeter
+from .tcp_meter import TcpMeter
+
+CORPUS: dict[str, dict[str, Any]] = {
+    entry["id"]: entry
+    for entry in json.loads(
+        (Path(__file__).parent / "fixtures" / "corpus.json").read_text(encoding="utf-8")
+    )
+}
+
+KAMSTRUP_LIST1 = "kamstrup-no-list1-3ph-blog-2019-crc-recomputed"
+KAMSTRUP_LIST2 = "kamstrup-no-list2-3ph-blog-2019-crc-recomputed"
+AIDON_LIST1 = "aidon-no-list1-3ph-hassams"
+AIDON_LIST2 = "aidon-no-list2-3ph-hassams"
+AIDON_LIST3 = "aidon-no-list3-3ph-hassams"
+KAIFA_LIST1 = "kaifa-no-list1-3ph-2017-roarfred"
+KAIFA_LIST2 = "kaifa-no-list2-3ph-2017-roarfred"
+KAIFA_LIST3 = "kaifa-no-list3-3ph-2017-roarfred"
+ENCRYPTED = "kaifa-at-ma309-mbus-encrypted-tinetz-example"
+ENCRYPTED_KEY = "101112131415161718191A1B1C1D1E1F"
+P1_SE = "p1-se-kamstrup-2022-amshan"
+AIDON_SE = "aidon-se-3ph-hassams"
+P1_NL = "p1-nl-dsmr5-dsmrparser"
+KAMSTRUP_SE = "kamstrup-se-list2-3ph-2022-amsreader-gh239-2"
+BAD_CRC = "kamstrup-no-list1-3ph-blog-2019-fcs-altered"
+
+
+def frame(corpus_id: str) -> bytes:
+    """The exact bytes of a corpus capture."""
+    entry = CORPUS[corpus_id]
+    if entry.get("hex"):
+        return bytes.fromhex(entry["hex"])
+    return str(entry["text"]).encode("ascii")
+
+
+def built_frame(
+    vendor: str,
+    list_name: str,
+    values: dict[str, float] | None = None,
+    *,
+    default: float = 100.0,
+    meter_id: str = "2200567223197714",
+    meter_type: str = "6841131BN243101040",
+) -> bytes:
+    """A frame from the project's frame builder with chosen values (key "C.D.E")."""
+    layout = layout_for(vendor, list_name)
+    chosen = values or {}
+    return build_frame(
+        layout,
+        ListMessage(
+            values={
+                element.obis: chosen.get(
+                    f"{element.obis.c}.{element.obis.d}.{element.obis.e}", default
+                )
+                for element in layout.registers()
+                if element.obis is not None
+            },
+            meter_id=meter_id,
+            meter_type=meter_type,
+            timestamp=datetime(2026, 1, 1, 12),
+        ),
+    )
+
+
+def expected(corpus_id: str) -> dict[str, Any]:
+    """The verified expectation of a corpus capture."""
+    result: dict[str, Any] = CORPUS[corpus_id]["expected"]
+    return result
+
+
+@pytest.fixture
+async def integration(
+    hass: HomeAssistant, enable_custom_integrations: None
+) -> AsyncGenerator[None]:
+    """HAN Port loadable in `hass`, and every entry unloaded at the end.
+
+    Unloading ends the reader tasks and closes the ports, so that no task, timer or
+    thread outlives the test. Test modules of the integration use it through
+    `pytestmark`; the decoder's tests in tests/han need no Home Assistant at all.
+    """
+    yield
+    for entry in hass.config_entries.async_entries(DOMAIN):
+        if entry.state in (ConfigEntryState.LOADED, ConfigEntryState.SETUP_RETRY):
+            await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.fixture
+def snapshot(snapshot: SnapshotAssertion) -> SnapshotAssertion:
+    """Snapshots through HA's extension: tests/snapshots/*.ambr, registry ids as ANY."""
+    return snapshot.use_extension(HomeAssistantSnapshotExtension)
+
+
+@pytest.fixture(autouse=True)
+def short_timings() -> Generator[None]:
+    """Listen, back off and coalesce for milliseconds instead of seconds."""
+    with (
+        patch.object(detect, "LISTEN_SECONDS", 0.6),
+        patch.object(detect, "IDENTIFY_SECONDS", 0.6),
+        patch.object(reader, "BACKOFF_INITIAL", 0.05),
+        patch.object(reader, "BACKOFF_MAX", 0.2),
+        patch.object(reader, "READ_COALESCE", 0.01),
+        patch.object(reader, "CONNECT_TIMEOUT", 2.0),
+    ):
+        yield
+
+
+@pytest.fixture
+async def meter(tmp_path: Path) -> AsyncGenerator[PtyMeter]:
+    """A meter behind a real pty; unplugged at the end."""
+    pty_meter = PtyMeter(tmp_path)
+    yield pty_meter
+    await pty_meter.stopped()
+    pty_meter.unplug()
+
+
+@pytest.fixture
+async def tcp_meter(socket_enabled: None) -> AsyncGenerator[TcpMeter]:
+    """A meter behind a loopback TCP bridge; closed at the end."""
+    server = TcpMeter()
+    await server.start_server()
+    yield server
+    await server.close()
+
+
+@pytest.fixture
+def mock_setup_entry() -> Generator[AsyncMock]:
+    """Flow tests on a pty: keep the created entry from opening the port again.
+
+    Linux ptys drop the parity bit and glibc then fails every later tcsetattr
+    asking for 8E1 on that pty with EINVAL; a real UART keeps parity. Entry setup
+    itself is tested on its own pty or TCP meter.
+    """
+    with patch("custom_components.han_port.async_setup_entry", return_value=True) as mock:
+        yield mock
+
+
+@pytest.fixture
+def entity_registry_enabled_by_default() -> Generator[None]:
+    """Create disabled-by-default entities enabled, for snapshots of every sensor."""
+    with patch(
+        "homeassistant.helpers.entity.Entity.entity_registry_enabled_default",
+        return_value=True,
+        new_callable=PropertyMock,
+    ):
+        yield
+
+
+def make_entry(
+    device: str,
+    *,
+    unique_id: str | None = "2200567223197714",
+    seen: list[str] | None = None,
+    options: dict[str, Any] | None = None,
+    entry_id: str | None = None,
+    **data: Any,
+) -> MockConfigEntry:
+    """An entry as the config flow makes it (values from the Kamstrup blog frame)."""
+    return MockConfigEntry(
+        domain=DOMAIN,
+        entry_id=entry_id,
+        title="Kamstrup 6841131BN243101040",
+        unique_id=unique_id,
+        data={
+            CONF_DEVICE: device,
+            CONF_BAUDRATE: 2400,
+            # 8N1: see mock_setup_entry on why a pty cannot be reopened at 8E1.
+            CONF_PARITY: "N",
+            CONF_TRANSPORT: "auto",
+            CONF_METER_TYPE: "6841131BN243101040",
+            CONF_MANUFACTURER: "Kamstrup",
+            CONF_LIST_VERSION: "Kamstrup_V0001",
+            CONF_SEEN_OBIS: seen or [],
+            **data,
+        },
+        options=options or {},
+    )
+
+
+async def until(predicate: Callable[[], object], within: float = 5.0) -> None:
+    """Wait (in real time: bytes travel through a pty) until `predicate()` holds."""
+    async with asyncio.timeout(within):
+        # Polling: the bytes go through the kernel, no event tells the test they arrived.
+        while not predicate():  # noqa: ASYNC110
+            await asyncio.sleep(0.01)
+
+
+@pytest.fixture
+def fake_clock() -> Generator[list[float]]:
+    """Monotonic seconds the hub and sensors see; the test moves them on."""
+    now = [1000.0]
+    with patch.object(hub, "monotonic", lambda: now[0]):
+        yield now

@@ -1,0 +1,456 @@
+"""Config, options and reconfigure flows, with a real pty meter behind every port."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+from unittest.mock import patch
+
+from homeassistant.config_entries import SOURCE_USB, SOURCE_USER, ConfigEntryState
+from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from homeassistant.helpers.service_info.usb import UsbServiceInfo
+import pytest
+
+from custom_components.han_port import config_flow
+from custom_components.han_port.config_flow import normalize_key, serial_by_id
+from custom_components.han_port.const import (
+    CONF_AUTH_KEY,
+    CONF_BAUDRATE,
+    CONF_DEVICE,
+    CONF_KEY,
+    CONF_LIST_VERSION,
+    CONF_MANUFACTURER,
+    CONF_MEASUREMENT_INTERVAL,
+    CONF_METER_TYPE,
+    CONF_PARITY,
+    CONF_POWER_INTERVAL,
+    CONF_SCALE,
+    CONF_SEEN_OBIS,
+    CONF_TRANSPORT,
+    DOMAIN,
+)
+
+from .conftest import (
+    AIDON_LIST1,
+    AIDON_LIST2,
+    ENCRYPTED,
+    ENCRYPTED_KEY,
+    KAMSTRUP_LIST1,
+    P1_SE,
+    expected,
+    frame,
+    make_entry,
+    until,
+)
+from .pty_meter import PtyMeter
+from .tcp_meter import TcpMeter
+
+pytestmark = pytest.mark.usefixtures("integration")
+
+KAMSTRUP_ID = "2200567223197714"
+
+
+async def _listen(hass: HomeAssistant, flow_id: str, user_input: dict[str, Any]) -> FlowResult:
+    """Submit a step that starts listening and return the step after it."""
+    result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+    assert result["type"] is FlowResultType.SHOW_PROGRESS
+    assert result["step_id"] == "listen"
+    assert result["progress_action"] == "listen"
+    await hass.async_block_till_done()
+    return await hass.config_entries.flow.async_configure(flow_id)
+
+
+async def _user_flow(hass: HomeAssistant, device: str) -> FlowResult:
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {}
+    return await _listen(hass, result["flow_id"], {CONF_DEVICE: device})
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_kamstrup(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """Listen, show what was found, create the entry keyed by the meter id."""
+    meter.start([frame(KAMSTRUP_LIST1)])
+    result = await _user_flow(hass, meter.path)
+
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "confirm"
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    assert placeholders["manufacturer"] == "Kamstrup"
+    assert placeholders["meter_type"] == "6841131BN243101040"
+    assert placeholders["meter_id"] == KAMSTRUP_ID
+    assert placeholders["list_version"] == "Kamstrup_V0001"
+    assert placeholders["settings"] == "2400 8E1"
+
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["title"] == "Kamstrup 6841131BN243101040"
+    assert result["result"].unique_id == KAMSTRUP_ID
+    data = result["data"]
+    assert data[CONF_DEVICE] == meter.path
+    assert data[CONF_BAUDRATE] == 2400
+    assert data[CONF_PARITY] == "E"
+    assert data[CONF_TRANSPORT] == "hdlc"
+    assert data[CONF_METER_TYPE] == "6841131BN243101040"
+    assert data[CONF_MANUFACTURER] == "Kamstrup"
+    assert data[CONF_LIST_VERSION] == "Kamstrup_V0001"
+    assert "1.7.0" in data[CONF_SEEN_OBIS]
+    assert "meter_id" in data[CONF_SEEN_OBIS]
+
+
+async def test_user_flow_waits_for_the_list_naming_the_meter(
+    hass: HomeAssistant, meter: PtyMeter
+) -> None:
+    """Aidon list 1 carries no meter id; the flow keeps listening for list 2."""
+    meter.start([frame(AIDON_LIST1), frame(AIDON_LIST1), frame(AIDON_LIST2)])
+    result = await _user_flow(hass, meter.path)
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] is not None
+    assert result["description_placeholders"]["meter_id"] == expected(AIDON_LIST2)["meter_id"]
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_meter_without_id(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """A Swedish P1 port names no meter: the entry has no unique id, the port is unique."""
+    meter.start([frame(P1_SE)])
+    result = await _user_flow(hass, meter.path)
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] is not None
+    assert result["description_placeholders"]["meter_id"] == "-"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id is None
+    assert result["data"][CONF_TRANSPORT] == "p1"
+
+    # The same port cannot be added twice.
+    result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_DEVICE: meter.path}
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_detects_baud_rate(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """Garbage at 2400 baud, frames at 9600: the flow tries on and settles on 9600 8N1."""
+    meter.start([frame(KAMSTRUP_LIST1)], garbage_unless=lambda baudrate: baudrate == 9600)
+    result = await _user_flow(hass, meter.path)
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] is not None
+    assert result["description_placeholders"]["settings"] == "9600 8N1"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["data"][CONF_BAUDRATE] == 9600
+    assert result["data"][CONF_PARITY] == "N"
+
+
+@pytest.mark.parametrize(
+    ("garbage", "error"),
+    [(False, "no_data"), (True, "no_valid_frames")],
+)
+async def test_user_flow_errors_then_recovery(
+    hass: HomeAssistant, meter: PtyMeter, garbage: bool, error: str
+) -> None:
+    """A silent port and a port of garbage say so; once the meter talks, the flow ends."""
+    if garbage:
+        meter.start([], garbage_unless=lambda baudrate: False)
+    result = await _user_flow(hass, meter.path)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {"base": error}
+
+    # Fixed (the adapter re-seated): a fresh pty, see mock_setup_entry.
+    await meter.stopped()
+    meter.unplug()
+    meter.plug()
+    meter.start([frame(KAMSTRUP_LIST1)])
+    result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
+    assert result["step_id"] == "confirm"
+
+
+async def test_user_flow_cannot_connect(hass: HomeAssistant, tmp_path: Path) -> None:
+    """A port that does not exist."""
+    result = await _user_flow(hass, str(tmp_path / "ttyMissing"))
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {"base": "cannot_connect"}
+
+
+async def test_user_flow_already_configured(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """The same meter on another port is refused."""
+    make_entry("/dev/ttyUSB9").add_to_hass(hass)
+    meter.start([frame(KAMSTRUP_LIST1)])
+    result = await _user_flow(hass, meter.path)
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_encrypted(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """Encrypted frames: ask for the key, refuse bad ones, verify the right one."""
+    meter.start([frame(ENCRYPTED)])
+    result = await _user_flow(hass, meter.path)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "key"
+    assert result["errors"] == {}
+    flow_id = result["flow_id"]
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: "not a key"})
+    assert result["errors"] == {CONF_KEY: "invalid_key_format"}
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: "12345"}
+    )
+    assert result["errors"] == {CONF_AUTH_KEY: "invalid_key_format"}
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: "00" * 16})
+    assert result["errors"] == {"base": "invalid_key"}
+
+    # Pasted in groups, lower case: still the key.
+    pasted = " ".join(ENCRYPTED_KEY.lower()[i : i + 4] for i in range(0, 32, 4))
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: pasted})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] is not None
+    assert result["description_placeholders"]["meter_id"] == expected(ENCRYPTED)["meter_id"]
+    assert result["description_placeholders"]["encrypted"] == "yes"
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["data"][CONF_KEY] == ENCRYPTED_KEY
+    assert result["data"][CONF_AUTH_KEY] is None
+    assert result["data"][CONF_TRANSPORT] == "mbus"
+    assert result["result"].unique_id == expected(ENCRYPTED)["meter_id"]
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_encrypted_with_an_unneeded_auth_key(
+    hass: HomeAssistant, meter: PtyMeter
+) -> None:
+    """An authentication key for frames that carry no tag is pointed out, not accepted."""
+    meter.start([frame(ENCRYPTED)])
+    result = await _user_flow(hass, meter.path)
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: "AA" * 16}
+    )
+    assert result["step_id"] == "key"
+    assert result["errors"] == {CONF_AUTH_KEY: "auth_key_not_used"}
+    # A wrong key with an authentication key is still a wrong key.
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_KEY: "00" * 16, CONF_AUTH_KEY: "AA" * 16}
+    )
+    assert result["errors"] == {"base": "invalid_key"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: ""}
+    )
+    assert result["step_id"] == "confirm"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["data"][CONF_AUTH_KEY] is None
+
+
+def test_normalize_key() -> None:
+    """Separators go, case is unified, anything else is refused."""
+    assert normalize_key("0011-2233-4455-6677-8899-aabb-ccdd-eeff") == (
+        "00112233445566778899AABBCCDDEEFF"
+    )
+    assert normalize_key("00:11") is None
+    assert normalize_key("G" * 32) is None
+
+
+USB_INFO = UsbServiceInfo(
+    device="",
+    vid="0403",
+    pid="6001",
+    serial_number="HAN12345",
+    manufacturer="FTDI",
+    description="M-Bus slave adapter",
+)
+
+
+def _usb_info(device: str) -> UsbServiceInfo:
+    return UsbServiceInfo(
+        device=device,
+        vid=USB_INFO.vid,
+        pid=USB_INFO.pid,
+        serial_number=USB_INFO.serial_number,
+        manufacturer=USB_INFO.manufacturer,
+        description=USB_INFO.description,
+    )
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_usb_discovery(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """A discovered M-Bus adapter: confirm, listen, add."""
+    meter.start([frame(KAMSTRUP_LIST1)])
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USB}, data=_usb_info(meter.path)
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "usb_confirm"
+    assert result["description_placeholders"] == {"device": meter.path}
+
+    result = await _listen(hass, result["flow_id"], {})
+    assert result["step_id"] == "confirm"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == KAMSTRUP_ID
+    assert result["data"][CONF_DEVICE] == meter.path
+
+
+async def test_usb_discovery_of_a_configured_port(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """An adapter an entry already uses is not offered again."""
+    make_entry(meter.path).add_to_hass(hass)
+    result = await hass.config_entries.flow.async_init(
+        DOMAIN, context={"source": SOURCE_USB}, data=_usb_info(meter.path)
+    )
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_reconfigure_to_another_port(
+    hass: HomeAssistant, meter: PtyMeter, tmp_path: Path
+) -> None:
+    """The meter moved to another adapter: the entry follows and keeps its id."""
+    entry = make_entry(str(tmp_path / "old"))
+    entry.add_to_hass(hass)
+    meter.start([frame(KAMSTRUP_LIST1)])
+
+    result = await entry.start_reconfigure_flow(hass)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+
+    result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
+    assert result["step_id"] == "confirm"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_DEVICE] == meter.path
+    assert entry.unique_id == KAMSTRUP_ID
+
+
+async def test_reconfigure_errors(hass: HomeAssistant, meter: PtyMeter, tmp_path: Path) -> None:
+    """A missing port shows the form again; another meter is refused."""
+    entry = make_entry(meter.path, unique_id="some-other-meter")
+    entry.add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    result = await _listen(hass, result["flow_id"], {CONF_DEVICE: str(tmp_path / "missing")})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "reconfigure"
+    assert result["errors"] == {"base": "cannot_connect"}
+
+    meter.start([frame(KAMSTRUP_LIST1)])
+    result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "wrong_meter"
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_reconfigure_with_a_changed_key(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """The stored key fails: the key step opens with invalid_key, the new key saves."""
+    entry = make_entry(
+        meter.path, unique_id=expected(ENCRYPTED)["meter_id"], **{CONF_KEY: "00" * 16}
+    )
+    entry.add_to_hass(hass)
+    meter.start([frame(ENCRYPTED)])
+    result = await entry.start_reconfigure_flow(hass)
+    result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
+    assert result["step_id"] == "key"
+    assert result["errors"] == {"base": "invalid_key"}
+
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_KEY: ENCRYPTED_KEY}
+    )
+    assert result["step_id"] == "confirm"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_KEY] == ENCRYPTED_KEY
+
+
+async def test_options_flow(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """Write intervals and the CT scale are options; saving reloads the entry."""
+    entry = make_entry(meter.path)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "init"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {CONF_POWER_INTERVAL: 0, CONF_MEASUREMENT_INTERVAL: 10, CONF_SCALE: 50},
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options == {
+        CONF_POWER_INTERVAL: 0,
+        CONF_MEASUREMENT_INTERVAL: 10,
+        CONF_SCALE: 50,
+    }
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_flow_title_falls_back(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """A meter that names neither maker nor type still gets a title."""
+    meter.start([frame("p1-se-ell5-2020-amshan-c")])
+    result = await _user_flow(hass, meter.path)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["title"] == "HAN Port"
+
+
+async def test_user_flow_over_tcp(hass: HomeAssistant, tcp_meter: TcpMeter) -> None:
+    """A network bridge: no line settings to try; the entry loads and reads."""
+    tcp_meter.start([frame(KAMSTRUP_LIST1)])
+    result = await _user_flow(hass, tcp_meter.url)
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] is not None
+    assert result["description_placeholders"]["settings"] == "-"
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    entry = result["result"]
+    assert entry.state is ConfigEntryState.LOADED
+    await until(lambda: hass.states.get("sensor.kamstrup_active_power_import") is not None)
+    await until(
+        lambda: (
+            (state := hass.states.get("sensor.kamstrup_active_power_import")) is not None
+            and state.state == "1703"
+        )
+    )
+
+
+def test_serial_by_id(tmp_path: Path, meter: PtyMeter) -> None:
+    """A ttyUSB path becomes its stable by-id link; without one it stays as it is."""
+    by_id = tmp_path / "by-id"
+    by_id.mkdir()
+    (by_id / "usb-FTDI_M-Bus_HAN12345-if00-port0").symlink_to(meter.path)
+    (by_id / "not-a-link").write_text("")
+    with patch.object(config_flow, "SERIAL_BY_ID", str(by_id)):
+        assert serial_by_id(meter.path) == str(by_id / "usb-FTDI_M-Bus_HAN12345-if00-port0")
+        assert serial_by_id("/dev/ttyUSB7") == "/dev/ttyUSB7"
+    with patch.object(config_flow, "SERIAL_BY_ID", str(tmp_path / "absent")):
+        assert serial_by_id(meter.path) == meter.path
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_reconfigure_meter_without_id(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """A meter that names itself nowhere can still move to another port."""
+    entry = make_entry("/dev/ttyUSB3", unique_id=None)
+    entry.add_to_hass(hass)
+    meter.start([frame(P1_SE)])
+    result = await entry.start_reconfigure_flow(hass)
+    result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["reason"] == "reconfigure_successful"
+    assert entry.data[CONF_DEVICE] == meter.path
+    assert entry.data[CONF_TRANSPORT] == "p1"
+
+
+async def test_unexpected_error_while_listening(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """A bug in listening ends the progress step with a message, not a hang."""
+    with patch.object(config_flow, "detect_meter", side_effect=RuntimeError("boom")):
+        result = await _user_flow(hass, meter.path)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "user"
+    assert result["errors"] == {"base": "unknown"}

@@ -1,0 +1,387 @@
+"""Sensors: what each meter's lists become, throttling, scaling, registers, restore."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+import math
+
+from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
+from homeassistant.helpers import entity_registry as er
+import pytest
+from pytest_homeassistant_custom_component.common import (
+    mock_restore_cache_with_extra_data,
+    snapshot_platform,
+)
+from syrupy.assertion import SnapshotAssertion
+
+from custom_components.han_port.const import (
+    CONF_MEASUREMENT_INTERVAL,
+    CONF_POWER_INTERVAL,
+    CONF_SCALE,
+    DEFAULT_POWER_INTERVAL,
+)
+from custom_components.han_port.han import Measurement, Obis, Reading, StreamDecoder
+from custom_components.han_port.han.simulator import SimulatedMeter
+from custom_components.han_port.hub import KEY_LIST_VERSION, KEY_METER_ID, MeterHub, entity_key
+from custom_components.han_port.sensor import SENSORS_BY_KEY
+
+from .conftest import (
+    AIDON_LIST1,
+    AIDON_LIST2,
+    AIDON_LIST3,
+    AIDON_SE,
+    CORPUS,
+    KAIFA_LIST1,
+    KAIFA_LIST2,
+    KAIFA_LIST3,
+    KAMSTRUP_LIST1,
+    KAMSTRUP_LIST2,
+    KAMSTRUP_SE,
+    P1_NL,
+    built_frame,
+    expected,
+    frame,
+    make_entry,
+    until,
+)
+from .pty_meter import PtyMeter
+
+pytestmark = pytest.mark.usefixtures("integration")
+
+UNTHROTTLED = {CONF_POWER_INTERVAL: 0, CONF_MEASUREMENT_INTERVAL: 0}
+POWER = "sensor.kamstrup_active_power_import"
+VOLTAGE = "sensor.kamstrup_voltage_l1"
+ENERGY = "sensor.kamstrup_active_energy_import"
+POWER_AIDON = "sensor.aidon_active_power_import"
+
+
+def _state(hass: HomeAssistant, entity_id: str) -> str | None:
+    state = hass.states.get(entity_id)
+    return None if state is None else state.state
+
+
+async def _send_all(meter: PtyMeter, frames: list[bytes], hub: MeterHub) -> None:
+    """Send frames one by one, each after the previous one was decoded."""
+    for data in frames:
+        readings = hub.decoder.stats.readings
+        meter.send(data)
+        await until(lambda readings=readings: hub.decoder.stats.readings > readings)
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+@pytest.mark.parametrize(
+    ("corpus_ids", "unique_id"),
+    [
+        ([KAMSTRUP_LIST1, KAMSTRUP_LIST2], expected(KAMSTRUP_LIST1)["meter_id"]),
+        ([AIDON_LIST1, AIDON_LIST2, AIDON_LIST3], expected(AIDON_LIST2)["meter_id"]),
+        ([KAIFA_LIST1, KAIFA_LIST2, KAIFA_LIST3], expected(KAIFA_LIST2)["meter_id"]),
+        # Sweden: per-phase power, and no meter id (the entry id names the device).
+        ([AIDON_SE], None),
+        # A Dutch P1 telegram: tariffs and a gas meter on the M-Bus channel.
+        ([P1_NL], expected(P1_NL)["meter_id"]),
+    ],
+    ids=["kamstrup", "aidon", "kaifa", "aidon-se", "p1-nl"],
+)
+async def test_sensors_per_vendor(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    entity_registry: er.EntityRegistry,
+    snapshot: SnapshotAssertion,
+    corpus_ids: list[str],
+    unique_id: str | None,
+) -> None:
+    """Every value of every list becomes a sensor with the right unit and class."""
+    first = expected(corpus_ids[-1])
+    entry = make_entry(
+        meter.path,
+        unique_id=unique_id,
+        entry_id="01KAIDONSE0000000000000000",
+        options=UNTHROTTLED,
+        meter_type=first["meter_type"],
+        manufacturer=CORPUS[corpus_ids[-1]]["vendor"],
+        list_version=first["list_version"],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _send_all(meter, [frame(corpus_id) for corpus_id in corpus_ids], entry.runtime_data.hub)
+    await hass.async_block_till_done()
+
+    # Every OBIS value the meter sent, whatever its B channel, has its entity.
+    keys = {
+        entity_key(Obis.parse(obis))
+        for corpus_id in corpus_ids
+        for obis in expected(corpus_id)["values"]
+    }
+    unique_ids = {
+        registry_entry.unique_id
+        for registry_entry in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+    }
+    identifier = unique_id or entry.entry_id
+    described = {key for key in keys | {KEY_METER_ID, KEY_LIST_VERSION} if key in SENSORS_BY_KEY}
+    sent = described if unique_id else described - {KEY_METER_ID, KEY_LIST_VERSION}
+    assert unique_ids == {f"{identifier}_{key}" for key in sent}
+    await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
+
+
+async def test_throttled_writes(
+    hass: HomeAssistant, meter: PtyMeter, fake_clock: list[float]
+) -> None:
+    """Active power at most every 5 s, voltages every 60 s; the latest value wins."""
+    entry = make_entry(meter.path, seen=["1.7.0", "32.7.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+
+    async def send(power: float, voltage: float, seconds_later: float) -> None:
+        fake_clock[0] += seconds_later
+        data = built_frame("kamstrup", "list1", {"1.7.0": power, "32.7.0": voltage})
+        await _send_all(meter, [data], hub)
+
+    await send(1000, 230, 0)
+    assert (_state(hass, POWER), _state(hass, VOLTAGE)) == ("1000", "230")
+    await send(1100, 231, 2.5)  # too soon for both
+    assert (_state(hass, POWER), _state(hass, VOLTAGE)) == ("1000", "230")
+    await send(1200, 232, 2.4)  # 4.9 s: within the jitter slack of 5 s
+    assert (_state(hass, POWER), _state(hass, VOLTAGE)) == ("1200", "230")
+    await send(1200, 233, 55.1)  # 60 s after the last voltage write
+    assert (_state(hass, POWER), _state(hass, VOLTAGE)) == ("1200", "233")
+
+
+async def test_scale_for_current_transformers(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """Power, current and energy are multiplied; voltage is not."""
+    entry = make_entry(
+        meter.path,
+        seen=["1.7.0", "31.7.0", "32.7.0", "1.8.0"],
+        options={**UNTHROTTLED, CONF_SCALE: 50},
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _send_all(meter, [frame(KAMSTRUP_LIST2)], entry.runtime_data.hub)
+    values = expected(KAMSTRUP_LIST2)["values"]
+    assert float(_state(hass, POWER) or "nan") == values["1-1:1.7.0"] * 50
+    assert float(_state(hass, "sensor.kamstrup_current_l1") or "nan") == pytest.approx(
+        values["1-1:31.7.0"] * 50
+    )
+    assert float(_state(hass, VOLTAGE) or "nan") == values["1-1:32.7.0"]
+    assert float(_state(hass, ENERGY) or "nan") == pytest.approx(values["1-1:1.8.0"] * 50)
+
+
+async def test_registers_never_go_down_or_to_zero(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """0 and decreases are not published; the register only moves up."""
+    entry = make_entry(meter.path, seen=["1.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    published = []
+    for energy in (0.0, 1000.0, 999.99, 0.0, 1000.5):
+        await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": energy})], hub)
+        published.append(_state(hass, ENERGY))
+    assert published == [STATE_UNKNOWN, "1000.0", "1000.0", "1000.0", "1000.5"]
+
+
+async def test_garbage_values_are_ignored(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """Non-finite, non-numeric and wrongly-united values never reach a state."""
+    entry = make_entry(meter.path, options=UNTHROTTLED, seen=["1.7.0", "1.8.0", KEY_METER_ID])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    power, energy = Obis.parse("1-0:1.7.0"), Obis.parse("1-0:1.8.0")
+
+    def reading(power_value: object, energy_value: object, unit: str = "W") -> Reading:
+        return Reading(
+            values={
+                power: Measurement(power_value, unit),  # type: ignore[arg-type]
+                energy: Measurement(energy_value, "kWh"),  # type: ignore[arg-type]
+            },
+            meter_id="",
+        )
+
+    hub.handle_events([reading(500, 10.0)], 0.0)
+    await hass.async_block_till_done()
+    assert (_state(hass, POWER), _state(hass, ENERGY)) == ("500", "10.0")
+    for bad in (
+        reading(math.nan, math.inf),
+        reading("600", "11"),
+        reading(True, None),
+        reading(600, -5.0, unit="kW"),
+    ):
+        hub.handle_events([bad], 0.0)
+        await hass.async_block_till_done()
+        assert (_state(hass, POWER), _state(hass, ENERGY)) == ("500", "10.0")
+    # An empty meter id is not a meter id.
+    assert _state(hass, "sensor.kamstrup_meter_id") == STATE_UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("stored_value", "stored_scale", "after_restart", "after_frame"),
+    [
+        # Restored at once, and a lower register value later is not taken.
+        (50000.0, 1.0, "50000.0", "50000.0"),
+        # Restored, then the meter's higher register value replaces it.
+        (1.0, 1.0, "1.0", None),
+        # Restored under another CT scale: incomparable, so not restored.
+        (50000.0, 40.0, STATE_UNKNOWN, None),
+    ],
+)
+async def test_energy_restored_after_restart(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    stored_value: float,
+    stored_scale: float,
+    after_restart: str,
+    after_frame: str | None,
+) -> None:
+    """An hourly register shows its last value right after a restart."""
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(ENERGY, str(stored_value)),
+                {
+                    "native_value": stored_value,
+                    "native_unit_of_measurement": "kWh",
+                    "scale": stored_scale,
+                },
+            )
+        ],
+    )
+    entry = make_entry(meter.path, seen=["1.7.0", "1.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    assert _state(hass, ENERGY) == STATE_UNAVAILABLE  # no data yet at all
+
+    # Power flows (list 1), the hourly register has not come yet.
+    await _send_all(meter, [frame(KAMSTRUP_LIST1)], hub)
+    assert _state(hass, ENERGY) == after_restart
+
+    await _send_all(meter, [frame(KAMSTRUP_LIST2)], hub)
+    register = expected(KAMSTRUP_LIST2)["values"]["1-1:1.8.0"]
+    assert _state(hass, ENERGY) == (after_frame or str(register))
+
+
+async def test_restore_ignores_unusable_data(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """A stored 0, a string or another unit is not a register value."""
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(ENERGY, "0"),
+                {"native_value": 0, "native_unit_of_measurement": "kWh"},
+            ),
+            (
+                State("sensor.kamstrup_active_energy_export", "x"),
+                {"native_value": "x", "native_unit_of_measurement": "kWh"},
+            ),
+            (
+                State("sensor.kamstrup_reactive_energy_import", "5"),
+                {"native_value": 5.0, "native_unit_of_measurement": "varh"},
+            ),
+        ],
+    )
+    entry = make_entry(meter.path, seen=["1.7.0", "1.8.0", "2.8.0", "3.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _send_all(meter, [frame(KAMSTRUP_LIST1)], entry.runtime_data.hub)
+    for entity_id in (
+        ENERGY,
+        "sensor.kamstrup_active_energy_export",
+        "sensor.kamstrup_reactive_energy_import",
+    ):
+        assert _state(hass, entity_id) == STATE_UNKNOWN
+
+
+@pytest.mark.parametrize(
+    ("options", "most_rows"),
+    [
+        ({}, 4300 / 3),
+        # Every changed value of every frame, as amshan-homeassistant writes them:
+        # the reference the defaults are measured against.
+        (UNTHROTTLED, 5000),
+    ],
+    ids=["defaults", "unthrottled"],
+)
+async def test_recorder_rows_per_hour_for_aidon(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    fake_clock: list[float],
+    options: dict[str, float],
+    most_rows: float,
+) -> None:
+    """An hour of a simulated Aidon meter under default options: <= 1/3 of 4 300 rows.
+
+    State changes are what the recorder writes rows for. The frames go straight
+    into the hub with the simulated time as its clock (an hour through a real pty
+    would take an hour); the reader's part is tested elsewhere.
+    """
+    simulated = SimulatedMeter("aidon", datetime(2026, 1, 15, 6, 30), seed=7)
+    frames = list(simulated.frames(timedelta(hours=1)))
+    decoder = StreamDecoder()
+    keys = {
+        entity_key(obis)
+        for _, data in frames
+        for event in decoder.feed(data)
+        if isinstance(event, Reading)
+        for obis in event.values
+    }
+    entry = make_entry(
+        meter.path,
+        unique_id=simulated.meter_id,
+        manufacturer="Aidon",
+        options=options,
+        seen=sorted(keys | {KEY_METER_ID, KEY_LIST_VERSION}),
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await hass.async_block_till_done()
+    hub = entry.runtime_data.hub
+
+    rows: Counter[str] = Counter()
+
+    @callback
+    def count(event: Event[EventStateChangedData]) -> None:
+        rows[event.data["entity_id"]] += 1
+
+    unsubscribe = hass.bus.async_listen(EVENT_STATE_CHANGED, count)
+    power = Obis.parse("1-0:1.7.0")
+    decoder = StreamDecoder()
+    origin = frames[0][0]
+    behind_since: float | None = None
+    longest_behind = 0.0
+    for when, data in frames:
+        fake_clock[0] = now = (when - origin).total_seconds()
+        hub.feed(data)
+        # How long has the power shown differed from what the meter says?
+        sent = next(
+            event.values[power].value for event in decoder.feed(data) if isinstance(event, Reading)
+        )
+        if _state(hass, POWER_AIDON) != str(sent):
+            behind_since = now if behind_since is None else behind_since
+        elif behind_since is not None:
+            longest_behind = max(longest_behind, now - behind_since)
+            behind_since = None
+    await hass.async_block_till_done()
+    unsubscribe()
+
+    assert len(frames) == 1440
+    total = sum(rows.values())
+    print(f"recorder rows/hour: {total}", dict(rows), f"power behind <= {longest_behind} s")
+    assert total <= most_rows, rows
+    # Real-time power stays real time: at most one throttle interval behind.
+    assert longest_behind <= DEFAULT_POWER_INTERVAL
+
+
+async def test_swedish_kamstrup_energy_in_wh(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """HA's country decides Kamstrup's energy unit (Wh in Sweden, 10 Wh elsewhere)."""
+    hass.config.country = "SE"
+    entry = make_entry(meter.path, unique_id=expected(KAMSTRUP_SE)["meter_id"], seen=["1.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _send_all(meter, [frame(KAMSTRUP_SE)], entry.runtime_data.hub)
+    register = expected(KAMSTRUP_SE)["values"]["1-1:1.8.0"]
+    assert float(_state(hass, ENERGY) or "nan") == pytest.approx(register)

@@ -1,0 +1,64 @@
+"""Every string the code refers to exists, in every language, with its placeholders."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+import json
+from pathlib import Path
+import re
+from typing import Any
+
+import pytest
+
+from custom_components.han_port.const import ISSUE_DECRYPT_FAILING, ISSUE_NO_VALID_FRAMES
+from custom_components.han_port.sensor import SENSORS
+
+PACKAGE = Path(__file__).parent.parent / "custom_components" / "han_port"
+LANGUAGES = ("en", "nb", "nn", "sv", "da")
+
+
+def _load(name: str) -> dict[str, Any]:
+    loaded: dict[str, Any] = json.loads((PACKAGE / name).read_text(encoding="utf-8"))
+    return loaded
+
+
+def _leaves(tree: dict[str, Any], path: tuple[str, ...] = ()) -> Iterator[tuple[str, str]]:
+    for key, value in tree.items():
+        if isinstance(value, dict):
+            yield from _leaves(value, (*path, key))
+        else:
+            yield ".".join((*path, key)), value
+
+
+STRINGS = _load("strings.json")
+
+
+def test_english_is_strings_json() -> None:
+    """Custom integrations load translations/en.json; it must not drift from strings.json."""
+    assert _load("translations/en.json") == STRINGS
+
+
+@pytest.mark.parametrize("language", LANGUAGES)
+def test_every_language_is_complete(language: str) -> None:
+    """Same keys, same placeholders, no English left over in keys that differ."""
+    english = dict(_leaves(STRINGS))
+    translated = dict(_leaves(_load(f"translations/{language}.json")))
+    assert translated.keys() == english.keys()
+    placeholder = re.compile(r"\{\w+\}")
+    for key, text in english.items():
+        assert set(placeholder.findall(translated[key])) == set(placeholder.findall(text)), key
+
+
+def test_code_and_strings_agree() -> None:
+    """Sensor names, icons, flow errors and repair issues all have their strings."""
+    names = STRINGS["entity"]["sensor"]
+    icons = _load("icons.json")["entity"]["sensor"]
+    for description in SENSORS:
+        assert description.translation_key in names
+        placeholders = set(re.findall(r"\{(\w+)\}", names[description.translation_key]["name"]))
+        assert placeholders == set(description.translation_placeholders or {})
+    assert set(icons) <= set(names)
+    flow_errors = {"cannot_connect", "no_data", "no_valid_frames", "invalid_key", "unknown"}
+    field_errors = {"invalid_key_format", "auth_key_not_used"}
+    assert flow_errors | field_errors <= set(STRINGS["config"]["error"])
+    assert {ISSUE_NO_VALID_FRAMES, ISSUE_DECRYPT_FAILING} <= set(STRINGS["issues"])
