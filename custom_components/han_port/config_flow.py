@@ -46,6 +46,7 @@ from .const import (
     CONF_POWER_INTERVAL,
     CONF_SCALE,
     CONF_SEEN_OBIS,
+    CONF_SYSTEM_TITLE,
     CONF_TRANSPORT,
     DEFAULT_MEASUREMENT_INTERVAL,
     DEFAULT_POWER_INTERVAL,
@@ -298,6 +299,10 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_PARITY: heard.settings.parity,
             CONF_TRANSPORT: reading.transport,
         }
+        if reading.system_title:
+            # From the first frame on, the hub tells this meter's encrypted frames
+            # from a neighbour's on the same bus by it (entry data, see hub.py).
+            data[CONF_SYSTEM_TITLE] = reading.system_title.hex().upper()
         if self.source == SOURCE_RECONFIGURE:
             return self.async_update_reload_and_abort(
                 self._get_reconfigure_entry(), data_updates=data

@@ -17,6 +17,9 @@ CONF_TRANSPORT: Final = "transport"
 CONF_KEY: Final = "key"
 CONF_AUTH_KEY: Final = "auth_key"
 CONF_SEEN_OBIS: Final = "seen_obis"
+# The first encrypted reading's system title: frames from another meter on the
+# same port (a neighbour's, on a shared M-Bus) must not mix into this one's sensors.
+CONF_SYSTEM_TITLE: Final = "system_title"
 # What the meter said about itself when the entry was made (the device shows it
 # before the meter repeats it).
 CONF_METER_TYPE: Final = "meter_type"

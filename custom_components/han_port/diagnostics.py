@@ -13,14 +13,14 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_AUTH_KEY, CONF_DEVICE, CONF_KEY
+from .const import CONF_AUTH_KEY, CONF_DEVICE, CONF_KEY, CONF_SYSTEM_TITLE
 from .han import FrameError, Reading
 from .reader import is_network_port
 
 if TYPE_CHECKING:
     from . import HanConfigEntry
 
-TO_REDACT = {CONF_KEY, CONF_AUTH_KEY, CONF_DEVICE, "meter_id", "serial_number", "system_title"}
+TO_REDACT = {CONF_KEY, CONF_AUTH_KEY, CONF_DEVICE, CONF_SYSTEM_TITLE, "meter_id", "serial_number"}
 
 
 def _secrets(entry: HanConfigEntry) -> list[bytes]:
@@ -35,6 +35,10 @@ def _secrets(entry: HanConfigEntry) -> list[bytes]:
             found.add(reading.meter_id.encode())
         if reading.system_title:
             found.add(reading.system_title)
+    # Another meter's frames (ignored by the hub) may sit in the raw chunks.
+    found.update(hub.foreign_ids)
+    if title := entry.data.get(CONF_SYSTEM_TITLE):
+        found.add(bytes.fromhex(title))
     return sorted(found, key=len, reverse=True)
 
 
@@ -126,6 +130,7 @@ async def async_get_config_entry_diagnostics(
             "bytes_skipped": stats.bytes_skipped,
             "frames": stats.frames,
             "readings": stats.readings,
+            "foreign_readings": hub.foreign_readings,
             "errors": dict(sorted(stats.errors.items())),
         },
         "last_readings": [_reading(reading, secrets) for reading in hub.last_readings],

@@ -12,6 +12,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+import logging
 import time
 from typing import TYPE_CHECKING, Final
 
@@ -20,6 +21,7 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 
 from .const import (
     CONF_SEEN_OBIS,
+    CONF_SYSTEM_TITLE,
     DOMAIN,
     ISSUE_DECRYPT_FAILING,
     ISSUE_NO_VALID_FRAMES,
@@ -44,10 +46,14 @@ REPAIR_DECRYPT_AFTER: Final = 60.0
 KEY_METER_ID: Final = "meter_id"
 KEY_LIST_VERSION: Final = "list_version"
 
+
 # Kept for diagnostics only; small and bounded.
 LAST_READINGS: Final = 4
 LAST_CHUNKS: Final = 8
 LAST_ERRORS: Final = 8
+# Ids and system titles of other meters seen on the port, kept only so that
+# diagnostics can cut them out of raw chunks.
+FOREIGN_IDS: Final = 4
 
 type ValueListener = Callable[[Measurement, float], None]
 
@@ -121,6 +127,12 @@ class MeterHub:
         self._invalid_since: float | None = None
         self._decrypt_failing_since: float | None = None
         self._issues: set[str] = set()
+        # Readings from another meter on the same port or bus (a shared M-Bus, a
+        # bridge moved to the neighbour's meter): counted, never shown.
+        self.foreign_readings = 0
+        self.foreign_ids: deque[bytes] = deque(maxlen=FOREIGN_IDS)
+        title = entry.data.get(CONF_SYSTEM_TITLE)
+        self._system_title: bytes | None = bytes.fromhex(title) if title else None
 
     # ---- listeners -------------------------------------------------------------
 
@@ -157,6 +169,8 @@ class MeterHub:
         got_reading = False
         for event in events:
             if isinstance(event, Reading):
+                if self._is_foreign(event):
+                    continue
                 got_reading = True
                 self._on_reading(event, now)
             else:
@@ -171,14 +185,57 @@ class MeterHub:
         if connected:
             return
         # A frame cut in half by the outage is reported, not glued to the next one.
-        for event in self.decoder.flush():
-            if isinstance(event, FrameError):
-                self.last_errors.append(event)
+        self._drop_partial_frame()
         self._last_reading_at = None
         self._invalid_since = None
         self._set_unavailable(f"lost the connection ({reason})")
 
     # ---- readings ----------------------------------------------------------------
+
+    def _is_foreign(self, reading: Reading) -> bool:
+        """Whether `reading` comes from a meter other than the entry's (then counted).
+
+        The entry's meter id is its unique id (Swedish P1 ports send none: nothing
+        to compare). The system title is compared once one is known, so that an
+        encrypted list without a meter id (Kaifa and Aidon list 1) is checked too.
+        """
+        expected_id = self.entry.unique_id
+        meter_id = reading.meter_id
+        title = reading.system_title
+        # An empty meter id (some lists pad the field) names no meter at all.
+        wrong_id = bool(meter_id) and expected_id is not None and meter_id != expected_id
+        wrong_title = (
+            title is not None and self._system_title is not None and title != self._system_title
+        )
+        if not (wrong_id or wrong_title):
+            # Learn the title only from a reading the meter id vouches for (or on an
+            # entry without one), so a neighbour's list 1 can never be learnt.
+            if (
+                title is not None
+                and self._system_title is None
+                and (expected_id is None or meter_id == expected_id)
+            ):
+                self._remember_system_title(title)
+            return False
+        self.foreign_readings += 1
+        for secret in (meter_id.encode() if meter_id else None, title):
+            if secret and secret not in self.foreign_ids:
+                self.foreign_ids.append(secret)
+        if LOGGER.isEnabledFor(logging.DEBUG):
+            # Neither id is logged: both identify a household's supply point.
+            LOGGER.debug(
+                "Ignored a reading from another meter on %s (%d so far): its %s does not match",
+                self.device,
+                self.foreign_readings,
+                "meter id" if wrong_id else "system title",
+            )
+        return True
+
+    def _remember_system_title(self, title: bytes) -> None:
+        self._system_title = title
+        self.hass.config_entries.async_update_entry(
+            self.entry, data={**self.entry.data, CONF_SYSTEM_TITLE: title.hex().upper()}
+        )
 
     def _on_reading(self, reading: Reading, now: float) -> None:
         self.last_readings.append(reading)
@@ -266,10 +323,23 @@ class MeterHub:
             self._watchdog.cancel()
         self._watchdog = self.hass.loop.call_later(timeout, self._on_silence, timeout)
 
+    def _drop_partial_frame(self) -> None:
+        """Report what the decoder holds as cut short; a reading in it is not used.
+
+        flush() decodes a frame that lacks only its closing flag; after an outage
+        that frame is stale and its time unknown, so it is not published.
+        """
+        for event in self.decoder.flush():
+            if isinstance(event, FrameError):
+                self.last_errors.append(event)
+
     @callback
     def _on_silence(self, timeout: float) -> None:
         self._watchdog = None
         self._last_reading_at = None
+        # Half a frame and then silence this long (a stalled bridge or adapter) is a
+        # broken frame: the rest arriving minutes later must not complete it.
+        self._drop_partial_frame()
         self._set_unavailable(f"no valid reading for {timeout:.0f} s")
 
     def _set_unavailable(self, why: str) -> None:

@@ -10,7 +10,7 @@ import asyncio
 from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass
-from typing import Final
+from typing import Final, override
 
 from homeassistant.exceptions import HomeAssistantError
 import serialx
@@ -21,11 +21,9 @@ from .const import LOGGER
 BACKOFF_INITIAL: Final = 1.0
 BACKOFF_MAX: Final = 60.0
 
-# After a chunk arrives, let the port collect more bytes before waking up again. A
-# USB-serial adapter hands over a few bytes per USB poll, so reading eagerly would
-# wake the event loop dozens of times per frame; 0.1 s of latency costs nothing for
-# a meter that sends every 2.5-10 s and cuts the wake-ups to ~10 per second of data.
-# Raw TCP bridges already send a frame in one or a few packets: no pause there.
+# After a chunk arrives on a serial port, stop reading for this long (see
+# _ChunkProtocol). Raw TCP bridges already send a frame in one or a few packets: no
+# pause there.
 READ_COALESCE: Final = 0.1
 READ_SIZE: Final = 65536
 
@@ -107,21 +105,80 @@ async def close_port(port: serialx.AsyncSerial) -> None:
         await port.close()
 
 
-async def read_chunk(port: serialx.AsyncSerial, silence: float | None = None) -> bytes:
-    """The next bytes from the port; PortError when it is gone (EOF counts).
+async def read_chunk(port: serialx.AsyncSerial) -> bytes:
+    """The next bytes from a port opened with open_port (the config flow's listening).
 
-    With `silence`, no bytes for that many seconds counts as gone too.
+    PortError when it is gone (EOF counts).
     """
     try:
-        async with asyncio.timeout(silence):
-            chunk = await port.read(READ_SIZE)
-    except TimeoutError as err:
-        raise PortError(f"no data for {silence} s") from err
+        chunk = await port.read(READ_SIZE)
     except (OSError, serialx.SerialException) as err:
         raise PortError(str(err) or type(err).__name__) from err
     if not chunk:
         raise PortError("the port closed")
     return chunk
+
+
+class _ChunkProtocol(asyncio.Protocol):
+    """Hands every chunk the transport reads straight to `on_chunk`.
+
+    A protocol rather than a read loop: serialx's transport calls data_received from
+    its own reader callback, so a frame costs no StreamReader copy, no future and no
+    task step, and no timeout handle is armed and cancelled per read.
+
+    With `coalesce`, reading pauses for that long after each chunk. A USB-serial
+    adapter hands over a few bytes per USB poll, and a paused port leaves them in the
+    kernel's tty buffer, so one read takes them all: ~10 wake-ups per second of data
+    instead of one per USB packet (a 2400 baud frame takes about a second to arrive;
+    0.1 s of latency costs nothing for a meter that sends every 2.5-10 s).
+    """
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        on_chunk: Callable[[bytes], None],
+        coalesce: float,
+    ) -> None:
+        self._loop = loop
+        self._on_chunk = on_chunk
+        self._coalesce = coalesce
+        self._transport: asyncio.BaseTransport | None = None
+        self._resume: asyncio.TimerHandle | None = None
+        self.received = False
+        self.last_data = loop.time()
+        self.lost: asyncio.Future[str] = loop.create_future()
+
+    @override
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self._transport = transport
+
+    @override
+    def data_received(self, data: bytes) -> None:
+        self.received = True
+        self.last_data = self._loop.time()
+        self._on_chunk(data)
+        if (
+            self._coalesce
+            and self._resume is None
+            and isinstance(self._transport, asyncio.ReadTransport)
+        ):
+            self._transport.pause_reading()
+            self._resume = self._loop.call_later(self._coalesce, self._resume_reading)
+
+    def _resume_reading(self) -> None:
+        self._resume = None
+        transport = self._transport
+        if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
+            transport.resume_reading()
+
+    @override
+    def connection_lost(self, exc: Exception | None) -> None:
+        if self._resume is not None:
+            self._resume.cancel()
+            self._resume = None
+        self._transport = None
+        if not self.lost.done():
+            self.lost.set_result(str(exc) or type(exc).__name__ if exc else "the port closed")
 
 
 class MeterReader:
@@ -142,27 +199,69 @@ class MeterReader:
         self.settings = settings
         self._on_chunk = on_chunk
         self._on_connection = on_connection
-        self._port: serialx.AsyncSerial | None = None
+        self._transport: serialx.BaseSerialTransport | None = None
+        self._protocol: _ChunkProtocol | None = None
         self.connects = 0
         self.disconnects = 0
         self.failed_opens = 0
 
     async def async_open(self) -> None:
         """Open the port once (setup calls this so a missing port fails setup)."""
-        self._port = await open_port(self.device, self.settings)
+        await self._open()
         self.connects += 1
         self._on_connection(True, None)
+
+    async def _open(self) -> None:
+        loop = asyncio.get_running_loop()
+        coalesce = READ_COALESCE if line_settings_apply(self.device) else 0.0
+        protocol = _ChunkProtocol(loop, self._on_chunk, coalesce)
+        try:
+            transport, _ = await serialx.create_serial_connection(
+                loop,
+                lambda: protocol,
+                self.device,
+                baudrate=self.settings.baudrate,
+                parity=serialx.Parity(self.settings.parity),
+                stopbits=serialx.StopBits.ONE,
+                byte_size=8,
+                connect_timeout=CONNECT_TIMEOUT,
+            )
+        except (OSError, serialx.SerialException, ValueError, HomeAssistantError) as err:
+            # As in open_port: ValueError for a URL serialx has no handler for,
+            # HomeAssistantError from the ESPHome serial-proxy stub before ESPHome loads.
+            raise PortError(str(err) or type(err).__name__) from err
+        self._transport, self._protocol = transport, protocol
+
+    async def _close(self) -> None:
+        transport, self._transport, self._protocol = self._transport, None, None
+        if transport is not None:
+            with contextlib.suppress(OSError, serialx.SerialException):
+                transport.close()
+                await transport.wait_closed()
+
+    async def _until_lost(self, protocol: _ChunkProtocol, silence: float | None) -> str:
+        """Wait for the port to go; on a network port, silence counts as gone.
+
+        Silence is checked when it could have run out, not re-armed per chunk.
+        """
+        loop = asyncio.get_running_loop()
+        while True:
+            timeout = None if silence is None else protocol.last_data + silence - loop.time()
+            await asyncio.wait((protocol.lost,), timeout=timeout)
+            if protocol.lost.done():
+                return protocol.lost.result()
+            if silence is not None and loop.time() - protocol.last_data >= silence:
+                return f"no data for {silence} s"
 
     async def run(self) -> None:
         """Read until cancelled; reconnect with backoff when the port goes away."""
         delay = BACKOFF_INITIAL
         silence = NETWORK_SILENCE_RECONNECT if is_network_port(self.device) else None
-        coalesce = READ_COALESCE if line_settings_apply(self.device) else 0.0
         try:
             while True:
-                if self._port is None:
+                if self._protocol is None:
                     try:
-                        self._port = await open_port(self.device, self.settings)
+                        await self._open()
                     except PortError as err:
                         self.failed_opens += 1
                         LOGGER.debug("Cannot open %s (%s); retry in %s s", self.device, err, delay)
@@ -171,24 +270,18 @@ class MeterReader:
                         continue
                     self.connects += 1
                     self._on_connection(True, None)
-                try:
-                    chunk = await read_chunk(self._port, silence)
-                except PortError as err:
-                    port, self._port = self._port, None
-                    await close_port(port)
-                    self.disconnects += 1
-                    self._on_connection(False, str(err))
-                    # Wait before reopening even after a good session: a port that
-                    # opens and closes at once must not spin.
-                    await asyncio.sleep(delay)
-                    delay = min(delay * 2, BACKOFF_MAX)
-                    continue
-                # Data flows, so the next outage starts again from the short delay.
-                delay = BACKOFF_INITIAL
-                self._on_chunk(chunk)
-                if coalesce:
-                    await asyncio.sleep(coalesce)
+                protocol = self._protocol
+                assert protocol is not None
+                reason = await self._until_lost(protocol, silence)
+                await self._close()
+                self.disconnects += 1
+                self._on_connection(False, reason)
+                if protocol.received:
+                    # Data flowed, so this outage starts again from the short delay.
+                    delay = BACKOFF_INITIAL
+                # Wait before reopening even after a good session: a port that
+                # opens and closes at once must not spin.
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, BACKOFF_MAX)
         finally:
-            if self._port is not None:
-                port, self._port = self._port, None
-                await close_port(port)
+            await self._close()
