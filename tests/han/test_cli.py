@@ -9,7 +9,7 @@ help); the `socket_enabled` fixture turns them back on for the tests that need t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 import contextlib
 from datetime import datetime, timedelta
 import io
@@ -414,6 +414,19 @@ def split(data: bytes, rng: random.Random) -> list[bytes]:
         pieces.append(data[:size])
         data = data[size:]
     return pieces
+
+
+@pytest.fixture(autouse=True)
+def ctrl_c_reaches_us() -> Iterator[None]:
+    """Let SIGINT through, as in a terminal.
+
+    A background job of a non-interactive shell (how CI may start us) inherits
+    SIGINT ignored; the Ctrl-C tests would then wait forever. A Python handler here
+    also means a child process starts with SIGINT at its default again.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture
