@@ -6,6 +6,7 @@ import asyncio
 from collections.abc import AsyncGenerator, Callable, Generator
 from datetime import datetime
 import json
+import logging
 from pathlib import Path
 from typing import Any
 from unittest.mock import AsyncMock, PropertyMock, patch
@@ -224,3 +225,17 @@ def fake_clock() -> Generator[list[float]]:
     now = [1000.0]
     with patch.object(hub, "monotonic", lambda: now[0]):
         yield now
+
+
+def state_of(hass: HomeAssistant, entity_id: str) -> str | None:
+    """An entity's state, None when it does not exist."""
+    state = hass.states.get(entity_id)
+    return None if state is None else state.state
+
+
+def outage_logs(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:
+    """(warnings that data stopped, infos that it returned) from the integration."""
+    records = [r for r in caplog.records if r.name == "custom_components.han_port"]
+    stopped = sum(1 for r in records if r.levelno == logging.WARNING)
+    returned = sum(1 for r in records if r.levelno == logging.INFO and "again" in r.message)
+    return stopped, returned

@@ -38,7 +38,7 @@ from custom_components.han_port.han.builder import (
 from custom_components.han_port.han.security import encrypt
 from custom_components.han_port.hub import CONF_SYSTEM_TITLE, MeterHub
 
-from .conftest import KAMSTRUP_LIST1, built_frame, frame, make_entry, until
+from .conftest import KAMSTRUP_LIST1, built_frame, frame, make_entry, outage_logs, state_of, until
 from .pty_meter import PtyMeter
 
 pytestmark = pytest.mark.usefixtures("integration")
@@ -46,19 +46,6 @@ pytestmark = pytest.mark.usefixtures("integration")
 POWER = "sensor.kamstrup_active_power_import"
 ENERGY = "sensor.kamstrup_active_energy_import"
 KAMSTRUP_ID = "2200567223197714"
-
-
-def _state(hass: HomeAssistant, entity_id: str) -> str | None:
-    state = hass.states.get(entity_id)
-    return None if state is None else state.state
-
-
-def _outage_logs(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:
-    """(warnings that data stopped, infos that it returned) from the integration."""
-    records = [r for r in caplog.records if r.name == "custom_components.han_port"]
-    stopped = sum(1 for r in records if r.levelno == logging.WARNING)
-    returned = sum(1 for r in records if r.levelno == logging.INFO and "again" in r.message)
-    return stopped, returned
 
 
 def _read_tasks() -> int:
@@ -161,14 +148,14 @@ async def test_adapter_pulled_and_plugged_back(
     reader = hub.hass.config_entries.async_entries(DOMAIN)[0].runtime_data.reader
     loop = asyncio.get_running_loop()
     meter.send(frame(KAMSTRUP_LIST1))
-    await until(lambda: _state(hass, POWER) == "1703")
+    await until(lambda: state_of(hass, POWER) == "1703")
     assert _read_tasks() == 1
     caplog.clear()
 
     for _ in range(2):  # twice: the second outage must not leave a second reader
         pulled = loop.time()
         meter.unplug()
-        await until(lambda: _state(hass, POWER) == STATE_UNAVAILABLE)
+        await until(lambda: state_of(hass, POWER) == STATE_UNAVAILABLE)
         # EOF on the port: far sooner than the 30 s watchdog.
         assert loop.time() - pulled < hub_module.WATCHDOG_MIN_SECONDS
         # Several failed reopens: the delay grows to its maximum, still one log line.
@@ -184,9 +171,9 @@ async def test_adapter_pulled_and_plugged_back(
         # Within one (the longest) backoff step, plus scheduling slack.
         assert reconnect <= reader_module.BACKOFF_MAX + 0.15
         meter.send(frame(KAMSTRUP_LIST1))
-        await until(lambda: _state(hass, POWER) == "1703")
+        await until(lambda: state_of(hass, POWER) == "1703")
         assert _read_tasks() == 1
-    assert _outage_logs(caplog) == (2, 2)
+    assert outage_logs(caplog) == (2, 2)
     assert _no_errors_logged(caplog)
 
 
@@ -198,11 +185,11 @@ async def test_bridge_reset_and_refusing(
     reader = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.reader
     await until(lambda: bridge.clients == 1)
     bridge.send(frame(KAMSTRUP_LIST1))
-    await until(lambda: _state(hass, POWER) == "1703")
+    await until(lambda: state_of(hass, POWER) == "1703")
     caplog.clear()
 
     await bridge.reset()
-    await until(lambda: _state(hass, POWER) == STATE_UNAVAILABLE)
+    await until(lambda: state_of(hass, POWER) == STATE_UNAVAILABLE)
     await until(lambda: reader.failed_opens >= 3)  # connection refused, backing off
     assert _read_tasks() == 1
     loop = asyncio.get_running_loop()
@@ -212,8 +199,8 @@ async def test_bridge_reset_and_refusing(
     print(f"bridge reconnect {(loop.time() - back) * 1000:.0f} ms")
     assert loop.time() - back <= reader_module.BACKOFF_MAX + 0.15
     bridge.send(frame(KAMSTRUP_LIST1))
-    await until(lambda: _state(hass, POWER) == "1703")
-    assert _outage_logs(caplog) == (1, 1)
+    await until(lambda: state_of(hass, POWER) == "1703")
+    assert outage_logs(caplog) == (1, 1)
     assert _read_tasks() == 1
     assert bridge.clients == 1  # one connection: no second reader behind the first
     assert hub.connected
@@ -258,7 +245,7 @@ async def test_peer_stalls_mid_frame(
     )
     await until(lambda: bridge.clients == 1)
     bridge.send(_power_frame(1111))
-    await until(lambda: _state(hass, POWER) == "1111")
+    await until(lambda: state_of(hass, POWER) == "1111")
     shown: list[str] = []
 
     @callback  # in the loop, in order (a plain function would run in the executor)
@@ -277,15 +264,15 @@ async def test_peer_stalls_mid_frame(
     if then == "rest_after_watchdog":
         async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=31))
         await hass.async_block_till_done()
-        assert _state(hass, POWER) == STATE_UNAVAILABLE
+        assert state_of(hass, POWER) == STATE_UNAVAILABLE
         # The rest comes long after: it completes nothing.
         bridge.send(stalled[part:])
         await until(lambda: stats.bytes_in == bytes_in + len(stalled))
         await hass.async_block_till_done()
-        assert _state(hass, POWER) == STATE_UNAVAILABLE
+        assert state_of(hass, POWER) == STATE_UNAVAILABLE
 
     bridge.send(_power_frame(3333))
-    await until(lambda: _state(hass, POWER) == "3333")
+    await until(lambda: state_of(hass, POWER) == "3333")
     if cut == "closing_flag" and then == "new_frame":
         # No stall: the next frame's opening flag closes this one (HDLC lets two
         # frames share a flag), so it is a whole, timely frame.
@@ -381,12 +368,12 @@ async def test_wrong_baud_rate_raises_then_clears_the_repair_issue(
         # Raised once bytes have come for the whole time without one valid frame.
         assert raised == (index * step >= hub_module.REPAIR_NO_VALID_FRAMES_AFTER)
         fake_clock[0] += step
-    assert _state(hass, POWER) == STATE_UNAVAILABLE
+    assert state_of(hass, POWER) == STATE_UNAVAILABLE
     assert stats.readings == 0
     assert len([i for i in issue_registry.issues.values() if i.domain == DOMAIN]) == 1
 
     bridge.send(good)
-    await until(lambda: _state(hass, POWER) == "1703")
+    await until(lambda: state_of(hass, POWER) == "1703")
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
     assert _no_errors_logged(caplog)
 
@@ -434,8 +421,8 @@ async def test_flood(
     # After the flood the meter sends its normal frame: shown as it is.
     fake_clock[0] += 10
     bridge.send(_power_frame(4321, 6000))
-    await until(lambda: _state(hass, POWER) == "4321")
-    assert _state(hass, ENERGY) == "6000.0"
+    await until(lambda: state_of(hass, POWER) == "4321")
+    assert state_of(hass, ENERGY) == "6000.0"
 
     lags.sort()
     print(
@@ -509,18 +496,18 @@ async def test_another_meters_readings_are_ignored(
     bridge.send(built_frame("kamstrup", "list2", {"1.7.0": 999}, meter_id=other))
     await until(lambda: stats.readings == 1)
     await hass.async_block_till_done()
-    assert _state(hass, POWER) == STATE_UNAVAILABLE
+    assert state_of(hass, POWER) == STATE_UNAVAILABLE
     assert hub.foreign_readings == 1
     assert not hub.available
     assert hub.identity.meter_id == KAMSTRUP_ID
     assert other.encode() in hub.foreign_ids
 
     bridge.send(_power_frame(1234))
-    await until(lambda: _state(hass, POWER) == "1234")
+    await until(lambda: state_of(hass, POWER) == "1234")
     bridge.send(built_frame("kamstrup", "list2", {"1.7.0": 999}, meter_id=other))
     await until(lambda: hub.foreign_readings == 2)
     await hass.async_block_till_done()
-    assert _state(hass, POWER) == "1234"
+    assert state_of(hass, POWER) == "1234"
 
     ours = [r for r in caplog.records if r.name == "custom_components.han_port"]
     ignored = [r for r in ours if "another meter" in r.getMessage()]
@@ -550,7 +537,7 @@ async def test_system_title_keeps_another_encrypted_meter_out(
     await until(lambda: stats.readings == 1)
     assert CONF_SYSTEM_TITLE not in entry.data
     bridge.send(encrypted_frame(OWN_TITLE, 1500))
-    await until(lambda: _state(hass, POWER) == "1500")
+    await until(lambda: state_of(hass, POWER) == "1500")
     assert entry.data[CONF_SYSTEM_TITLE] == OWN_TITLE.hex().upper()
 
     # Now list 1 of the other meter (no meter id to tell) is told apart by its title.
@@ -558,7 +545,7 @@ async def test_system_title_keeps_another_encrypted_meter_out(
     bridge.send(encrypted_frame(OTHER_TITLE, 70))
     await until(lambda: hub.foreign_readings == 2)
     bridge.send(encrypted_frame(OWN_TITLE, 1600, meter_id=None))
-    await until(lambda: _state(hass, POWER) == "1600")
+    await until(lambda: state_of(hass, POWER) == "1600")
     assert OTHER_TITLE in hub.foreign_ids
 
     # After a restart the title is known from the entry at once.

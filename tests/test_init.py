@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from datetime import timedelta
-import logging
 from pathlib import Path
 from unittest.mock import patch
 
@@ -32,6 +31,8 @@ from .conftest import (
     expected,
     frame,
     make_entry,
+    outage_logs,
+    state_of,
     until,
 )
 from .pty_meter import PtyMeter
@@ -42,19 +43,6 @@ pytestmark = pytest.mark.usefixtures("integration")
 POWER = "sensor.kamstrup_active_power_import"
 
 
-def _state(hass: HomeAssistant, entity_id: str) -> str | None:
-    state = hass.states.get(entity_id)
-    return None if state is None else state.state
-
-
-def _outage_logs(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:
-    """(warnings that data stopped, infos that it returned) from the integration."""
-    records = [r for r in caplog.records if r.name == "custom_components.han_port"]
-    stopped = sum(1 for r in records if r.levelno == logging.WARNING)
-    returned = sum(1 for r in records if r.levelno == logging.INFO and "again" in r.message)
-    return stopped, returned
-
-
 async def test_setup_and_unload(hass: HomeAssistant, meter: PtyMeter) -> None:
     """The entry loads, reads, and unloads with its reader task and port."""
     entry = make_entry(meter.path, seen=["1.7.0"])
@@ -63,10 +51,10 @@ async def test_setup_and_unload(hass: HomeAssistant, meter: PtyMeter) -> None:
     assert entry.state is ConfigEntryState.LOADED
     runtime = entry.runtime_data
     assert runtime.hub.connected
-    assert _state(hass, POWER) == STATE_UNAVAILABLE
+    assert state_of(hass, POWER) == STATE_UNAVAILABLE
 
     meter.send(frame(KAMSTRUP_LIST1))
-    await until(lambda: _state(hass, POWER) == "1703")
+    await until(lambda: state_of(hass, POWER) == "1703")
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert entry.state is ConfigEntryState.NOT_LOADED
@@ -90,7 +78,7 @@ async def test_unplug_and_replug(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     meter.send(frame(KAMSTRUP_LIST1))
-    await until(lambda: _state(hass, POWER) == "1703")
+    await until(lambda: state_of(hass, POWER) == "1703")
     caplog.clear()
 
     # Pulled in the middle of a frame: the half frame is reported, not kept.
@@ -98,18 +86,18 @@ async def test_unplug_and_replug(
     meter.send(frame(KAMSTRUP_LIST1)[:100])
     await until(lambda: stats.bytes_in > len(frame(KAMSTRUP_LIST1)))
     meter.unplug()
-    await until(lambda: _state(hass, POWER) == STATE_UNAVAILABLE)
+    await until(lambda: state_of(hass, POWER) == STATE_UNAVAILABLE)
     assert stats.errors == {"truncated": 1}
     reader = entry.runtime_data.reader
     # Several reopen attempts fail while the adapter is out: still one log line.
     await until(lambda: reader.failed_opens >= 2)
-    assert _outage_logs(caplog) == (1, 0)
+    assert outage_logs(caplog) == (1, 0)
 
     meter.plug()
     await until(lambda: reader.connects == 2)
     meter.start([frame(KAMSTRUP_LIST1)])
-    await until(lambda: _state(hass, POWER) == "1703")
-    assert _outage_logs(caplog) == (1, 1)
+    await until(lambda: state_of(hass, POWER) == "1703")
+    assert outage_logs(caplog) == (1, 1)
     assert reader.disconnects == 1
 
 
@@ -121,26 +109,26 @@ async def test_watchdog_marks_silence_unavailable(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     meter.send(frame(KAMSTRUP_LIST1))
-    await until(lambda: _state(hass, POWER) == "1703")
+    await until(lambda: state_of(hass, POWER) == "1703")
 
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=20))
     await hass.async_block_till_done()
-    assert _state(hass, POWER) == "1703"
+    assert state_of(hass, POWER) == "1703"
 
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=31))
     await hass.async_block_till_done()
-    assert _state(hass, POWER) == STATE_UNAVAILABLE
-    assert _outage_logs(caplog) == (1, 0)
+    assert state_of(hass, POWER) == STATE_UNAVAILABLE
+    assert outage_logs(caplog) == (1, 0)
     # The port going away now is the same outage: no second line.
     meter.unplug()
     await until(lambda: not entry.runtime_data.hub.connected)
-    assert _outage_logs(caplog) == (1, 0)
+    assert outage_logs(caplog) == (1, 0)
     meter.plug()
     await until(lambda: entry.runtime_data.hub.connected)
 
     meter.send(frame(KAMSTRUP_LIST1))
-    await until(lambda: _state(hass, POWER) == "1703")
-    assert _outage_logs(caplog) == (1, 1)
+    await until(lambda: state_of(hass, POWER) == "1703")
+    assert outage_logs(caplog) == (1, 1)
 
 
 async def test_watchdog_follows_the_meter_interval(
@@ -159,10 +147,10 @@ async def test_watchdog_follows_the_meter_interval(
 
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=45))
     await hass.async_block_till_done()
-    assert _state(hass, POWER) == "1703"
+    assert state_of(hass, POWER) == "1703"
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=61))
     await hass.async_block_till_done()
-    assert _state(hass, POWER) == STATE_UNAVAILABLE
+    assert state_of(hass, POWER) == STATE_UNAVAILABLE
 
 
 async def test_bridge_reconnects(hass: HomeAssistant, tcp_meter: TcpMeter) -> None:
@@ -171,11 +159,11 @@ async def test_bridge_reconnects(hass: HomeAssistant, tcp_meter: TcpMeter) -> No
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     tcp_meter.start([frame(KAMSTRUP_LIST1)])
-    await until(lambda: _state(hass, POWER) == "1703")
+    await until(lambda: state_of(hass, POWER) == "1703")
 
     await tcp_meter.drop_clients()
-    await until(lambda: _state(hass, POWER) == STATE_UNAVAILABLE)
-    await until(lambda: _state(hass, POWER) == "1703")
+    await until(lambda: state_of(hass, POWER) == STATE_UNAVAILABLE)
+    await until(lambda: state_of(hass, POWER) == "1703")
     assert entry.runtime_data.reader.connects == 2
 
 
@@ -187,7 +175,7 @@ async def test_silent_bridge_is_reconnected(hass: HomeAssistant, tcp_meter: TcpM
         assert await hass.config_entries.async_setup(entry.entry_id)
         await until(lambda: tcp_meter.clients == 1)
         tcp_meter.send(frame(KAMSTRUP_LIST1))
-        await until(lambda: _state(hass, POWER) == "1703")
+        await until(lambda: state_of(hass, POWER) == "1703")
         # The connection stays open, nothing more arrives.
         await until(lambda: entry.runtime_data.reader.connects == 2)
     assert entry.runtime_data.reader.disconnects == 1
@@ -203,7 +191,7 @@ async def test_new_values_become_entities_and_are_remembered(
     assert not er.async_entries_for_config_entry(entity_registry, entry.entry_id)
 
     meter.send(frame(KAMSTRUP_LIST1))
-    await until(lambda: _state(hass, POWER) == "1703")
+    await until(lambda: state_of(hass, POWER) == "1703")
     assert "1.7.0" in entry.data[CONF_SEEN_OBIS]
     assert "meter_id" in entry.data[CONF_SEEN_OBIS]
     count = len(er.async_entries_for_config_entry(entity_registry, entry.entry_id))
@@ -216,8 +204,8 @@ async def test_new_values_become_entities_and_are_remembered(
 
     assert await hass.config_entries.async_reload(entry.entry_id)
     # Right after the restart, before any frame: all there, waiting for data.
-    assert _state(hass, POWER) == STATE_UNAVAILABLE
-    assert _state(hass, "sensor.kamstrup_active_energy_import") is not None
+    assert state_of(hass, POWER) == STATE_UNAVAILABLE
+    assert state_of(hass, "sensor.kamstrup_active_energy_import") is not None
 
 
 async def test_device_follows_the_meter(
@@ -237,7 +225,7 @@ async def test_device_follows_the_meter(
     assert device.manufacturer == "Kamstrup"
 
     meter.send(frame(KAMSTRUP_LIST1))
-    await until(lambda: _state(hass, POWER) == "1703")
+    await until(lambda: state_of(hass, POWER) == "1703")
     device = device_registry.async_get_device_by_identifier(
         (DOMAIN, "2200567223197714"), entry.entry_id
     )
@@ -269,7 +257,7 @@ async def test_repair_issue_for_garbage(
     meter.send(frame(BAD_CRC))
     await until(lambda: sum(stats.errors.values()) == 4)
     meter.send(frame(KAMSTRUP_LIST1))
-    await until(lambda: _state(hass, POWER) == "1703")
+    await until(lambda: state_of(hass, POWER) == "1703")
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
 

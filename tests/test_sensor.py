@@ -44,6 +44,7 @@ from .conftest import (
     expected,
     frame,
     make_entry,
+    state_of,
     until,
 )
 from .pty_meter import PtyMeter
@@ -55,11 +56,6 @@ POWER = "sensor.kamstrup_active_power_import"
 VOLTAGE = "sensor.kamstrup_voltage_l1"
 ENERGY = "sensor.kamstrup_active_energy_import"
 POWER_AIDON = "sensor.aidon_active_power_import"
-
-
-def _state(hass: HomeAssistant, entity_id: str) -> str | None:
-    state = hass.states.get(entity_id)
-    return None if state is None else state.state
 
 
 async def _send_all(meter: PtyMeter, frames: list[bytes], hub: MeterHub) -> None:
@@ -141,13 +137,13 @@ async def test_throttled_writes(
         await _send_all(meter, [data], hub)
 
     await send(1000, 230, 0)
-    assert (_state(hass, POWER), _state(hass, VOLTAGE)) == ("1000", "230")
+    assert (state_of(hass, POWER), state_of(hass, VOLTAGE)) == ("1000", "230")
     await send(1100, 231, 2.5)  # too soon for both
-    assert (_state(hass, POWER), _state(hass, VOLTAGE)) == ("1000", "230")
+    assert (state_of(hass, POWER), state_of(hass, VOLTAGE)) == ("1000", "230")
     await send(1200, 232, 2.4)  # 4.9 s: within the jitter slack of 5 s
-    assert (_state(hass, POWER), _state(hass, VOLTAGE)) == ("1200", "230")
+    assert (state_of(hass, POWER), state_of(hass, VOLTAGE)) == ("1200", "230")
     await send(1200, 233, 55.1)  # 60 s after the last voltage write
-    assert (_state(hass, POWER), _state(hass, VOLTAGE)) == ("1200", "233")
+    assert (state_of(hass, POWER), state_of(hass, VOLTAGE)) == ("1200", "233")
 
 
 async def test_scale_for_current_transformers(hass: HomeAssistant, meter: PtyMeter) -> None:
@@ -161,12 +157,12 @@ async def test_scale_for_current_transformers(hass: HomeAssistant, meter: PtyMet
     assert await hass.config_entries.async_setup(entry.entry_id)
     await _send_all(meter, [frame(KAMSTRUP_LIST2)], entry.runtime_data.hub)
     values = expected(KAMSTRUP_LIST2)["values"]
-    assert float(_state(hass, POWER) or "nan") == values["1-1:1.7.0"] * 50
-    assert float(_state(hass, "sensor.kamstrup_current_l1") or "nan") == pytest.approx(
+    assert float(state_of(hass, POWER) or "nan") == values["1-1:1.7.0"] * 50
+    assert float(state_of(hass, "sensor.kamstrup_current_l1") or "nan") == pytest.approx(
         values["1-1:31.7.0"] * 50
     )
-    assert float(_state(hass, VOLTAGE) or "nan") == values["1-1:32.7.0"]
-    assert float(_state(hass, ENERGY) or "nan") == pytest.approx(values["1-1:1.8.0"] * 50)
+    assert float(state_of(hass, VOLTAGE) or "nan") == values["1-1:32.7.0"]
+    assert float(state_of(hass, ENERGY) or "nan") == pytest.approx(values["1-1:1.8.0"] * 50)
 
 
 async def test_registers_never_go_down_or_to_zero(hass: HomeAssistant, meter: PtyMeter) -> None:
@@ -178,7 +174,7 @@ async def test_registers_never_go_down_or_to_zero(hass: HomeAssistant, meter: Pt
     published = []
     for energy in (0.0, 1000.0, 999.99, 0.0, 1000.5):
         await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": energy})], hub)
-        published.append(_state(hass, ENERGY))
+        published.append(state_of(hass, ENERGY))
     assert published == [STATE_UNKNOWN, "1000.0", "1000.0", "1000.0", "1000.5"]
 
 
@@ -201,7 +197,7 @@ async def test_garbage_values_are_ignored(hass: HomeAssistant, meter: PtyMeter) 
 
     hub.handle_events([reading(500, 10.0)], 0.0)
     await hass.async_block_till_done()
-    assert (_state(hass, POWER), _state(hass, ENERGY)) == ("500", "10.0")
+    assert (state_of(hass, POWER), state_of(hass, ENERGY)) == ("500", "10.0")
     for bad in (
         reading(math.nan, math.inf),
         reading("600", "11"),
@@ -210,9 +206,9 @@ async def test_garbage_values_are_ignored(hass: HomeAssistant, meter: PtyMeter) 
     ):
         hub.handle_events([bad], 0.0)
         await hass.async_block_till_done()
-        assert (_state(hass, POWER), _state(hass, ENERGY)) == ("500", "10.0")
+        assert (state_of(hass, POWER), state_of(hass, ENERGY)) == ("500", "10.0")
     # An empty meter id is not a meter id.
-    assert _state(hass, "sensor.kamstrup_meter_id") == STATE_UNKNOWN
+    assert state_of(hass, "sensor.kamstrup_meter_id") == STATE_UNKNOWN
 
 
 @pytest.mark.parametrize(
@@ -253,15 +249,15 @@ async def test_energy_restored_after_restart(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     hub = entry.runtime_data.hub
-    assert _state(hass, ENERGY) == STATE_UNAVAILABLE  # no data yet at all
+    assert state_of(hass, ENERGY) == STATE_UNAVAILABLE  # no data yet at all
 
     # Power flows (list 1), the hourly register has not come yet.
     await _send_all(meter, [frame(KAMSTRUP_LIST1)], hub)
-    assert _state(hass, ENERGY) == after_restart
+    assert state_of(hass, ENERGY) == after_restart
 
     await _send_all(meter, [frame(KAMSTRUP_LIST2)], hub)
     register = expected(KAMSTRUP_LIST2)["values"]["1-1:1.8.0"]
-    assert _state(hass, ENERGY) == (after_frame or str(register))
+    assert state_of(hass, ENERGY) == (after_frame or str(register))
 
 
 async def test_restore_ignores_unusable_data(hass: HomeAssistant, meter: PtyMeter) -> None:
@@ -292,7 +288,7 @@ async def test_restore_ignores_unusable_data(hass: HomeAssistant, meter: PtyMete
         "sensor.kamstrup_active_energy_export",
         "sensor.kamstrup_reactive_energy_import",
     ):
-        assert _state(hass, entity_id) == STATE_UNKNOWN
+        assert state_of(hass, entity_id) == STATE_UNKNOWN
 
 
 @pytest.mark.parametrize(
@@ -360,7 +356,7 @@ async def test_recorder_rows_per_hour_for_aidon(
         sent = next(
             event.values[power].value for event in decoder.feed(data) if isinstance(event, Reading)
         )
-        if _state(hass, POWER_AIDON) != str(sent):
+        if state_of(hass, POWER_AIDON) != str(sent):
             behind_since = now if behind_since is None else behind_since
         elif behind_since is not None:
             longest_behind = max(longest_behind, now - behind_since)
@@ -384,4 +380,4 @@ async def test_swedish_kamstrup_energy_in_wh(hass: HomeAssistant, meter: PtyMete
     assert await hass.config_entries.async_setup(entry.entry_id)
     await _send_all(meter, [frame(KAMSTRUP_SE)], entry.runtime_data.hub)
     register = expected(KAMSTRUP_SE)["values"]["1-1:1.8.0"]
-    assert float(_state(hass, ENERGY) or "nan") == pytest.approx(register)
+    assert float(state_of(hass, ENERGY) or "nan") == pytest.approx(register)
