@@ -22,6 +22,7 @@ from .const import (
     DOMAIN,
 )
 from .han import DecoderOptions
+from .hourly import HourlyStatistics
 from .hub import MeterHub, MeterIdentity
 from .reader import LineSettings, MeterReader, PortError
 
@@ -30,10 +31,12 @@ PLATFORMS = [Platform.SENSOR]
 
 @dataclass(slots=True)
 class HanRuntimeData:
-    """What a loaded entry holds: the hub entities listen to and the port reader."""
+    """What a loaded entry holds: the hub entities listen to, the port reader, and the
+    hourly statistics (None without a recorder)."""
 
     hub: MeterHub
     reader: MeterReader
+    hourly: HourlyStatistics | None = None
 
 
 type HanConfigEntry = ConfigEntry[HanRuntimeData]
@@ -84,6 +87,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
         ) from err
     entry.runtime_data = HanRuntimeData(hub, reader)
     entry.async_on_unload(hub.async_shutdown)
+    if "recorder" in hass.config.components:
+        # The Energy dashboard's hourly statistics, booked in the hour the meter
+        # measured them; without a recorder there is nowhere to keep them.
+        hourly = entry.runtime_data.hourly = HourlyStatistics(hass, entry, hub)
+        entry.async_on_unload(hourly.async_stop)
+        await hourly.async_start()
     # Started before the platforms so that a failing platform setup still closes
     # the port: HA cancels an entry's background tasks when its setup fails.
     entry.async_create_background_task(hass, reader.run(), f"{DOMAIN} reader {device}")
