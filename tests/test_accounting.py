@@ -312,24 +312,30 @@ def test_aidon_repeating_the_previous_hour_is_stale() -> None:
 # --- daylight saving time --------------------------------------------------------------
 
 
-def hour_end_day(first: datetime, hours: int, energy: dict[datetime, float]) -> list[HourRow]:
-    """Kamstrup-like readings hh:00:05 (naive local meter clock) from `first`, UTC."""
+def hour_end_day(
+    first: datetime, hours: int, energy: dict[datetime, float]
+) -> tuple[list[HourRow], list[datetime]]:
+    """Kamstrup-like readings hh:00:05 (naive local meter clock) from `first`, UTC.
+
+    Returns the rows and the meter times sent.
+    """
     register = HourlyRegister()
     value = 1000.0
     rows: list[HourRow] = []
-    meter_times = []
+    meter_times: list[datetime] = []
     for hour in range(hours + 1):
         boundary = first + timedelta(hours=hour)
         meter_time = (boundary + timedelta(seconds=5)).astimezone(OSLO).replace(tzinfo=None)
         meter_times.append(meter_time)
         rows += register.add(value, boundary + timedelta(seconds=6), meter_time)
         value += energy.get(boundary, 1.0)
-    return rows
+    return rows, meter_times
 
 
 def test_march_change_day_has_23_hours() -> None:
     """2025-03-30 in Oslo: 00:00 CET (23:00 UTC the day before) to 24:00 CEST (22:00 UTC)."""
-    rows = hour_end_day(utc(2025, 3, 29, 23), 23, {})
+    rows, meter_times = hour_end_day(utc(2025, 3, 29, 23), 23, {})
+    assert [moment.hour for moment in meter_times][:4] == [0, 1, 3, 4]
     assert len(rows) == 23
     assert rows[0].start == utc(2025, 3, 29, 23)
     assert rows[-1].start == utc(2025, 3, 30, 21)
@@ -345,9 +351,10 @@ def test_october_change_day_has_25_hours_and_two_two_oclocks() -> None:
     The meter says 02:00:05 twice, at 00:00:05 and 01:00:05 UTC. The first 02-03 hour
     used 0.7 kWh, the second 0.4, every other hour 1.0: total 23 + 1.1 = 24.1.
     """
-    rows = hour_end_day(
+    rows, meter_times = hour_end_day(
         utc(2025, 10, 25, 22), 25, {utc(2025, 10, 26, 0): 0.7, utc(2025, 10, 26, 1): 0.4}
     )
+    assert meter_times[2] == meter_times[3] == datetime(2025, 10, 26, 2, 0, 5)
     assert len(rows) == 25
     assert rows[0].start == utc(2025, 10, 25, 22)
     assert rows[-1].start == utc(2025, 10, 26, 22)
@@ -447,9 +454,19 @@ steps = st.lists(
 
 
 @settings(max_examples=300, deadline=None)
-@given(start=st.integers(min_value=0, max_value=3599), steps=steps)
-def test_rows_account_for_every_increase(start: int, steps: list[tuple[int, int]]) -> None:
-    """Sum of row energies == last boundary value - first boundary value."""
+@given(
+    start=st.integers(min_value=0, max_value=3599),
+    steps=steps,
+    meter_ahead=st.one_of(st.none(), st.integers(min_value=-540, max_value=540)),
+)
+def test_rows_account_for_every_increase(
+    start: int, steps: list[tuple[int, int]], meter_ahead: int | None
+) -> None:
+    """Sum of row energies == last boundary value - first boundary value.
+
+    With a meter clock `meter_ahead` seconds ahead (naive local time), the boundaries
+    are where the meter's clock crosses the hour; without one, where arrival does.
+    """
     register = HourlyRegister()
     moment = utc(2025, 1, 15) + timedelta(seconds=start)
     wh = 1_000_000
@@ -458,10 +475,12 @@ def test_rows_account_for_every_increase(start: int, steps: list[tuple[int, int]
     for gap, used in [(0, 0), *steps]:
         moment += timedelta(seconds=gap)
         wh += used
-        hour = moment.replace(minute=0, second=0)
-        if moment.minute < 5 and (not boundaries or hour > boundaries[-1][0]):
+        taken = moment if meter_ahead is None else moment + timedelta(seconds=meter_ahead)
+        hour = taken.replace(minute=0, second=0)
+        if taken.minute < 5 and (not boundaries or hour > boundaries[-1][0]):
             boundaries.append((hour, wh / 1000))
-        rows += register.add(wh / 1000, moment)
+        meter_time = None if meter_ahead is None else taken.astimezone(OSLO).replace(tzinfo=None)
+        rows += register.add(wh / 1000, moment, meter_time)
     if len(boundaries) < 2:
         assert rows == []
         return

@@ -43,11 +43,13 @@ days of 23 and 25 hours come out right with no special case.
 
 The meter's own clock. Kamstrup and Kaifa send naive local time (deviation "not
 specified"); Aidon NO sends deviation 0 with the daylight-saving bit clear, also in
-July (the aidon-no-list3 capture: 21:00:00 on 2020-07-21). That reads as UTC, but a
-local clock labelled with a wrong deviation looks the same, and other readers treat
-Aidon's clock as Norwegian standard time (amsreader-firmware subtracts an hour); the
-capture alone cannot settle it. Swedish and P1 meters send local time, some aware.
-So the hour a meter states is never used. What is robust is the minutes and seconds:
+July (the aidon-no-list3 capture: 21:00:00 on 2020-07-21). Taken at its word that
+is UTC, and the clear daylight-saving bit fits; but a local clock labelled with a
+wrong deviation looks the same, other readers treat Aidon's clock as Norwegian
+standard time (amsreader-firmware subtracts an hour), and the capture has no arrival
+time to settle it. Swedish Aidon and P1 meters send naive local time (P1 with a
+summer/winter flag), Swedish Kaifa aware CET. So the hour a meter states is never
+used. What is robust is the minutes and seconds:
 time zone offsets here are whole hours, so mm:ss mean the same whatever the zone
 (an aware time is first turned into UTC, which also covers a half-hour offset). The
 meter's mm:ss say the reading was taken s seconds from its nearest hour (-30 min <
@@ -64,7 +66,9 @@ Stale snapshot. Some Aidon meters repeat the previous hour's list 3 (registers a
 clock unchanged) at the next hour (amsreader-firmware issue 1119). A reading whose
 meter time and value equal those of the reading taken at the previous boundary is
 counted in ``stale`` and ignored, so that hour is filled from the next boundary like
-a gap instead of getting 0 followed by a double hour.
+a gap instead of getting 0 followed by a double hour. (A naive meter clock shows
+02:00 twice in October; should no energy at all be used in between, that reading
+looks stale too, and the next hour's energy is shared over both: the total holds.)
 
 Rows. The row for [B - 1 h, B) is value(B) - value(B - 1 h). When the previous known
 boundary is k > 1 hours before B (the caller was down, the meter silent) the
