@@ -49,18 +49,21 @@ wrong deviation looks the same, other readers treat Aidon's clock as Norwegian
 standard time (amsreader-firmware subtracts an hour), and the capture has no arrival
 time to settle it. Swedish Aidon and P1 meters send naive local time (P1 with a
 summer/winter flag), Swedish Kaifa aware CET. So the hour a meter states is never
-used. What is robust is the minutes and seconds:
-time zone offsets here are whole hours, so mm:ss mean the same whatever the zone
-(an aware time is first turned into UTC, which also covers a half-hour offset). The
-meter's mm:ss say the reading was taken s seconds from its nearest hour (-30 min <
-s <= 30 min); the hour on the caller's clock is the UTC hour nearest to arrival - s.
-When arrival - s lies within ``clock_tolerance`` (10 min) of that hour, the reading
-was taken at hour + s: a register stamped hh:00:05 that arrives at hh:59:58 on the
-caller's clock (meter 7 s ahead) is the value at the next hour. Otherwise the meter
-clock is off, or not a clock, and arrival time decides. The tolerance is generous
-because an hour-end meter has no other signal: with a meter clock a few minutes ahead
-of the caller's, arrival alone falls before the hour and no boundary is ever taken;
-10 min stays far from the half hour where the hour would become ambiguous.
+used. What is robust is the minutes and seconds: time zone offsets here are whole
+hours, so mm:ss mean the same whatever the zone (an aware time is first turned into
+UTC, which also covers a half-hour offset; a naive time in a half-hour zone is not
+covered). The meter's mm:ss say the reading was taken s seconds after some hour; on
+the caller's clock that hour is the UTC hour nearest to arrival - s. When arrival - s
+lies within ``clock_tolerance`` (10 min) of that hour, the reading was taken at
+hour + s: a register stamped hh:00:05 that arrives at hh:59:58 on the caller's clock
+(meter 7 s ahead) is the value at the next hour, and a P1 telegram stamped hh:59:58
+that arrives at hh:00:01 still belongs to the hour before. Otherwise the meter clock
+is off, or not a clock, and arrival time decides. The tolerance is generous because
+an hour-end meter has no other signal: with a meter clock a few minutes ahead of the
+caller's, arrival alone falls before the hour and no boundary is ever taken; 10 min
+stays far from the half hour where the hour would become ambiguous. The DST change
+needs nothing: mm:ss do not change with it, so the repeated 02:00 of October is
+whichever one fits the arrival.
 
 Stale snapshot. Some Aidon meters repeat the previous hour's list 3 (registers and
 clock unchanged) at the next hour (amsreader-firmware issue 1119). A reading whose
@@ -73,7 +76,8 @@ looks stale too, and the next hour's energy is shared over both: the total holds
 Rows. The row for [B - 1 h, B) is value(B) - value(B - 1 h). When the previous known
 boundary is k > 1 hours before B (the caller was down, the meter silent) the
 difference is spread evenly over the k hours; all k rows are estimated, the last one
-carries the register value read at B as its ``state`` and the others None.
+carries the register value read at B as its ``state`` (it was measured, and a restart
+from that row needs it) and the others None.
 
 Start and restart. The first reading of a new series only sets the baseline (the
 first boundary value; readings between boundaries do not): no row, ``sum`` starts at
@@ -147,8 +151,6 @@ def snapshot_time(
     past = timedelta(
         minutes=meter_time.minute, seconds=meter_time.second, microseconds=meter_time.microsecond
     )
-    if past > _HALF_HOUR:
-        past -= HOUR
     hour = floor_hour(arrival - past + _HALF_HOUR)
     if abs(arrival - past - hour) > tolerance:
         return arrival
