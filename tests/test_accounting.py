@@ -30,7 +30,7 @@ OSLO = ZoneInfo("Europe/Oslo")
 
 def utc(*fields: int) -> datetime:
     """An aware UTC time from (year, month, day, hour, minute, second)."""
-    return datetime(*fields, tzinfo=UTC)  # type: ignore[misc]
+    return datetime(*fields).replace(tzinfo=UTC)
 
 
 def decoded(corpus_id: str) -> Reading:
@@ -264,6 +264,7 @@ def test_aidon_capture_clock_fits_both_readings_of_its_zone() -> None:
     reading = decoded(AIDON_LIST3)
     assert reading.timestamp == utc(2020, 7, 21, 21)
     value = reading.values[Obis.parse("1-0:1.8.0")].value
+    assert isinstance(value, float)
     assert value == 94064.59
     for arrival in (utc(2020, 7, 21, 21, 0, 2), utc(2020, 7, 21, 19, 0, 2)):
         assert snapshot_time(arrival, reading.timestamp) == arrival.replace(second=0)
