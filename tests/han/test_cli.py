@@ -754,9 +754,8 @@ async def test_simulate_drops_a_client_that_stops_reading(
     argv = ["simulate", "aidon", "--tcp", str(port), "--speed", "100", "--seconds", "1.5"]
     server = asyncio.create_task(asyncio.to_thread(cli.main, argv))
     reader, writer = await connect(port)
-    began = time.monotonic()
+    # Dropped at the first frame: a client served to the end would get frames first.
     assert await reader.read() == b""
-    assert time.monotonic() - began < 1.0  # dropped, not served to the end
     writer.close()
     await writer.wait_closed()
     assert await server == 0
@@ -825,6 +824,8 @@ def test_local_now_follows_tz(zone: str, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_local_now_falls_back_to_a_fixed_offset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "Not/AZone")
+    before = datetime.now().astimezone()
     now = cli.local_now()
+    after = datetime.now().astimezone()
     assert now.utcoffset() is not None
-    assert abs(now - datetime.now().astimezone()) < timedelta(seconds=5)
+    assert before <= now <= after
