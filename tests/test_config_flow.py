@@ -9,6 +9,7 @@ from unittest.mock import patch
 from homeassistant.config_entries import SOURCE_USB, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
+from homeassistant.helpers import entity_registry as er
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
 import pytest
 
@@ -17,6 +18,7 @@ from custom_components.han_port.config_flow import normalize_key, serial_by_id
 from custom_components.han_port.const import (
     CONF_AUTH_KEY,
     CONF_BAUDRATE,
+    CONF_BYTE_SIZE,
     CONF_DEVICE,
     CONF_KEY,
     CONF_LIST_VERSION,
@@ -37,13 +39,17 @@ from .conftest import (
     ENCRYPTED,
     ENCRYPTED_KEY,
     KAMSTRUP_LIST1,
+    P1_NL,
     P1_SE,
     expected,
     frame,
     make_entry,
+    state_of,
     until,
+    without_crc,
 )
 from .pty_meter import PtyMeter
+from .serial_proxy import Line, serial_proxy
 from .tcp_meter import TcpMeter
 
 pytestmark = pytest.mark.usefixtures("integration")
@@ -93,6 +99,7 @@ async def test_user_flow_kamstrup(hass: HomeAssistant, meter: PtyMeter) -> None:
     assert data[CONF_DEVICE] == meter.path
     assert data[CONF_BAUDRATE] == 2400
     assert data[CONF_PARITY] == "E"
+    assert data[CONF_BYTE_SIZE] == 8
     assert data[CONF_TRANSPORT] == "hdlc"
     assert data[CONF_METER_TYPE] == "6841131BN243101040"
     assert data[CONF_MANUFACTURER] == "Kamstrup"
@@ -169,6 +176,44 @@ async def test_user_flow_errors_then_recovery(
     meter.start([frame(KAMSTRUP_LIST1)])
     result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
     assert result["step_id"] == "confirm"
+
+
+@pytest.mark.parametrize(
+    ("meter_line", "sent", "settings", "power"),
+    [
+        (Line(2400, "E"), frame(KAMSTRUP_LIST1), "2400 8E1", "1703"),
+        (Line(9600, "E", 7), without_crc(frame(P1_NL)), "9600 7E1", "244"),
+    ],
+    ids=["8e1", "7e1"],
+)
+async def test_user_flow_on_a_serial_proxy(
+    hass: HomeAssistant, meter_line: Line, sent: bytes, settings: str, power: str
+) -> None:
+    """An ESPHome serial proxy port carries the line settings: the ones detected are
+    the ones the entry opens the port with (a pty would drop the parity)."""
+    async with serial_proxy(meter_line) as proxy:
+        proxy.start([sent])
+        result = await _user_flow(hass, proxy.url)
+        assert result["step_id"] == "confirm"
+        assert result["description_placeholders"] is not None
+        assert result["description_placeholders"]["settings"] == settings
+        detected = list(proxy.opened)
+        assert detected[-1] == settings
+
+        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+        assert result["type"] is FlowResultType.CREATE_ENTRY
+        entry = result["result"]
+        assert entry.state is ConfigEntryState.LOADED
+        assert (
+            f"{entry.data[CONF_BAUDRATE]} {entry.data[CONF_BYTE_SIZE]}{entry.data[CONF_PARITY]}1"
+            == settings
+        )
+        assert proxy.opened == [*detected, settings]
+        power_sensor = er.async_get(hass).async_get_entity_id(
+            "sensor", DOMAIN, f"{entry.unique_id}_1.7.0"
+        )
+        assert power_sensor is not None
+        await until(lambda: state_of(hass, power_sensor) == power)
 
 
 async def test_user_flow_cannot_connect(hass: HomeAssistant, tmp_path: Path) -> None:
@@ -329,6 +374,9 @@ async def test_reconfigure_to_another_port(
     assert result["reason"] == "reconfigure_successful"
     assert entry.data[CONF_DEVICE] == meter.path
     assert entry.unique_id == KAMSTRUP_ID
+    # An entry from before 7E1 detection gains the byte size with the settings heard.
+    assert (entry.data[CONF_BAUDRATE], entry.data[CONF_PARITY]) == (2400, "E")
+    assert entry.data[CONF_BYTE_SIZE] == 8
 
 
 async def test_reconfigure_errors(hass: HomeAssistant, meter: PtyMeter, tmp_path: Path) -> None:

@@ -143,33 +143,30 @@ async def _setup(hass: HomeAssistant, device: str, **kwargs: object) -> MeterHub
 async def test_adapter_pulled_and_plugged_back(
     hass: HomeAssistant, meter: PtyMeter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Unavailable at once, one line each way, back within one backoff step, one reader."""
+    """Unavailable at once, one line each way, open again at the next attempt, one reader."""
     hub = await _setup(hass, meter.path, seen=["1.7.0"])
     reader = hub.hass.config_entries.async_entries(DOMAIN)[0].runtime_data.reader
-    loop = asyncio.get_running_loop()
     meter.send(frame(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     assert _read_tasks() == 1
     caplog.clear()
 
     for _ in range(2):  # twice: the second outage must not leave a second reader
-        pulled = loop.time()
+        disconnects = reader.disconnects
         meter.unplug()
         await until(lambda: state_of(hass, POWER) == STATE_UNAVAILABLE)
-        # EOF on the port: far sooner than the 30 s watchdog.
-        assert loop.time() - pulled < hub_module.WATCHDOG_MIN_SECONDS
+        # The reader saw the port go (EOF): not the watchdog, whose time does not move.
+        assert reader.disconnects == disconnects + 1
         # Several failed reopens: the delay grows to its maximum, still one log line.
         failed = reader.failed_opens
         await until(lambda failed=failed: reader.failed_opens >= failed + 4)
 
-        connects = reader.connects
-        plugged = loop.time()
+        connects, failed = reader.connects, reader.failed_opens
         meter.plug()
         await until(lambda connects=connects: reader.connects == connects + 1)
-        reconnect = loop.time() - plugged
-        print(f"reconnect {reconnect * 1000:.0f} ms after the port returned")
-        # Within one (the longest) backoff step, plus scheduling slack.
-        assert reconnect <= reader_module.BACKOFF_MAX + 0.15
+        # The first attempt after the port returned opens it; one more may have been
+        # under way when it did.
+        assert reader.failed_opens <= failed + 1
         meter.send(frame(KAMSTRUP_LIST1))
         await until(lambda: state_of(hass, POWER) == "1703")
         assert _read_tasks() == 1
@@ -192,12 +189,11 @@ async def test_bridge_reset_and_refusing(
     await until(lambda: state_of(hass, POWER) == STATE_UNAVAILABLE)
     await until(lambda: reader.failed_opens >= 3)  # connection refused, backing off
     assert _read_tasks() == 1
-    loop = asyncio.get_running_loop()
-    back = loop.time()
+    failed = reader.failed_opens
     await bridge.restart()
     await until(lambda: bridge.clients == 1)
-    print(f"bridge reconnect {(loop.time() - back) * 1000:.0f} ms")
-    assert loop.time() - back <= reader_module.BACKOFF_MAX + 0.15
+    # Connected at the first attempt after the bridge came back (or the one under way).
+    assert reader.failed_opens <= failed + 1
     bridge.send(frame(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     assert outage_logs(caplog) == (1, 1)

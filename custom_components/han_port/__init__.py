@@ -12,6 +12,7 @@ from homeassistant.exceptions import ConfigEntryNotReady
 from .const import (
     CONF_AUTH_KEY,
     CONF_BAUDRATE,
+    CONF_BYTE_SIZE,
     CONF_DEVICE,
     CONF_KEY,
     CONF_LIST_VERSION,
@@ -19,6 +20,7 @@ from .const import (
     CONF_METER_TYPE,
     CONF_PARITY,
     CONF_TRANSPORT,
+    DEFAULT_BYTE_SIZE,
     DOMAIN,
 )
 from .han import DecoderOptions
@@ -70,7 +72,11 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
     )
     reader = MeterReader(
         device,
-        LineSettings(entry.data[CONF_BAUDRATE], entry.data[CONF_PARITY]),
+        LineSettings(
+            entry.data[CONF_BAUDRATE],
+            entry.data[CONF_PARITY],
+            entry.data.get(CONF_BYTE_SIZE, DEFAULT_BYTE_SIZE),
+        ),
         hub.feed,
         hub.set_connected,
     )

@@ -36,6 +36,7 @@ from . import decoder_options
 from .const import (
     CONF_AUTH_KEY,
     CONF_BAUDRATE,
+    CONF_BYTE_SIZE,
     CONF_DEVICE,
     CONF_KEY,
     CONF_LIST_VERSION,
@@ -297,6 +298,7 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
             **self._data,
             CONF_BAUDRATE: heard.settings.baudrate,
             CONF_PARITY: heard.settings.parity,
+            CONF_BYTE_SIZE: heard.settings.byte_size,
             CONF_TRANSPORT: reading.transport,
         }
         if reading.system_title:

@@ -13,6 +13,9 @@ LOGGER: Final = logging.getLogger(__package__)
 CONF_DEVICE: Final = "device"
 CONF_BAUDRATE: Final = "baudrate"
 CONF_PARITY: Final = "parity"
+# Data bits; entries made before 7E1 was detected have no such key and mean 8.
+CONF_BYTE_SIZE: Final = "byte_size"
+DEFAULT_BYTE_SIZE: Final = 8
 CONF_TRANSPORT: Final = "transport"
 CONF_KEY: Final = "key"
 CONF_AUTH_KEY: Final = "auth_key"
