@@ -39,6 +39,8 @@ from custom_components.han_port.han import (
 )
 from custom_components.han_port.han.simulator import SimulatedMeter
 
+from ..serial_proxy import Line, serial_proxy
+
 REPO = Path(__file__).parents[2]
 MODULE = "custom_components.han_port.han"
 CORPUS: list[dict[str, Any]] = json.loads(
@@ -599,6 +601,27 @@ def test_listen_pty(pty: Pty, capsys: pytest.CaptureFixture[str]) -> None:
     assert {reading["meter_id"] for reading in readings} == {ENCRYPTED["expected"]["meter_id"]}
     assert err[0] == f"listening on {pty.path} at 2400 8E1; Ctrl-C stops"
     assert err[-1].startswith(f"{len(readings)} readings; ")
+
+
+async def test_listen_7e1_opens_the_port_with_7_data_bits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An old DSMR 2.2/3 P1 port (9600 7E1) is read with --bytesize 7, as asked."""
+    telegram = capture(BY_ID["p1-nl-dsmr5-dsmrparser"])
+    # DSMR 2.2/3 ends a telegram with "!" and no CRC.
+    telegram = telegram[: telegram.index(b"\n!") + 2] + b"\r\n"
+    async with serial_proxy(Line(9600, "E", 7)) as proxy:
+        proxy.start([telegram], period=0.1)
+        argv = ["listen", proxy.url, "--baudrate", "9600", "--parity", "E"]
+        status = await asyncio.to_thread(cli.main, [*argv, "--bytesize", "7", "--seconds", "1"])
+    assert status == 0
+    assert proxy.opened == ["9600 7E1"]
+    readings, err = outcome(capsys)
+    assert readings
+    assert {reading["meter_id"] for reading in readings} == {
+        BY_ID["p1-nl-dsmr5-dsmrparser"]["expected"]["meter_id"]
+    }
+    assert err[0] == f"listening on {proxy.url}; Ctrl-C stops"
 
 
 def test_listen_pty_hang_up_exits_1(pty: Pty, capsys: pytest.CaptureFixture[str]) -> None:
