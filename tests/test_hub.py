@@ -430,12 +430,10 @@ async def test_flood(
     assert stats.errors == {}
     # The decoder never holds more than the frame it is waiting to complete.
     assert largest_buffer <= largest
-    for kept in (hub.last_chunks, hub.last_readings, hub.last_errors, hub._intervals):
+    for kept in (hub.last_readings, hub.last_errors, hub._intervals):
         assert kept.maxlen is not None
         assert len(kept) <= kept.maxlen
-    assert sum(len(chunk) for chunk in hub.last_chunks) <= (
-        hub_module.LAST_CHUNKS * reader_module.READ_SIZE
-    )
+    assert len(hub.last_bytes.window()) == hub_module.LAST_BYTES
     # How long a callback held the loop is printed above and measured by
     # scripts/measure: on a loaded CI machine a wall-clock bound here is a coin toss.
     assert _read_tasks() == 1

@@ -49,6 +49,10 @@ KEY_LIST_VERSION: Final = "list_version"
 
 # Kept for diagnostics only; small and bounded.
 LAST_READINGS: Final = 4
+# The raw window holds two of the longest P1 telegrams seen in the captures
+# (0.9 kB each) or a dozen HDLC frames.
+LAST_BYTES: Final = 4096
+# Sizes of the last reads: how the adapter or bridge delivers the stream.
 LAST_CHUNKS: Final = 8
 LAST_ERRORS: Final = 8
 # Ids and system titles of other meters seen on the port, kept only so that
@@ -72,6 +76,56 @@ def entity_key(obis: Obis) -> str:
     if obis.a == 1:
         return f"{obis.c}.{obis.d}.{obis.e}"
     return f"{obis.a}-{obis.c}.{obis.d}.{obis.e}"
+
+
+class RecentBytes:
+    """The last bytes read from the port as one window, for diagnostics.
+
+    A 2400-baud USB adapter returns about 20 bytes a read, so a meter id is often
+    split over two reads: diagnostics redact the joined window, never read by read.
+    Appending costs O(len(chunk)): small reads are gathered into pieces of about
+    PIECE bytes and whole pieces fall off the front; joining and cutting to `size`
+    happen only when diagnostics are downloaded.
+    """
+
+    PIECE: Final = 256
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.received = 0
+        self.chunk_sizes: deque[int] = deque(maxlen=LAST_CHUNKS)
+        self._pieces: deque[bytes | bytearray] = deque()
+        self._held = 0
+
+    def append(self, chunk: bytes) -> None:
+        """Keep `chunk` at the end of the window."""
+        length = len(chunk)
+        self.received += length
+        self.chunk_sizes.append(length)
+        pieces = self._pieces
+        if length >= self.PIECE:
+            # A 64 KiB read from a network bridge: only its end can be in the window.
+            piece = chunk[-self.size :]
+            pieces.append(piece)
+            self._held += len(piece)
+        else:
+            last = pieces[-1] if pieces else None
+            if isinstance(last, bytearray) and len(last) < self.PIECE:
+                last += chunk
+            else:
+                pieces.append(bytearray(chunk))
+            self._held += length
+        while self._held - len(pieces[0]) >= self.size:
+            self._held -= len(pieces.popleft())
+
+    def window(self) -> bytes:
+        """The last `size` bytes received (all of them until that many arrived)."""
+        return b"".join(self._pieces)[-self.size :]
+
+    @property
+    def cut(self) -> bool:
+        """Whether bytes before the window were dropped (its first line may be partial)."""
+        return self.received > self.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,7 +168,7 @@ class MeterHub:
         self.values: dict[str, Measurement] = {}
         self.seen: set[str] = set(entry.data.get(CONF_SEEN_OBIS, ()))
         self.last_readings: deque[Reading] = deque(maxlen=LAST_READINGS)
-        self.last_chunks: deque[bytes] = deque(maxlen=LAST_CHUNKS)
+        self.last_bytes = RecentBytes(LAST_BYTES)
         self.last_errors: deque[FrameError] = deque(maxlen=LAST_ERRORS)
         self._value_listeners: dict[str, list[ValueListener]] = {}
         self._availability_listeners: list[CALLBACK_TYPE] = []
@@ -160,7 +214,7 @@ class MeterHub:
     @callback
     def feed(self, chunk: bytes) -> None:
         """Decode a chunk and dispatch what it completed."""
-        self.last_chunks.append(chunk)
+        self.last_bytes.append(chunk)
         self.handle_events(self.decoder.feed(chunk), monotonic())
 
     @callback
