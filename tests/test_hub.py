@@ -25,7 +25,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.han_port import hub as hub_module, reader as reader_module
+from custom_components.han_port import hub as hub_module
 from custom_components.han_port.const import CONF_KEY, DOMAIN, ISSUE_NO_VALID_FRAMES
 from custom_components.han_port.han import Reading, StreamDecoder
 from custom_components.han_port.han.builder import (
