@@ -57,6 +57,7 @@ from .const import (
     LOGGER,
 )
 from .detect import DetectionError, Heard, decode_captured, detect_meter
+from .entity import async_adopt_meter
 from .hub import KEY_LIST_VERSION, KEY_METER_ID, reading_keys
 from .reader import line_settings_apply
 
@@ -274,8 +275,11 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
         reading = heard.reading
         await self.async_set_unique_id(reading.meter_id, raise_on_progress=False)
         if self.source == SOURCE_RECONFIGURE:
-            if reading.meter_id is not None:
-                self._abort_if_unique_id_mismatch(reason="wrong_meter")
+            if (
+                reading.meter_id is not None
+                and reading.meter_id != self._get_reconfigure_entry().unique_id
+            ):
+                return await self.async_step_replace_meter()
         elif reading.meter_id is not None:
             self._abort_if_unique_id_configured()
 
@@ -297,13 +301,7 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
                 },
             )
 
-        data = {
-            **self._data,
-            CONF_BAUDRATE: heard.settings.baudrate,
-            CONF_PARITY: heard.settings.parity,
-            CONF_BYTE_SIZE: heard.settings.byte_size,
-            CONF_TRANSPORT: reading.transport,
-        }
+        data = self._heard_data()
         if reading.system_title:
             # From the first frame on, the hub tells this meter's encrypted frames
             # from a neighbour's on the same bus by it (entry data, see hub.py).
@@ -331,6 +329,67 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
             data[CONF_SUB_METERS] = sub_meters
         title = " ".join(part for part in (reading.manufacturer, reading.meter_type) if part)
         return self.async_create_entry(title=title or "HAN Port", data=data)
+
+    async def async_step_replace_meter(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Reconfiguring found another meter: continue the entry with it (meter replaced).
+
+        The grid company replaced the meter: the same entities, device and history go
+        on with the new one (entity.async_adopt_meter). A meter that has an entry of
+        its own is not taken over; cancelling leaves the entry as it was.
+        """
+        heard = self._heard
+        assert heard is not None
+        assert heard.reading is not None
+        reading = heard.reading
+        assert reading.meter_id is not None
+        entry = self._get_reconfigure_entry()
+        # The flow's unique id is the new meter's: another entry with it aborts here.
+        self._abort_if_unique_id_configured()
+        if user_input is None:
+            return self.async_show_form(
+                step_id="replace_meter",
+                description_placeholders={
+                    "title": entry.title,
+                    "device": self._data[CONF_DEVICE],
+                    "old_meter": entry.unique_id or "-",
+                    "new_meter": reading.meter_id,
+                    "manufacturer": reading.manufacturer or "-",
+                    "meter_type": reading.meter_type or "-",
+                },
+            )
+        await async_adopt_meter(
+            self.hass,
+            entry,
+            reading.meter_id,
+            system_title=reading.system_title.hex().upper() if reading.system_title else None,
+            meter_type=reading.meter_type,
+            manufacturer=reading.manufacturer,
+            list_version=reading.list_version,
+        )
+        keys = reading_keys(reading)
+        return self.async_update_reload_and_abort(
+            entry,
+            data_updates={
+                **self._heard_data(),
+                CONF_SEEN_OBIS: sorted(keys.union(entry.data.get(CONF_SEEN_OBIS, ()))),
+            },
+            reason="meter_replaced",
+        )
+
+    def _heard_data(self) -> dict[str, Any]:
+        """The port, keys and line settings the meter was heard with."""
+        heard = self._heard
+        assert heard is not None
+        assert heard.reading is not None
+        return {
+            **self._data,
+            CONF_BAUDRATE: heard.settings.baudrate,
+            CONF_PARITY: heard.settings.parity,
+            CONF_BYTE_SIZE: heard.settings.byte_size,
+            CONF_TRANSPORT: heard.reading.transport,
+        }
 
 
 class HanPortOptionsFlow(OptionsFlowWithReload):

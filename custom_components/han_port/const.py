@@ -47,3 +47,5 @@ DEFAULT_SCALE: Final = 1.0
 # Repair issue ids (suffixed with the entry id).
 ISSUE_NO_VALID_FRAMES: Final = "no_valid_frames"
 ISSUE_DECRYPT_FAILING: Final = "decrypt_failing"
+# Fixable: another meter has taken this one's place on the port (meter_filter.py).
+ISSUE_METER_REPLACED: Final = "meter_replaced"
