@@ -18,11 +18,15 @@ from .const import (
     CONF_MANUFACTURER,
     CONF_METER_TYPE,
     CONF_PARITY,
+    CONF_SOURCE,
+    CONF_TOPIC,
     CONF_TRANSPORT,
     DOMAIN,
+    SOURCE_MQTT,
 )
 from .han import DecoderOptions
 from .hub import MeterHub, MeterIdentity
+from .mqtt_source import MqttSource, source_name
 from .reader import LineSettings, MeterReader, PortError
 
 PLATFORMS = [Platform.SENSOR]
@@ -30,10 +34,11 @@ PLATFORMS = [Platform.SENSOR]
 
 @dataclass(slots=True)
 class HanRuntimeData:
-    """What a loaded entry holds: the hub entities listen to and the port reader."""
+    """What a loaded entry holds: the hub entities listen to and the port reader
+    (or the MQTT subscription)."""
 
     hub: MeterHub
-    reader: MeterReader
+    reader: MeterReader | MqttSource
 
 
 type HanConfigEntry = ConfigEntry[HanRuntimeData]
@@ -55,7 +60,7 @@ def decoder_options(hass: HomeAssistant, data: dict[str, object]) -> DecoderOpti
 
 async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
     """Open the port, start reading, set up the sensors."""
-    device: str = entry.data[CONF_DEVICE]
+    device: str = entry_source_name(entry)
     hub = MeterHub(
         hass,
         entry,
@@ -68,12 +73,16 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
             list_version=entry.data.get(CONF_LIST_VERSION),
         ),
     )
-    reader = MeterReader(
-        device,
-        LineSettings(entry.data[CONF_BAUDRATE], entry.data[CONF_PARITY]),
-        hub.feed,
-        hub.set_connected,
-    )
+    reader: MeterReader | MqttSource
+    if entry.data.get(CONF_SOURCE) == SOURCE_MQTT:
+        reader = mqtt_source(hass, entry.data[CONF_TOPIC], hub)
+    else:
+        reader = MeterReader(
+            device,
+            LineSettings(entry.data[CONF_BAUDRATE], entry.data[CONF_PARITY]),
+            hub.feed,
+            hub.set_connected,
+        )
     try:
         await reader.async_open()
     except PortError as err:
@@ -89,6 +98,26 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
     entry.async_create_background_task(hass, reader.run(), f"{DOMAIN} reader {device}")
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+def entry_source_name(entry: ConfigEntry) -> str:
+    """The port or bridge an entry reads, or "mqtt:<topic>" for an MQTT entry."""
+    if entry.data.get(CONF_SOURCE) == SOURCE_MQTT:
+        return source_name(entry.data[CONF_TOPIC])
+    device: str = entry.data[CONF_DEVICE]
+    return device
+
+
+def mqtt_source(hass: HomeAssistant, topic: str, hub: MeterHub) -> MqttSource:
+    """The source for an MQTT entry: the hub's decoder behind HA's mqtt subscription."""
+    return MqttSource(
+        hass,
+        topic,
+        on_chunk=hub.feed,
+        on_apdu=hub.feed_apdu,
+        in_frame=lambda: hub.decoder.in_frame,
+        on_connection=hub.set_connected,
+    )
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:

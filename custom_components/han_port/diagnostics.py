@@ -13,9 +13,10 @@ from typing import TYPE_CHECKING, Any
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_AUTH_KEY, CONF_DEVICE, CONF_KEY, CONF_SYSTEM_TITLE
+from .const import CONF_AUTH_KEY, CONF_DEVICE, CONF_KEY, CONF_SYSTEM_TITLE, CONF_TOPIC
 from .han import FrameError, Reading
-from .reader import is_network_port
+from .mqtt_source import MqttSource, redact_topic
+from .reader import MeterReader, is_network_port
 
 if TYPE_CHECKING:
     from . import HanConfigEntry
@@ -94,6 +95,27 @@ def _error(error: FrameError, secrets: list[bytes]) -> dict[str, Any]:
     }
 
 
+def _texts(secrets: list[bytes]) -> list[str]:
+    return [secret.decode("ascii") for secret in secrets if secret.isascii()]
+
+
+def _source(reader: MeterReader | MqttSource, secrets: list[bytes]) -> dict[str, Any]:
+    """Where the bytes come from: the port and its settings, or the MQTT topic."""
+    if isinstance(reader, MqttSource):
+        payloads = reader.payloads
+        return {
+            "port_kind": "mqtt",
+            "topic": redact_topic(reader.topic, _texts(secrets)),
+            "messages": payloads.messages,
+            "payload_forms": {str(form): count for form, count in payloads.forms.most_common()},
+            "ignored_messages": dict(sorted(payloads.ignored.items())),
+        }
+    return {
+        "port_kind": "network" if is_network_port(reader.device) else "serial",
+        "settings": str(reader.settings),
+    }
+
+
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: HanConfigEntry
 ) -> dict[str, Any]:
@@ -102,14 +124,17 @@ async def async_get_config_entry_diagnostics(
     reader = entry.runtime_data.reader
     stats = hub.decoder.stats
     secrets = _secrets(entry)
+    data = async_redact_data(dict(entry.data), TO_REDACT)
+    if CONF_TOPIC in data:
+        # Only the ids in a topic are secret; the rest says which reader it is.
+        data[CONF_TOPIC] = redact_topic(data[CONF_TOPIC], _texts(secrets))
     return {
         "entry": {
-            "data": async_redact_data(dict(entry.data), TO_REDACT),
+            "data": data,
             "options": dict(entry.options),
         },
         "connection": {
-            "port_kind": "network" if is_network_port(reader.device) else "serial",
-            "settings": str(reader.settings),
+            **_source(reader, secrets),
             "connected": hub.connected,
             "available": hub.available,
             "connects": reader.connects,
