@@ -148,7 +148,8 @@ def frame_content(data: bytes) -> str | None:
     if first == _MBUS_START:
         ok = len(data) >= 4 and data[1] == data[2] and data[3] == _MBUS_START
         return CONTENT_MBUS if ok else None
-    if first == ord("/"):
+    if data.lstrip()[:1] == b"/":
+        # Some captures keep the line break that preceded the telegram.
         return CONTENT_P1
     apdu = _strip_llc(data)
     tag = apdu[0] if apdu else None
@@ -330,6 +331,8 @@ def _from_bytes(data: bytes, encoding: str, json_key: str | None) -> Unwrapped:
     form = PayloadForm(encoding, content, json_key)
     if content == CONTENT_APDU:
         return Unwrapped(form, apdu=data)
+    if content == CONTENT_P1:
+        return Unwrapped(form, stream=data.lstrip())
     if content == CONTENT_HDLC_NO_FLAGS:
         # Both flags back: the decoder emits a frame once the byte after it is in.
         return Unwrapped(form, stream=b"\x7e" + data + b"\x7e")
