@@ -75,7 +75,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
     )
     reader: MeterReader | MqttSource
     if entry.data.get(CONF_SOURCE) == SOURCE_MQTT:
-        reader = mqtt_source(hass, entry.data[CONF_TOPIC], hub)
+        reader = mqtt_source_for(hass, entry.data[CONF_TOPIC], hub)
     else:
         reader = MeterReader(
             device,
@@ -108,7 +108,7 @@ def entry_source_name(entry: ConfigEntry) -> str:
     return device
 
 
-def mqtt_source(hass: HomeAssistant, topic: str, hub: MeterHub) -> MqttSource:
+def mqtt_source_for(hass: HomeAssistant, topic: str, hub: MeterHub) -> MqttSource:
     """The source for an MQTT entry: the hub's decoder behind HA's mqtt subscription."""
     return MqttSource(
         hass,

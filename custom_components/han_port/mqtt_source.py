@@ -265,9 +265,9 @@ def _decode(decoder: StreamDecoder, unwrapped: Unwrapped) -> list[Event]:
 
 
 async def listen_mqtt(
-    hass: HomeAssistant, topic: str, options: DecoderOptions, seconds: float = LISTEN_SECONDS
+    hass: HomeAssistant, topic: str, options: DecoderOptions, seconds: float | None = None
 ) -> MqttHeard:
-    """Listen on `topic` until the meter names itself or time is up.
+    """Listen on `topic` until the meter names itself or `seconds` (LISTEN_SECONDS) pass.
 
     Raises MqttDetectionError("mqtt_not_configured" | "mqtt_not_connected" |
     "mqtt_no_messages" | "mqtt_no_frames" | "mqtt_invalid_frames").
@@ -289,7 +289,7 @@ async def listen_mqtt(
         arrived.set()
 
     loop = asyncio.get_running_loop()
-    deadline = loop.time() + seconds
+    deadline = loop.time() + (LISTEN_SECONDS if seconds is None else seconds)
     identify_by: float | None = None
     unsubscribe = await mqtt.async_subscribe(hass, topic, on_message, encoding=None)
     try:
@@ -310,6 +310,8 @@ async def listen_mqtt(
     payloads = heard.payloads
     if not payloads.messages:
         raise MqttDetectionError("mqtt_no_messages")
+    # Most frequent first: what the reader mostly publishes on that topic.
+    ignored = dict(payloads.ignored.most_common())
     if not payloads.forms:
-        raise MqttDetectionError("mqtt_no_frames", dict(payloads.ignored))
-    raise MqttDetectionError("mqtt_invalid_frames", dict(payloads.ignored))
+        raise MqttDetectionError("mqtt_no_frames", ignored)
+    raise MqttDetectionError("mqtt_invalid_frames", ignored)
