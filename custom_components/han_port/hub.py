@@ -246,6 +246,12 @@ class MeterHub:
         self.handle_events(self.decoder.feed(chunk), monotonic())
 
     @callback
+    def feed_apdu(self, apdu: bytes) -> None:
+        """Decode an APDU that came without a frame (an MQTT bridge) and dispatch it."""
+        self.last_bytes.append(apdu)
+        self.handle_events(self.decoder.feed_apdu(apdu), monotonic())
+
+    @callback
     def handle_events(self, events: Iterable[Event], now: float) -> None:
         """Dispatch decoder events (`now`: monotonic seconds when they arrived)."""
         got_reading = False
