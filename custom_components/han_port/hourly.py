@@ -24,7 +24,7 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
@@ -66,6 +66,10 @@ CATCH_UP: Final = timedelta(days=7)
 # Readings kept per register while the last rows are read from the recorder (a P1
 # meter sends every second; this covers an hour of a recorder still migrating).
 PENDING_MAX: Final = 4096
+
+# Called with a register's hub key ("1.8.0") and the rows just imported for it, in the
+# meter's units (before the scale option); see HourlyStatistics.async_add_rows_listener.
+type RowsListener = Callable[[str, list[HourRow]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -173,6 +177,17 @@ class HourlyStatistics:
         self._unsubscribe: CALLBACK_TYPE | None = None
         self._catch_up: asyncio.Task[None] | None = None
         self._catch_up_again = False
+        self._rows_listeners: list[RowsListener] = []
+
+    @callback
+    def async_add_rows_listener(self, listener: RowsListener) -> CALLBACK_TYPE:
+        """Call `listener(register key, rows)` after each import of a register's rows.
+
+        For the capacity tariff (tariff.py): the rows carry `estimated`, which the
+        statistic does not keep, and they come the moment the hour is booked.
+        """
+        self._rows_listeners.append(listener)
+        return lambda: self._rows_listeners.remove(listener)
 
     async def async_start(self) -> None:
         """Name the statistics, listen to the hub, resume from the recorder."""
@@ -348,6 +363,8 @@ class HourlyStatistics:
             )
         if any(cost.description.register == track.description.key for cost in self.costs):
             self._request_cost_catch_up()
+        for listener in list(self._rows_listeners):
+            listener(track.description.key, rows)
 
     # ---- cost ------------------------------------------------------------------------
 

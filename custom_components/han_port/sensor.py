@@ -66,6 +66,7 @@ from .han.meters import quantity, vendor_for
 from .han.model import MBUS_CHANNELS, MEDIA, MEDIUM_COOLING, MEDIUM_GAS, MEDIUM_HEAT, MEDIUM_WATER
 from .hub import KEY_LIST_VERSION, KEY_METER_ID, device_identifier, sub_meter_key
 from .register import SETTLE_READINGS, RegisterBasis, RegisterChange, RegisterSeries
+from .tariff_sensor import async_setup_tariff_sensors
 
 if TYPE_CHECKING:
     from . import HanConfigEntry
@@ -326,6 +327,8 @@ async def async_setup_entry(
 
     add_sensors(list(hub.seen))
     entry.async_on_unload(hub.async_add_new_key_listener(add_sensors))
+    # The running hour and the capacity tariff: tariff.py and tariff_sensor.py.
+    await async_setup_tariff_sensors(hass, entry, async_add_entities)
 
 
 class HanSensor(HanEntity, SensorEntity):
