@@ -245,10 +245,10 @@ class HourlyStatistics:
                 get_last_statistics, self.hass, 1, stat_id, False, {"sum", "state"}
             )
             row = _first(last, stat_id)
-            if row is None or row.get("sum") is None:
+            if row is None or (last_sum := row.get("sum")) is None:
                 track.register = HourlyRegister()
             else:
-                track.base_sum = float(row["sum"])  # type: ignore[arg-type]
+                track.base_sum = last_sum
                 state = row.get("state")
                 # The accounting counts from 0 after this row, in the meter's units;
                 # base_sum and the scale turn that into the statistic's sum.
@@ -397,8 +397,8 @@ class HourlyStatistics:
         )
         cost_sum = 0.0
         since = oldest
-        if (row := _first(last, cost_id)) is not None and row.get("sum") is not None:
-            cost_sum = float(row["sum"])  # type: ignore[arg-type]
+        if (row := _first(last, cost_id)) is not None and (last_sum := row.get("sum")) is not None:
+            cost_sum = last_sum
             since = max(oldest, dt_util.utc_from_timestamp(row["start"]) + HOUR)
         energy = await instance.async_add_executor_job(
             statistics_during_period,
