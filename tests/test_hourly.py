@@ -28,6 +28,7 @@ from homeassistant.setup import async_setup_component
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_block_recorder,
     async_wait_recording_done,
 )
 
@@ -303,10 +304,13 @@ async def test_restarts_change_nothing(
         freezer.move_to(when)
         entry.runtime_data.hub.feed(data)
     await settle(hass)
-    await play(
-        hass, freezer, entry, frames(timedelta(hours=4, seconds=6), timedelta(hours=6, seconds=6))
-    )
-    # Right after the 06:00:05 list, before the recorder committed its row.
+    await play(hass, freezer, entry, frames(timedelta(hours=4, seconds=6), timedelta(hours=6)))
+    # Right after the 06:00:05 list, while its row is still in the recorder's queue
+    # (held there by a busy recorder).
+    await async_block_recorder(hass, 0.5)
+    for when, data in frames(timedelta(hours=6), timedelta(hours=6, seconds=6)):
+        freezer.move_to(when)
+        entry.runtime_data.hub.feed(data)
     await reload_at(timedelta(hours=6, seconds=6))
     await settle(hass)
     await play(hass, freezer, entry, frames(timedelta(hours=6, seconds=6), timedelta(hours=9)))
@@ -566,6 +570,8 @@ async def test_cost_is_each_hours_energy_at_that_hours_price(
         (at(4), IMPORT_PRICE, 1.5),
         (at(4), EXPORT_PRICE, 600.0),
         (at(4) + timedelta(seconds=5), "frame", (1009.0, 52.4)),
+        # The recorder is busy when the last hour ends: its cost waits for its energy.
+        (at(5) + timedelta(seconds=4), "busy", None),
         (at(5) + timedelta(seconds=5), "frame", (1010.0, 52.6)),
     ]
     units = {IMPORT_PRICE: "NOK/kWh", EXPORT_PRICE: "NOK/MWh"}
@@ -576,6 +582,8 @@ async def test_cost_is_each_hours_energy_at_that_hours_price(
                 entry.runtime_data.hub.feed(kamstrup_hour_list(when, *value))
             elif what == "reload":
                 assert await hass.config_entries.async_reload(entry.entry_id)
+            elif what == "busy":
+                await async_block_recorder(hass, 0.5)
             else:
                 # At the exact time: the clock ticks while the test runs.
                 hass.states.async_set(
