@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 # How far back cost rows are filled in when the cost statistic has none yet, or its
 # last row is older (within the recorder's default 10 days of price history).
 CATCH_UP: Final = timedelta(days=7)
+PRICE_LOOKBEHIND: Final = timedelta(seconds=1)
 # Readings kept per register while the last rows are read from the recorder (a P1
 # meter sends every second; this covers an hour of a recorder still migrating).
 PENDING_MAX: Final = 4096
@@ -259,10 +260,10 @@ class HourlyStatistics:
                 get_last_statistics, self.hass, 1, stat_id, False, {"sum", "state"}
             )
             row = _first(last, stat_id)
-            if row is None or row.get("sum") is None:
+            if row is None or (last_sum := row.get("sum")) is None:
                 track.register = HourlyRegister()
             else:
-                track.base_sum = float(row["sum"])  # type: ignore[arg-type]
+                track.base_sum = last_sum
                 state = row.get("state")
                 # The accounting counts from 0 after this row, in the meter's units;
                 # base_sum and the scale turn that into the statistic's sum.
@@ -277,6 +278,16 @@ class HourlyStatistics:
             LOGGER.debug("Hourly statistic %s continues after sum %s", stat_id, track.base_sum)
             while track.pending:
                 self._add(track, *track.pending.popleft())
+        # Metadata for what the meter is known to send, rows or not yet: the statistics
+        # can be picked in the Energy dashboard from the start, and their names follow
+        # the entry's title.
+        seen = self.hub.seen
+        for track in self.tracks.values():
+            if track.description.key in seen:
+                async_add_external_statistics(self.hass, track.metadata, ())
+        for cost in self.costs:
+            if cost.description.register in seen:
+                async_add_external_statistics(self.hass, cost.metadata, ())
         self._request_cost_catch_up()
 
     # ---- readings ------------------------------------------------------------------
@@ -403,8 +414,8 @@ class HourlyStatistics:
         )
         cost_sum = 0.0
         since = oldest
-        if (row := _first(last, cost_id)) is not None and row.get("sum") is not None:
-            cost_sum = float(row["sum"])  # type: ignore[arg-type]
+        if (row := _first(last, cost_id)) is not None and (last_sum := row.get("sum")) is not None:
+            cost_sum = last_sum
             since = max(oldest, dt_util.utc_from_timestamp(row["start"]) + HOUR)
         energy = await instance.async_add_executor_job(
             statistics_during_period,
@@ -423,13 +434,15 @@ class HourlyStatistics:
         ]
         if not hours:
             return
-        start, end = hours[0][0], hours[-1][0] + HOUR
-        # With attributes (the unit) and the state in effect when the first hour began.
+        # With attributes (the unit) and the state in effect before the first hour.
+        # From a second early: the recorder's history leaves out a state written at
+        # exactly its start time (neither "before" nor "after" it), and a price sensor
+        # updated on the hour can write one there.
         history = await instance.async_add_executor_job(
             state_changes_during_period,
             hass,
-            start,
-            end,
+            hours[0][0] - PRICE_LOOKBEHIND,
+            hours[-1][0] + HOUR,
             cost.price_entity,
             False,
             False,
