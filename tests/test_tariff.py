@@ -23,6 +23,7 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder
 from homeassistant.const import STATE_UNKNOWN
 from homeassistant.core import HomeAssistant, State
+from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import (
@@ -34,9 +35,17 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.han_port.const import (
+    CONF_CAPACITY_LADDER,
+    CONF_CAPACITY_METHOD,
+    CONF_CAPACITY_PEAKS,
+    CONF_CAPACITY_TARIFF,
     CONF_MEASUREMENT_INTERVAL,
+    CONF_POWER_INTERVAL,
+    CONF_SCALE,
+    OPTIONS_SECTION_CAPACITY,
 )
 from custom_components.han_port.han.builder import ListMessage, build_frame, layout_for
+from custom_components.han_port.tariff import TariffSettings, held_power, rows_from_statistics
 
 from .conftest import make_entry
 from .pty_meter import PtyMeter
@@ -206,8 +215,9 @@ class House:
             energy = Fraction(
                 self.latched[boundary][direction] - self.latched[previous][direction], 100
             )
-            for index in range(hours):
-                result.append((previous + index * HOUR, energy / hours, hours > 1))
+            result.extend(
+                (previous + index * HOUR, energy / hours, hours > 1) for index in range(hours)
+            )
         return result
 
     def used(self, direction: int, since: datetime, until: datetime) -> Fraction:
@@ -298,6 +308,16 @@ def reference(
                 month_total += energy
                 if when.date() == local_now.date():
                     today_total += energy
+        # Hours whose registers have not come yet count as the power measured in them.
+        pending = house.sent[-1] if house.sent else hour
+        while pending < hour:
+            energy = house.used(direction, pending, pending + HOUR)
+            when = pending.astimezone(OSLO)
+            if (when.year, when.month) == month:
+                month_total += energy
+                if when.date() == local_now.date():
+                    today_total += energy
+            pending += HOUR
         current = house.used(direction, hour, now)
         return today_total + current, month_total + current
 
@@ -541,3 +561,198 @@ async def test_a_month_of_capacity_figures(
     await house.detailed_hour(april, lambda minute: (2200, 0), {0: check, 40: check})
     await house.detailed_hour(local(4, 1, 1), lambda minute: (3600, 0), {0: check, 30: check})
     assert [peak[1] for peak in reference(house).peaks] == [date(2026, 4, 1)]
+
+
+# ---- options ---------------------------------------------------------------------------
+
+
+async def configure(hass: HomeAssistant, entry: MockConfigEntry, tariff: dict[str, Any]) -> Any:
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    assert result["type"] is FlowResultType.FORM
+    return await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            CONF_POWER_INTERVAL: 5,
+            CONF_MEASUREMENT_INTERVAL: 0,
+            CONF_SCALE: 1,
+            OPTIONS_SECTION_CAPACITY: {
+                CONF_CAPACITY_TARIFF: True,
+                CONF_CAPACITY_LADDER: "2, 5, 10, 15, 20, 25, 50, 75, 100",
+                CONF_CAPACITY_PEAKS: 3,
+                CONF_CAPACITY_METHOD: "top_days",
+                **tariff,
+            },
+        },
+    )
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+@pytest.mark.freeze_time("2026-03-31 21:00:00+00:00", tick=True)
+async def test_ladder_entered_in_the_options(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory, fake_clock: list[float]
+) -> None:
+    """A ladder with decimal commas is saved normalised; the steps follow it at once."""
+    house = await start(hass, meter, freezer, fake_clock, local(3, 31, 23, 59))
+    powers = {local(4, 1, 0).astimezone(UTC): 3000, local(4, 1, 1).astimezone(UTC): 2400}
+    await house.quiet_hours(local(4, 1, 0), powers)
+    await house.send_registers(local(4, 1, 0))
+    await house.quiet_hours(local(4, 1, 2), powers)
+    await house.detailed_hour(local(4, 1, 2), lambda minute: (2000, 0))
+    want = assert_figures(hass, house)
+    assert (want.step, want.limit) == (2, 5)
+
+    # Each kind of bad ladder gets its own message, in the section; nothing is saved.
+    entry = house.entry
+    for text, error in (
+        ("", "ladder_empty"),
+        ("2, five, 10", "ladder_not_a_number"),
+        ("0, 2, 5", "ladder_not_positive"),
+        ("2, 5, 5, 10", "ladder_not_increasing"),
+    ):
+        result = await configure(hass, entry, {CONF_CAPACITY_LADDER: text})
+        assert result["type"] is FlowResultType.FORM
+        assert result["errors"] == {OPTIONS_SECTION_CAPACITY: error}
+    assert CONF_CAPACITY_LADDER not in entry.options
+
+    result = await configure(hass, entry, {CONF_CAPACITY_LADDER: "2,5; 3,5;10"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await settle(hass)
+    assert entry.options[CONF_CAPACITY_LADDER] == "2.5, 3.5, 10"
+    # 03:00:00, the registers not yet read: 02:00-03:00 counts as measured by the power.
+    await house.send_power(house.now + MINUTE, 2000)
+    assert_figures(hass, house, ladder=(2.5, 3.5, 10))
+    await house.send_registers(house.now)
+    want = assert_figures(hass, house, ladder=(2.5, 3.5, 10))
+    # 3.0 kWh/h is on 2.5-3.5 now: the second step, limit 3.5.
+    assert (want.step, want.limit) == (2, Fraction(7, 2))
+    step = sensor(hass, "capacity_step")
+    assert step.attributes["label"] == "2.5\u20133.5 kWh/h"
+
+    # The form shows the saved ladder back.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    section = next(key for key in result["data_schema"].schema if key == OPTIONS_SECTION_CAPACITY)
+    fields = result["data_schema"].schema[section].schema.schema
+    ladder_key = next(key for key in fields if key == CONF_CAPACITY_LADDER)
+    assert ladder_key.description == {"suggested_value": "2.5, 3.5, 10"}
+    hass.config_entries.options.async_abort(result["flow_id"])
+
+
+@pytest.mark.freeze_time("2026-04-01 08:00:00+00:00", tick=True)
+async def test_one_highest_hour_and_fewer_sensors(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory, fake_clock: list[float]
+) -> None:
+    """The single highest hour of the month: one peak sensor, the others removed."""
+    house = await start(hass, meter, freezer, fake_clock, local(4, 1, 9, 59))
+    registry = er.async_get(hass)
+    peak_ids = [
+        registry.async_get_entity_id("sensor", "han_port", f"{METER_ID}_capacity_peak_{rank}")
+        for rank in (1, 2, 3, 4)
+    ]
+    assert [entity_id is not None for entity_id in peak_ids] == [True, True, True, False]
+    result = await configure(hass, house.entry, {CONF_CAPACITY_METHOD: "top_hour"})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await settle(hass)
+    assert registry.async_get(peak_ids[0]) is not None  # type: ignore[arg-type]
+    assert registry.async_get(peak_ids[1]) is None  # type: ignore[arg-type]
+    assert registry.async_get(peak_ids[2]) is None  # type: ignore[arg-type]
+    registry.async_update_entity(peak_ids[0], disabled_by=None)  # type: ignore[arg-type]
+    await hass.config_entries.async_reload(house.entry.entry_id)
+    await settle(hass)
+
+    # Two hours on the 1st and one on the 2nd: one hour counts, the day does not matter.
+    powers = {
+        local(4, 1, 10).astimezone(UTC): 4100,
+        local(4, 1, 11).astimezone(UTC): 4500,
+        local(4, 2, 7).astimezone(UTC): 3900,
+    }
+    await house.quiet_hours(local(4, 1, 10), powers)
+    await house.send_registers(local(4, 1, 10))
+    await house.quiet_hours(local(4, 2, 9), powers)
+    await house.detailed_hour(local(4, 2, 9), lambda minute: (2000, 0))
+    rows = [row for row in house.rows() if not row[2]]
+    top = max(rows, key=lambda row: row[1])
+    peak = sensor(hass, "capacity_peak_1")
+    assert float(peak.state) == float(top[1])
+    assert peak.attributes["hour"] == 11
+    assert float(sensor(hass, "capacity_average").state) == float(top[1])
+    assert sensor(hass, "capacity_step").state == "2"
+
+
+# ---- the pieces --------------------------------------------------------------------------
+
+
+def test_gap_hours_recognised_in_the_statistics() -> None:
+    """Inner gap hours have no state; the hour after them ends the gap: both estimated."""
+    base = datetime(2026, 3, 10, 12, tzinfo=UTC).timestamp()
+    rows = [
+        {"start": base, "change": 1.0, "state": 100.0},
+        {"start": base + 3600, "change": 3.0, "state": None},
+        {"start": base + 7200, "change": 3.0, "state": None},
+        {"start": base + 10800, "change": 3.0, "state": 109.0},
+        {"start": base + 14400, "change": 2.0, "state": 111.0},
+        # A missing hour, then a row that continues from a stateless resume: measured.
+        {"start": base + 21600, "change": 1.5, "state": 113.5},
+        {"start": base + 25200, "change": None, "state": 113.5},
+        {"start": base + 28800, "change": -1.0, "state": 112.5},
+    ]
+    assert [(row.energy, row.estimated) for row in rows_from_statistics(rows)] == [
+        (1.0, False),
+        (3.0, True),
+        (3.0, True),
+        (3.0, True),
+        (2.0, False),
+        (1.5, False),
+    ]
+
+
+def test_recorded_power_replayed_as_it_held() -> None:
+    """A state holds until the next one (repeated within the hold); unavailable adds none."""
+    since = datetime(2026, 3, 20, 17, tzinfo=UTC)
+
+    def state(minute: float, value: str, unit: str = "W") -> State:
+        when = since + timedelta(minutes=minute)
+        return State(
+            "sensor.kamstrup_active_power_import",
+            value,
+            {"unit_of_measurement": unit},
+            last_changed=when,
+            last_reported=when,
+            last_updated=when,
+        )
+
+    samples = held_power(
+        [
+            state(-10, "900"),
+            state(1, "2.5", "kW"),
+            state(4, "unavailable"),
+            state(6, "1200"),
+            state(6.5, "-5"),
+        ],
+        since,
+        since + timedelta(minutes=7),
+        timedelta(minutes=2),
+    )
+    assert [((at - since) / MINUTE, watts) for at, watts in samples] == [
+        (0, 900.0),
+        (1, 2500.0),
+        (2, 2500.0),
+        (3, 2500.0),
+        (6, 1200.0),
+    ]
+
+
+def test_settings_from_options(caplog: pytest.LogCaptureFixture) -> None:
+    """Defaults by country; a hand-edited ladder that does not parse falls back, logged."""
+    assert TariffSettings.from_options({}, "NO").enabled
+    assert not TariffSettings.from_options({}, "SE").enabled
+    settings = TariffSettings.from_options(
+        {CONF_CAPACITY_LADDER: "5, x", CONF_CAPACITY_METHOD: "top_week", CONF_CAPACITY_PEAKS: 0},
+        "NO",
+    )
+    assert settings.ladder == tuple(float(limit) for limit in ELVIA)
+    assert "'x' is not a number of kWh/h" in caplog.text
+    assert (settings.method, settings.count) == ("top_days", 1)
+    top_hour = TariffSettings.from_options(
+        {CONF_CAPACITY_METHOD: "top_hour", CONF_CAPACITY_PEAKS: 3}, "NO"
+    )
+    assert top_hour.count == 1
