@@ -189,6 +189,7 @@ class House:
         start: datetime,
         power: Any,
         checks: dict[int, Any] | None = None,
+        before_registers: Any = None,
     ) -> None:
         """An hour with list 1 every minute: `power(minute)` gives (import, export) W.
 
@@ -200,6 +201,8 @@ class House:
             import_w, export_w = power(minute)
             await self.send_power(start + minute * MINUTE, import_w, export_w)
             if minute == 0:
+                if before_registers is not None:
+                    await before_registers()
                 await self.send_registers(start)
             if checks and minute in checks:
                 await checks[minute]()
@@ -536,11 +539,20 @@ async def test_a_month_of_capacity_figures(
     assert len(day) == 22
 
     # Solar in the afternoon of the 31st: export, then the month ends at local midnight.
+    # A restart at 14:00:02, between the hour and its registers: the registers come while
+    # the entry is still reading the recorder.
+    async def restart_at_the_hour() -> None:
+        await house.at(house.now + timedelta(seconds=2))
+        await settle(hass)
+        assert await hass.config_entries.async_unload(house.entry.entry_id)
+        assert await hass.config_entries.async_setup(house.entry.entry_id)
+
     await house.quiet_hours(local(3, 31, 14), powers)
     await house.detailed_hour(
         local(3, 31, 14),
         lambda minute: (0, 1200 + 10 * minute) if minute < 45 else (300, 0),
-        {30: check, 59: check},
+        {0: check, 1: check, 30: check, 59: check},
+        before_registers=restart_at_the_hour,
     )
     await house.quiet_hours(local(3, 31, 23), powers)
     await house.detailed_hour(local(3, 31, 23), lambda minute: (2000, 0), {59: check})

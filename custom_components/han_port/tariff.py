@@ -207,6 +207,8 @@ class TariffTracker:
         self._timer: CALLBACK_TYPE | None = None
         # Live feeds held back while the resume reads the recorder: (time, order, feed).
         self._held: list[tuple[datetime, int, Callable[[], object]]] = []
+        # The first power value held back: the recorded states are replayed up to it.
+        self._held_power_from: datetime | None = None
         self._min_interval = _SLACK * float(
             entry.options.get(CONF_MEASUREMENT_INTERVAL, DEFAULT_MEASUREMENT_INTERVAL)
         )
@@ -266,6 +268,7 @@ class TariffTracker:
             at = dt_util.utcnow()
             watts = float(value) * self.scale
             if not self.ready:
+                self._held_power_from = min(self._held_power_from or at, at)
                 self._hold(at, lambda: direction.running.add_power(at, watts))
                 return
             direction.running.add_power(at, watts)
@@ -356,7 +359,8 @@ class TariffTracker:
                 None,
                 True,
             )
-            cutoff = min((at for at, _, _ in self._held), default=now)
+            # Booked hours held back may end earlier: their time is a boundary, not a value.
+            cutoff = self._held_power_from or now
             running = direction.running
             states = history.get(entity_id, ())
             samples.extend(
