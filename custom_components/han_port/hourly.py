@@ -145,6 +145,7 @@ class _RegisterTrack:
         self.base_sum = 0.0  # the recorder's last sum when resumed
         self.pending: deque[tuple[float, datetime, datetime | None]] = deque(maxlen=PENDING_MAX)
         self.rebase_logged = False
+        self.announced = False  # metadata written in this run
 
     @property
     def last_value(self) -> float | None:
@@ -263,16 +264,9 @@ class HourlyStatistics:
             LOGGER.debug("Hourly statistic %s continues after sum %s", stat_id, track.base_sum)
             while track.pending:
                 self._add(track, *track.pending.popleft())
-        # Metadata for what the meter is known to send, rows or not yet: the statistics
-        # can be picked in the Energy dashboard from the start, and their names follow
-        # the entry's title.
-        seen = self.hub.seen
         for track in self.tracks.values():
-            if track.description.key in seen:
-                async_add_external_statistics(self.hass, track.metadata, ())
-        for cost in self.costs:
-            if cost.description.register in seen:
-                async_add_external_statistics(self.hass, cost.metadata, ())
+            if track.description.key in self.hub.seen:
+                self._announce(track)
         self._request_cost_catch_up()
 
     # ---- readings ------------------------------------------------------------------
@@ -314,11 +308,26 @@ class HourlyStatistics:
             return None
         return float(value)
 
+    def _announce(self, track: _RegisterTrack) -> None:
+        """Write the metadata of a register's statistics (and its cost's), rows or not yet.
+
+        So they can be picked in the Energy dashboard from the first message on, not
+        only after the first whole hour, and their names follow the entry's title.
+        """
+        if track.announced:
+            return
+        track.announced = True
+        async_add_external_statistics(self.hass, track.metadata, ())
+        for cost in self.costs:
+            if cost.description.register == track.description.key:
+                async_add_external_statistics(self.hass, cost.metadata, ())
+
     def _add(
         self, track: _RegisterTrack, value: float, arrival: datetime, meter_time: datetime | None
     ) -> None:
         register = track.register
         assert register is not None
+        self._announce(track)
         rebased = register.rebased
         last_value = register.last_value
         rows = register.add(value, arrival, meter_time)
