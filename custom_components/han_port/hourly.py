@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 # How far back cost rows are filled in when the cost statistic has none yet, or its
 # last row is older (within the recorder's default 10 days of price history).
 CATCH_UP: Final = timedelta(days=7)
+# Price history is read from this much before each first hour (see _catch_up_cost).
 PRICE_LOOKBEHIND: Final = timedelta(seconds=1)
 # Readings kept per register while the last rows are read from the recorder (a P1
 # meter sends every second; this covers an hour of a recorder still migrating).
