@@ -14,6 +14,7 @@ import contextlib
 import fcntl
 import os
 from pathlib import Path
+import struct
 import termios
 import tty
 
@@ -54,6 +55,12 @@ class PtyMeter:
         """The speed the reader set (ptys keep the speed, not the parity)."""
         assert self._slave is not None
         return int(termios.tcgetattr(self._slave)[4])
+
+    def unread(self) -> int:
+        """Bytes waiting in the pty for the reader (FIONREAD on the port's side)."""
+        assert self._slave is not None
+        count = struct.unpack("i", fcntl.ioctl(self._slave, termios.FIONREAD, b"\0" * 4))[0]
+        return int(count)
 
     def send(self, data: bytes) -> None:
         """Write bytes as the meter would; dropped if the pty is full or unplugged."""

@@ -1,19 +1,39 @@
-"""Listening for a meter: bounded sessions on a real pty."""
+"""Listening for a meter: bounded sessions on a real pty or a serial proxy."""
 
 from __future__ import annotations
 
+import logging
 from unittest.mock import patch
 
 from homeassistant.core import HomeAssistant
 import pytest
 
 from custom_components.han_port import detect
-from custom_components.han_port.detect import decode_captured, detect_meter, listen
+from custom_components.han_port.detect import DetectionError, decode_captured, detect_meter, listen
 from custom_components.han_port.han import DecoderOptions
-from custom_components.han_port.reader import LineSettings, line_settings_apply
+from custom_components.han_port.reader import (
+    LINE_SETTINGS_TO_TRY,
+    LineSettings,
+    line_settings_apply,
+)
 
-from .conftest import ENCRYPTED, ENCRYPTED_KEY, KAMSTRUP_LIST1, frame
+from .conftest import (
+    ENCRYPTED,
+    ENCRYPTED_KEY,
+    KAMSTRUP_LIST1,
+    P1_NL,
+    expected,
+    frame,
+    without_crc,
+)
 from .pty_meter import PtyMeter
+from .serial_proxy import (
+    ClosingProxyTransport,
+    ForwardingProxyTransport,
+    Line,
+    ProxyTransport,
+    serial_proxy,
+)
 
 pytestmark = pytest.mark.usefixtures("integration")
 
@@ -59,3 +79,59 @@ def test_which_ports_take_line_settings() -> None:
     assert line_settings_apply("rfc2217://bridge:4000")
     assert line_settings_apply("esphome://han-reader.local")
     assert line_settings_apply("/dev/serial/by-id/usb-FTDI-if00-port0")
+
+
+@pytest.mark.parametrize(
+    "transport_cls", [ProxyTransport, ClosingProxyTransport, ForwardingProxyTransport]
+)
+async def test_listening_on_a_serial_proxy(
+    hass: HomeAssistant, caplog: pytest.LogCaptureFixture, transport_cls: type[ProxyTransport]
+) -> None:
+    """An ESPHome serial proxy port (no pause_reading): 2400 8E1 asked for and heard."""
+    async with serial_proxy(Line(2400, "E"), transport_cls) as proxy:
+        proxy.start([frame(KAMSTRUP_LIST1)])
+        heard = await detect_meter(proxy.url, DecoderOptions())
+    assert heard.settings == LineSettings(2400, "E")
+    assert heard.reading is not None
+    assert heard.reading.meter_id == expected(KAMSTRUP_LIST1)["meter_id"]
+    assert proxy.opened == ["2400 8E1"]
+    assert not [r for r in caplog.records if r.levelno >= logging.WARNING or r.exc_info]
+
+
+async def test_7e1_is_tried_after_every_8_bit_setting(hass: HomeAssistant) -> None:
+    """A DSMR 2.2/3 P1 port (9600 7E1): garbled under 8-bit settings, decoded under 7E1.
+
+    Read as 9600 8N1 the same characters arrive with their parity bit in bit 7; that
+    is not taken for a telegram either.
+    """
+    async with serial_proxy(Line(9600, "E", 7)) as proxy:
+        proxy.start([without_crc(frame(P1_NL))])
+        heard = await detect_meter(proxy.url, DecoderOptions())
+    assert proxy.opened == [str(settings) for settings in LINE_SETTINGS_TO_TRY]
+    assert proxy.opened[-3:] == ["115200 8N1", "9600 8E1", "9600 7E1"]
+    assert heard.settings == LineSettings(9600, "E", 7)
+    assert str(heard.settings) == "9600 7E1"
+    assert heard.reading is not None
+    assert heard.reading.transport == "p1"
+    # The corpus lists what has a unit; the gas meter's equipment id comes on top.
+    values = {str(obis): m.value for obis, m in heard.reading.values.items() if m.unit}
+    assert values == expected(P1_NL)["values"]
+
+
+async def test_settings_the_adapter_refuses_are_skipped(
+    hass: HomeAssistant, meter: PtyMeter
+) -> None:
+    """Settings the adapter refuses are skipped, the next ones tried; all refused: no port.
+
+    A pty stands in for an adapter without 7 data bits or parity: asked for them at
+    the speed it already runs at, it keeps 8N1 and tcsetattr fails with EINVAL.
+    """
+    meter.start([frame(KAMSTRUP_LIST1)], garbage_unless=lambda baudrate: baudrate == 2400)
+    candidates = (LineSettings(9600, "N"), LineSettings(9600, "E", 7), LineSettings(2400, "N"))
+    heard = await detect_meter(meter.path, DecoderOptions(), candidates=candidates)
+    assert heard.settings == LineSettings(2400, "N")
+    assert heard.reading is not None
+
+    with pytest.raises(DetectionError) as raised:
+        await detect_meter(meter.path, DecoderOptions(), candidates=(LineSettings(2400, "E", 7),))
+    assert raised.value.reason == "cannot_connect"

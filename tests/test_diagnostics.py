@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import datetime
+from itertools import pairwise
 import json
 
+from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
+from hypothesis import given, strategies as st
 import pytest
 from pytest_homeassistant_custom_component.components.diagnostics import (
     get_diagnostics_for_config_entry,
@@ -13,9 +17,10 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.han_port.const import CONF_KEY
-from custom_components.han_port.diagnostics import redacted_hex
+from custom_components.han_port.const import CONF_KEY, CONF_SUB_METERS
+from custom_components.han_port.diagnostics import id_forms, is_id_code, p1_ids, redacted_hex
 from custom_components.han_port.han import Measurement, Obis, Reading
+from custom_components.han_port.hub import LAST_CHUNKS, RecentBytes
 
 from .conftest import (
     BAD_CRC,
@@ -23,11 +28,13 @@ from .conftest import (
     ENCRYPTED_KEY,
     KAMSTRUP_LIST1,
     KAMSTRUP_LIST2,
+    P1_NL,
     expected,
     frame,
     make_entry,
     until,
 )
+from .p1_telegrams import DSMR5_METER_ID, GAS_ID, WATER_ID, dsmr5_gas_and_water
 from .pty_meter import PtyMeter
 
 pytestmark = pytest.mark.usefixtures("integration")
@@ -64,6 +71,25 @@ async def test_diagnostics(
     assert diagnostics["counters"]["errors"] == {"crc": 1}
 
 
+async def test_sub_meter_ids_in_the_entry_are_redacted(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, meter: PtyMeter
+) -> None:
+    entry = make_entry(meter.path, unique_id=DSMR5_METER_ID)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    meter.send(dsmr5_gas_and_water())
+    await until(lambda: hub.decoder.stats.readings == 1)
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": WATER_ID}
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["entry"]["data"][CONF_SUB_METERS] == REDACTED
+    text = json.dumps(diagnostics)
+    for equipment_id in (GAS_ID, WATER_ID):
+        assert equipment_id not in text
+        assert bytes.fromhex(equipment_id).decode() not in text  # the printed serial
+
+
 @pytest.mark.parametrize(
     ("raw", "secrets", "text"),
     [
@@ -71,11 +97,105 @@ async def test_diagnostics(
         (b"IDxID", [b"ID"], "[**REDACTED**]78[**REDACTED**]"),
         (b"\x00LONGID\x00", [b"LONGID", b"ID"], "00[**REDACTED**]00"),
         (b"\xab", [], "AB"),
+        # The head of an id at the end (a frame still arriving), its tail at the start.
+        (b"\x0a\x10" + b"2200", [b"2200567223197714"], "0A10[**REDACTED**]"),
+        (b"7714\x09\x06", [b"2200567223197714"], "[**REDACTED**]0906"),
+        # Three bytes at an edge are kept: shorter pieces match ordinary bytes.
+        (b"\x0a\x10" + b"220", [b"2200567223197714"], "0A10323230"),
+        # A P1 equipment-id line, whether or not the id is known, also cut short.
+        (b"0-1:96.1.0(4142)\r\n", [], b"0-1:96.1.0(".hex().upper() + "[**REDACTED**]290D0A"),
+        (b"0-0:96.1.1(41", [], b"0-0:96.1.1(".hex().upper() + "[**REDACTED**]"),
+        (b"0-2:96.1.0()\r\n", [], b"0-2:96.1.0()\r\n".hex().upper()),
+        (b"1-0:96.1.4(50)", [], b"1-0:96.1.4(50)".hex().upper()),
     ],
 )
 def test_redacted_hex(raw: bytes, secrets: list[bytes], text: str) -> None:
-    """Secrets are cut out on byte boundaries, longest first."""
+    """Secrets are cut out on byte boundaries, at the edges and in P1 id lines."""
     assert redacted_hex(raw, secrets) == text
+
+
+def test_a_window_cut_inside_a_p1_line_loses_that_line() -> None:
+    """Older bytes were dropped mid-line: the rest of that line may be an id's tail."""
+    raw = b"3536373839)\r\n0-1:24.2.1(170102161005W)(00000.107*m3)\r\n"
+    rest = b"0-1:24.2.1(170102161005W)(00000.107*m3)\r\n".hex().upper()
+    assert redacted_hex(raw, [], cut=True) == "[**REDACTED**]" + rest
+    assert redacted_hex(raw, []) == raw.hex().upper()
+    # Binary data at a cut start is left alone unless it holds an id.
+    assert redacted_hex(b"\x7e\xa0\x0a", [], cut=True) == "7EA00A"
+
+
+def test_every_form_of_an_id() -> None:
+    """As sent, as hex-encoded ASCII (NL/BE P1) both ways, a system title's serial."""
+    sent = b"4B384547303034303436333935353037"
+    assert {
+        sent,
+        sent.lower(),
+        b"K8EG004046395507",
+        sent.hex().encode(),
+        sent.hex().upper().encode(),
+    } <= id_forms(sent)
+    assert {sent, sent.lower(), b"K8EG004046395507"} <= id_forms(b"K8EG004046395507")
+    title = bytes.fromhex("4B464D1010000023")
+    assert {
+        title,
+        b"4B464D1010000023",
+        b"4b464d1010000023",
+        b"KFM1010000023",
+        b"1010000023",
+        str(0x1010000023).encode(),
+        title[3:],
+    } <= id_forms(title)
+    # A serial of zeros gives no short number that would match everywhere.
+    assert all(len(form) >= 4 for form in id_forms(b"KFM\x00\x00\x00\x00\x01"))
+    assert id_forms(b"12") == set()
+    assert p1_ids(b"0-0:96.1.1(AB12)\r\n0-3:96.1.0(C)\r\n0-4:96.1.1()") == {b"AB12", b"C"}
+
+
+@pytest.mark.parametrize(
+    ("code", "identifier"),
+    [
+        ("0-0:96.1.1", True),
+        ("0-0:96.1.0", True),
+        ("0-1:96.1.0", True),
+        ("0-4:96.1.1", True),
+        ("0-0:96.1.4", False),
+        ("1-0:1.8.0", False),
+        ("0-1:24.2.1", False),
+    ],
+)
+def test_id_codes(code: str, identifier: bool) -> None:
+    """Equipment ids of the electricity meter and of the M-Bus sub-meters."""
+    assert is_id_code(Obis.parse(code)) is identifier
+
+
+@given(
+    stream=st.binary(max_size=3000),
+    cuts=st.lists(st.integers(min_value=0, max_value=3000), max_size=60),
+)
+def test_recent_bytes_is_the_stream_tail_whatever_the_reads(stream: bytes, cuts: list[int]) -> None:
+    """The window is the last `size` bytes, contiguous, however the reads fell."""
+    recent = RecentBytes(1000)
+    bounds = [0, *sorted(cut for cut in cuts if cut < len(stream)), len(stream)]
+    sizes = []
+    for start, end in pairwise(bounds):
+        recent.append(stream[start:end])
+        sizes.append(end - start)
+    assert recent.window() == stream[-1000:]
+    assert recent.cut is (len(stream) > 1000)
+    assert list(recent.chunk_sizes) == sizes[-LAST_CHUNKS:]
+
+
+@pytest.mark.parametrize("read", [1, 7, 20, 255, 256, 4000, 65536])
+def test_recent_bytes_holds_little_more_than_its_window(read: int) -> None:
+    """Memory stays near the window's size: one-byte reads are gathered, big reads cut."""
+    recent = RecentBytes(4096)
+    data = bytes(range(256)) * 1024
+    for start in range(0, len(data), read):
+        recent.append(data[start : start + read])
+    assert recent.window() == data[-4096:]
+    pieces = list(recent._pieces)
+    assert sum(map(len, pieces)) < 4096 + max(read, RecentBytes.PIECE) + RecentBytes.PIECE
+    assert len(pieces) <= 4096 // RecentBytes.PIECE + 2
 
 
 async def test_diagnostics_of_an_encrypted_meter(
@@ -115,3 +235,56 @@ async def test_diagnostics_of_an_encrypted_meter(
         "0-0:1.0.0": ["2026-01-01T12:00:00", None],
         "0-0:96.1.1": ["**REDACTED**", None],
     }
+
+
+async def test_p1_ids_in_decoded_values(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, meter: PtyMeter
+) -> None:
+    """Equipment ids kept as values (electricity and gas meter) and a text quoting one.
+
+    The decoded Dutch telegram, with the id registers a P1 reading may carry: each is
+    redacted whatever its value, a text that contains an id loses just the id.
+    """
+    meter_id = expected(P1_NL)["meter_id"]
+    gas_id = "3232323241424344313233343536373839"
+    entry = make_entry(meter.path, unique_id=meter_id)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    meter.send(frame(P1_NL))
+    await until(lambda: hub.decoder.stats.readings == 1)
+    telegram = hub.last_readings[0]
+    hub.handle_events(
+        [
+            replace(
+                telegram,
+                values={
+                    **telegram.values,
+                    Obis.parse("0-0:96.1.1"): Measurement(meter_id),
+                    Obis.parse("0-1:96.1.0"): Measurement(gas_id),
+                    # A sub-meter id the meter sends in an unexpected form.
+                    Obis.parse("0-2:96.1.1"): Measurement("W-1234"),
+                    Obis.parse("0-0:96.13.0"): Measurement("Meter K8EG004046395507 replaced"),
+                },
+            )
+        ],
+        0.0,
+    )
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    text = json.dumps(diagnostics)
+    for secret in (meter_id, gas_id, "K8EG004046395507", "2222ABCD123456789", "W-1234"):
+        assert secret not in text
+        assert secret.lower() not in text
+    values = diagnostics["last_readings"][-1]["values"]
+    assert values["0-0:96.1.1"] == ["**REDACTED**", None]
+    assert values["0-1:96.1.0"] == ["**REDACTED**", None]
+    assert values["0-2:96.1.1"] == ["**REDACTED**", None]
+    assert values["0-0:96.13.0"] == ["Meter [**REDACTED**] replaced", None]
+    assert values["1-0:1.8.1"] == [4.426, "kWh"]
+    assert values["0-1:24.2.1"] == [0.107, "m3"]
+    # The raw telegram shows its structure; the id lines' values are cut.
+    raw = diagnostics["last_bytes"]["hex"]
+    assert b"0-0:96.1.1(".hex().upper() + "[**REDACTED**]29" in raw
+    assert b"0-1:96.1.0(".hex().upper() + "[**REDACTED**]29" in raw
+    assert b"1-0:1.8.1(000004.426*kWh)".hex().upper() in raw

@@ -25,7 +25,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.han_port import hub as hub_module, reader as reader_module
+from custom_components.han_port import hub as hub_module, meter_filter
 from custom_components.han_port.const import CONF_KEY, DOMAIN, ISSUE_NO_VALID_FRAMES
 from custom_components.han_port.han import Reading, StreamDecoder
 from custom_components.han_port.han.builder import (
@@ -143,33 +143,30 @@ async def _setup(hass: HomeAssistant, device: str, **kwargs: object) -> MeterHub
 async def test_adapter_pulled_and_plugged_back(
     hass: HomeAssistant, meter: PtyMeter, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """Unavailable at once, one line each way, back within one backoff step, one reader."""
+    """Unavailable at once, one line each way, open again at the next attempt, one reader."""
     hub = await _setup(hass, meter.path, seen=["1.7.0"])
     reader = hub.hass.config_entries.async_entries(DOMAIN)[0].runtime_data.reader
-    loop = asyncio.get_running_loop()
     meter.send(frame(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     assert _read_tasks() == 1
     caplog.clear()
 
     for _ in range(2):  # twice: the second outage must not leave a second reader
-        pulled = loop.time()
+        disconnects = reader.disconnects
         meter.unplug()
         await until(lambda: state_of(hass, POWER) == STATE_UNAVAILABLE)
-        # EOF on the port: far sooner than the 30 s watchdog.
-        assert loop.time() - pulled < hub_module.WATCHDOG_MIN_SECONDS
+        # The reader saw the port go (EOF): not the watchdog, whose time does not move.
+        assert reader.disconnects == disconnects + 1
         # Several failed reopens: the delay grows to its maximum, still one log line.
         failed = reader.failed_opens
         await until(lambda failed=failed: reader.failed_opens >= failed + 4)
 
-        connects = reader.connects
-        plugged = loop.time()
+        connects, failed = reader.connects, reader.failed_opens
         meter.plug()
         await until(lambda connects=connects: reader.connects == connects + 1)
-        reconnect = loop.time() - plugged
-        print(f"reconnect {reconnect * 1000:.0f} ms after the port returned")
-        # Within one (the longest) backoff step, plus scheduling slack.
-        assert reconnect <= reader_module.BACKOFF_MAX + 0.15
+        # The first attempt after the port returned opens it; one more may have been
+        # under way when it did.
+        assert reader.failed_opens <= failed + 1
         meter.send(frame(KAMSTRUP_LIST1))
         await until(lambda: state_of(hass, POWER) == "1703")
         assert _read_tasks() == 1
@@ -192,12 +189,11 @@ async def test_bridge_reset_and_refusing(
     await until(lambda: state_of(hass, POWER) == STATE_UNAVAILABLE)
     await until(lambda: reader.failed_opens >= 3)  # connection refused, backing off
     assert _read_tasks() == 1
-    loop = asyncio.get_running_loop()
-    back = loop.time()
+    failed = reader.failed_opens
     await bridge.restart()
     await until(lambda: bridge.clients == 1)
-    print(f"bridge reconnect {(loop.time() - back) * 1000:.0f} ms")
-    assert loop.time() - back <= reader_module.BACKOFF_MAX + 0.15
+    # Connected at the first attempt after the bridge came back (or the one under way).
+    assert reader.failed_opens <= failed + 1
     bridge.send(frame(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     assert outage_logs(caplog) == (1, 1)
@@ -434,14 +430,12 @@ async def test_flood(
     assert stats.errors == {}
     # The decoder never holds more than the frame it is waiting to complete.
     assert largest_buffer <= largest
-    for kept in (hub.last_chunks, hub.last_readings, hub.last_errors, hub._intervals):
+    for kept in (hub.last_readings, hub.last_errors, hub._intervals):
         assert kept.maxlen is not None
         assert len(kept) <= kept.maxlen
-    assert sum(len(chunk) for chunk in hub.last_chunks) <= (
-        hub_module.LAST_CHUNKS * reader_module.READ_SIZE
-    )
-    # Responsive: no callback held the loop for long, even with 64 KiB chunks.
-    assert lags[-1] < 0.25
+    assert len(hub.last_bytes.window()) == hub_module.LAST_BYTES
+    # How long a callback held the loop is printed above and measured by
+    # scripts/measure: on a loaded CI machine a wall-clock bound here is a coin toss.
     assert _read_tasks() == 1
     assert _no_errors_logged(caplog)
 
@@ -559,6 +553,42 @@ async def test_system_title_keeps_another_encrypted_meter_out(
     bridge.send(encrypted_frame(OTHER_TITLE, 80, meter_id=None))
     await until(lambda: hub.decoder.stats.readings > readings)
     assert hub.foreign_readings == 1
+
+
+async def test_a_neighbour_on_the_bus_never_raises_the_replaced_meter_issue(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    fake_clock: list[float],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Shared M-Bus: ours and a neighbour's interleave; ours then falls silent.
+
+    The neighbour's meter has been heard between our own readings, so it is no
+    replacement, however long it then sends alone.
+    """
+    hub = await _setup(hass, meter.path, seen=["1.7.0"], options={"power_interval": 0})
+    neighbour = "7310000000000001"
+    rounds = 2 * max(
+        meter_filter.SWAP_AFTER_READINGS, int(meter_filter.SWAP_AFTER_SECONDS / 10) + 1
+    )
+
+    async def send(data: bytes) -> None:
+        readings = hub.decoder.stats.readings
+        meter.send(data)
+        await until(lambda: hub.decoder.stats.readings > readings)
+
+    for index in range(rounds):
+        await send(_power_frame(1000 + index))
+        await send(built_frame("kamstrup", "list2", {"1.7.0": 50}, meter_id=neighbour))
+        fake_clock[0] += 10
+    for _ in range(rounds):
+        await send(built_frame("kamstrup", "list2", {"1.7.0": 50}, meter_id=neighbour))
+        fake_clock[0] += 10
+    await hass.async_block_till_done()
+    assert hub.foreign_readings == 2 * rounds
+    assert state_of(hass, POWER) == str(1000 + rounds - 1)
+    assert not [issue for issue in issue_registry.issues.values() if issue.domain == DOMAIN]
 
 
 async def test_reading_listeners_get_the_entrys_readings_whole(

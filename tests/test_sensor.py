@@ -4,13 +4,22 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+import logging
 import math
 
-from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
+from homeassistant.const import (
+    EVENT_STATE_CHANGED,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    UnitOfEnergy,
+    UnitOfVolume,
+)
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
     mock_restore_cache_with_extra_data,
     snapshot_platform,
 )
@@ -20,12 +29,15 @@ from custom_components.han_port.const import (
     CONF_MEASUREMENT_INTERVAL,
     CONF_POWER_INTERVAL,
     CONF_SCALE,
+    CONF_SUB_METERS,
     DEFAULT_POWER_INTERVAL,
+    DOMAIN,
 )
 from custom_components.han_port.han import Measurement, Obis, Reading, StreamDecoder
 from custom_components.han_port.han.simulator import SimulatedMeter
 from custom_components.han_port.hub import KEY_LIST_VERSION, KEY_METER_ID, MeterHub, entity_key
-from custom_components.han_port.sensor import SENSORS_BY_KEY
+from custom_components.han_port.register import SETTLE_READINGS, SETTLE_SECONDS, RegisterBasis
+from custom_components.han_port.sensor import SENSORS_BY_KEY, RegisterStoredData
 
 from .conftest import (
     AIDON_LIST1,
@@ -46,6 +58,19 @@ from .conftest import (
     make_entry,
     state_of,
     until,
+)
+from .p1_telegrams import (
+    DSMR5_METER_ID,
+    FLUVIUS_GAS_ID,
+    FLUVIUS_METER_ID,
+    FLUVIUS_WATER_ID,
+    GAS_ID,
+    WATER_ID,
+    dsmr5,
+    dsmr5_gas_and_water,
+    fluvius_gas_and_water,
+    hex_id,
+    mbus_lines,
 )
 from .pty_meter import PtyMeter
 
@@ -68,15 +93,15 @@ async def _send_all(meter: PtyMeter, frames: list[bytes], hub: MeterHub) -> None
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 @pytest.mark.parametrize(
-    ("corpus_ids", "unique_id"),
+    ("corpus_ids", "unique_id", "sub_meter_keys"),
     [
-        ([KAMSTRUP_LIST1, KAMSTRUP_LIST2], expected(KAMSTRUP_LIST1)["meter_id"]),
-        ([AIDON_LIST1, AIDON_LIST2, AIDON_LIST3], expected(AIDON_LIST2)["meter_id"]),
-        ([KAIFA_LIST1, KAIFA_LIST2, KAIFA_LIST3], expected(KAIFA_LIST2)["meter_id"]),
+        ([KAMSTRUP_LIST1, KAMSTRUP_LIST2], expected(KAMSTRUP_LIST1)["meter_id"], set()),
+        ([AIDON_LIST1, AIDON_LIST2, AIDON_LIST3], expected(AIDON_LIST2)["meter_id"], set()),
+        ([KAIFA_LIST1, KAIFA_LIST2, KAIFA_LIST3], expected(KAIFA_LIST2)["meter_id"], set()),
         # Sweden: per-phase power, and no meter id (the entry id names the device).
-        ([AIDON_SE], None),
-        # A Dutch P1 telegram: tariffs and a gas meter on the M-Bus channel.
-        ([P1_NL], expected(P1_NL)["meter_id"]),
+        ([AIDON_SE], None, set()),
+        # A Dutch P1 telegram: tariffs and a gas meter on M-Bus channel 1.
+        ([P1_NL], expected(P1_NL)["meter_id"], {"gas_1"}),
     ],
     ids=["kamstrup", "aidon", "kaifa", "aidon-se", "p1-nl"],
 )
@@ -88,6 +113,7 @@ async def test_sensors_per_vendor(
     snapshot: SnapshotAssertion,
     corpus_ids: list[str],
     unique_id: str | None,
+    sub_meter_keys: set[str],
 ) -> None:
     """Every value of every list becomes a sensor with the right unit and class."""
     first = expected(corpus_ids[-1])
@@ -117,7 +143,9 @@ async def test_sensors_per_vendor(
     }
     identifier = unique_id or entry.entry_id
     described = {key for key in keys | {KEY_METER_ID, KEY_LIST_VERSION} if key in SENSORS_BY_KEY}
-    sent = described if unique_id else described - {KEY_METER_ID, KEY_LIST_VERSION}
+    sent = (described if unique_id else described - {KEY_METER_ID, KEY_LIST_VERSION}) | (
+        sub_meter_keys
+    )
     assert unique_ids == {f"{identifier}_{key}" for key in sent}
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
 
@@ -218,8 +246,9 @@ async def test_garbage_values_are_ignored(hass: HomeAssistant, meter: PtyMeter) 
         (50000.0, 1.0, "50000.0", "50000.0"),
         # Restored, then the meter's higher register value replaces it.
         (1.0, 1.0, "1.0", None),
-        # Restored under another CT scale: incomparable, so not restored.
-        (50000.0, 40.0, STATE_UNKNOWN, None),
+        # Restored under another CT scale: shown, and the meter's value under the new
+        # scale re-bases the series instead of replacing it (no statistics spike).
+        (50000.0, 40.0, "50000.0", "50000.0"),
     ],
 )
 async def test_energy_restored_after_restart(
@@ -261,13 +290,13 @@ async def test_energy_restored_after_restart(
 
 
 async def test_restore_ignores_unusable_data(hass: HomeAssistant, meter: PtyMeter) -> None:
-    """A stored 0, a string or another unit is not a register value."""
+    """A negative value, a string or another unit is not a register value."""
     mock_restore_cache_with_extra_data(
         hass,
         [
             (
-                State(ENERGY, "0"),
-                {"native_value": 0, "native_unit_of_measurement": "kWh"},
+                State(ENERGY, "-1"),
+                {"native_value": -1, "native_unit_of_measurement": "kWh"},
             ),
             (
                 State("sensor.kamstrup_active_energy_export", "x"),
@@ -381,3 +410,362 @@ async def test_swedish_kamstrup_energy_in_wh(hass: HomeAssistant, meter: PtyMete
     await _send_all(meter, [frame(KAMSTRUP_SE)], entry.runtime_data.hub)
     register = expected(KAMSTRUP_SE)["values"]["1-1:1.8.0"]
     assert float(state_of(hass, ENERGY) or "nan") == pytest.approx(register)
+
+
+# ---------------------------------------------------------------- P1 sub-meters
+
+GAS = "sensor.gas_meter"
+WATER = "sensor.water_meter"
+
+
+def _p1_entry(meter: PtyMeter, meter_id: str = DSMR5_METER_ID) -> MockConfigEntry:
+    return make_entry(
+        meter.path,
+        unique_id=meter_id,
+        manufacturer="Iskraemeco",
+        meter_type=None,
+        list_version="P1 version 50",
+    )
+
+
+def _sub_meter_device(
+    device_registry: dr.DeviceRegistry, entry: MockConfigEntry, identifier: str
+) -> dr.DeviceEntry:
+    device = device_registry.async_get_device_by_identifier((DOMAIN, identifier), entry.entry_id)
+    assert device is not None, identifier
+    return device
+
+
+async def test_gas_and_water_meters_each_have_their_own_device(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Gas on channel 1 and water on channel 2 (#9): two devices, and neither overwrites."""
+    entry = _p1_entry(meter)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await _send_all(meter, [dsmr5_gas_and_water()], hub)
+    await hass.async_block_till_done()
+
+    assert (state_of(hass, GAS), state_of(hass, WATER)) == ("12785.123", "872.234")
+    electricity = _sub_meter_device(device_registry, entry, DSMR5_METER_ID)
+    for entity_id, equipment_id, name, device_class in (
+        (GAS, GAS_ID, "Gas meter", SensorDeviceClass.GAS),
+        (WATER, WATER_ID, "Water meter", SensorDeviceClass.WATER),
+    ):
+        device = _sub_meter_device(device_registry, entry, equipment_id)
+        assert (device.name, device.serial_number, device.via_device_id) == (
+            name,
+            equipment_id,
+            electricity.id,
+        )
+        registered = entity_registry.async_get(entity_id)
+        assert registered is not None
+        assert registered.device_id == device.id
+        assert registered.unique_id == f"{DSMR5_METER_ID}_{device_class.value}_" + (
+            "1" if device_class is SensorDeviceClass.GAS else "2"
+        )
+        state = hass.states.get(entity_id)
+        assert state is not None
+        assert state.attributes["device_class"] == device_class
+        assert state.attributes["unit_of_measurement"] == UnitOfVolume.CUBIC_METERS
+        assert state.attributes["state_class"] == SensorStateClass.TOTAL_INCREASING
+    # The equipment ids are remembered: the devices are known at the next start.
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": WATER_ID}
+
+    # Each meter moves on its own.
+    await _send_all(meter, [dsmr5_gas_and_water("12785.500*m3", "00873.125*m3")], hub)
+    assert (state_of(hass, GAS), state_of(hass, WATER)) == ("12785.5", "873.125")
+    await _send_all(meter, [dsmr5_gas_and_water("12785.500*m3", "00873.250*m3")], hub)
+    assert (state_of(hass, GAS), state_of(hass, WATER)) == ("12785.5", "873.25")
+
+    # After a restart both are there at once, on their own devices, before any data.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    for entity_id, equipment_id in ((GAS, GAS_ID), (WATER, WATER_ID)):
+        assert state_of(hass, entity_id) == STATE_UNAVAILABLE
+        registered = entity_registry.async_get(entity_id)
+        assert registered is not None
+        assert registered.device_id == _sub_meter_device(device_registry, entry, equipment_id).id
+
+
+async def test_fluvius_gas_on_the_not_converted_register(
+    hass: HomeAssistant, meter: PtyMeter, device_registry: dr.DeviceRegistry
+) -> None:
+    """e-MUCS sends gas on 0-1:24.2.3 and the ids on 0-n:96.1.1."""
+    entry = _p1_entry(meter, FLUVIUS_METER_ID)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _send_all(meter, [fluvius_gas_and_water()], entry.runtime_data.hub)
+    await hass.async_block_till_done()
+    assert (state_of(hass, GAS), state_of(hass, WATER)) == ("112.384", "872.234")
+    for equipment_id in (FLUVIUS_GAS_ID, FLUVIUS_WATER_ID):
+        assert _sub_meter_device(device_registry, entry, equipment_id).serial_number == equipment_id
+
+
+@pytest.mark.parametrize(
+    ("device_type", "reading", "entity_id", "gigajoules"),
+    [
+        ("004", "00012.34*GJ", "sensor.heat_meter", 12.34),
+        # A heat meter counting kWh: 1 kWh = 3.6 MJ, so the sensor stays in GJ.
+        ("012", "01000.000*kWh", "sensor.heat_meter", 3.6),
+        ("004", "00001.234*MWh", "sensor.heat_meter", 4.4424),
+        ("010", "00001.5*GJ", "sensor.cooling_meter", 1.5),
+    ],
+)
+async def test_heat_and_cooling_meters_in_gigajoules(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    device_type: str,
+    reading: str,
+    entity_id: str,
+    gigajoules: float,
+) -> None:
+    entry = _p1_entry(meter)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _send_all(
+        meter, [dsmr5(mbus_lines(1, device_type, GAS_ID, reading))], entry.runtime_data.hub
+    )
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert float(state.state) == pytest.approx(gigajoules)
+    assert state.attributes["device_class"] == SensorDeviceClass.ENERGY
+    assert state.attributes["unit_of_measurement"] == UnitOfEnergy.GIGA_JOULE
+
+
+async def test_sub_meter_without_id_then_with_one(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """A channel without an id is known by the entry and channel until its id comes."""
+    entry = _p1_entry(meter)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await _send_all(meter, [dsmr5_gas_and_water(water_id="")], hub)
+    await hass.async_block_till_done()
+    device = _sub_meter_device(device_registry, entry, f"{DSMR5_METER_ID}_mbus2")
+    assert device.serial_number is None
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": None}
+    water = entity_registry.async_get(WATER)
+    assert water is not None
+    assert water.device_id == device.id
+
+    # A telegram that leaves the id line out says nothing about who is there.
+    await _send_all(meter, [dsmr5_gas_and_water(water_id=None)], hub)
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": None}
+
+    await _send_all(meter, [dsmr5_gas_and_water("12785.200*m3", "00872.300*m3")], hub)
+    assert state_of(hass, WATER) == "872.3"
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": WATER_ID}
+    renamed = _sub_meter_device(device_registry, entry, WATER_ID)
+    # The same device, now known by the meter's id: the sensor and its history stay.
+    assert (renamed.id, renamed.serial_number) == (device.id, WATER_ID)
+    assert (
+        device_registry.async_get_device_by_identifier(
+            (DOMAIN, f"{DSMR5_METER_ID}_mbus2"), entry.entry_id
+        )
+        is None
+    )
+
+
+async def test_replaced_gas_meter_continues(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    device_registry: dr.DeviceRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A lower reading is a glitch, unless another meter now sits on the channel: then
+    the register re-bases, counting on from its value by what the new meter measures
+    (a drop would make the statistics count the new meter's whole register again).
+    """
+    entry = _p1_entry(meter)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await _send_all(meter, [dsmr5_gas_and_water()], hub)
+    device = _sub_meter_device(device_registry, entry, GAS_ID)
+
+    published = []
+    new_id = hex_id("G0099999999999999")
+    for gas, gas_id in (
+        ("00003.000*m3", GAS_ID),  # the same meter going down: not shown
+        ("00000.000*m3", new_id),  # the new meter's first reading: the re-base
+        ("00000.020*m3", new_id),  # 0.02 m3 measured by the new meter
+        ("00000.010*m3", new_id),  # and glitch-guarded like the old one
+        ("00000.030*m3", new_id),
+    ):
+        await _send_all(meter, [dsmr5_gas_and_water(gas, gas_id=gas_id)], hub)
+        published.append(state_of(hass, GAS))
+    assert published == ["12785.123", "12785.123", "12785.143", "12785.143", "12785.153"]
+    replaced = _sub_meter_device(device_registry, entry, new_id)
+    assert (replaced.id, replaced.serial_number) == (device.id, new_id)
+    assert entry.data[CONF_SUB_METERS]["1"] == new_id
+    assert any("was replaced" in record.message for record in caplog.records)
+    rebased = [r.getMessage() for r in caplog.records if r.getMessage().startswith(GAS)]
+    assert len(rebased) == 1
+    assert "the meter was replaced" in rebased[0]
+
+
+async def test_sub_meters_that_get_no_sensor(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """An electricity sub-meter gets no sensor; two channels naming one id share a device."""
+    entry = _p1_entry(meter)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    gas = mbus_lines(1, "003", GAS_ID, "12785.123*m3")
+    electricity = mbus_lines(3, "002", hex_id("E0000000000000001"), "01234.567*kWh")
+    await _send_all(meter, [dsmr5(gas, mbus_lines(2, "007", "", "00872.234*m3"), electricity)], hub)
+    await hass.async_block_till_done()
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": None}
+    assert not [key for key in hub.seen if key.endswith("_3")]
+
+    # Channel 2 now names the gas meter's id: its device is not merged into the gas
+    # meter's while running, and both readings go on.
+    await _send_all(meter, [dsmr5(gas, mbus_lines(2, "007", GAS_ID, "00872.300*m3"))], hub)
+    assert (state_of(hass, GAS), state_of(hass, WATER)) == ("12785.123", "872.3")
+    water = entity_registry.async_get(WATER)
+    assert water is not None
+    assert (
+        water.device_id == _sub_meter_device(device_registry, entry, f"{DSMR5_METER_ID}_mbus2").id
+    )
+
+
+# ---- registers that restart: 0 for good, a changed unit ---------------------------------
+
+EXPORT = "sensor.kamstrup_active_energy_export"
+
+
+async def test_export_register_that_is_always_0_shows_0(
+    hass: HomeAssistant, meter: PtyMeter, fake_clock: list[float]
+) -> None:
+    """No solar: export stays 0; shown as 0 once the meter has kept sending it.
+
+    A first 0 is not shown at once (a glitching 0 followed by the real value would be
+    a spike in the statistics); after register.SETTLE_READINGS readings over
+    SETTLE_SECONDS it is, and a restart restores it at once.
+    """
+    entry = make_entry(meter.path, seen=["1.8.0", "2.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    step = SETTLE_SECONDS / (SETTLE_READINGS - 1)
+    shown = []
+    for index in range(SETTLE_READINGS + 1):
+        frame_data = built_frame("kamstrup", "list2", {"1.8.0": 1000.0 + index, "2.8.0": 0.0})
+        await _send_all(meter, [frame_data], hub)
+        shown.append(state_of(hass, EXPORT))
+        fake_clock[0] += step
+    assert shown == [STATE_UNKNOWN] * (SETTLE_READINGS - 1) + ["0.0", "0.0"]
+    assert state_of(hass, ENERGY) == f"{1000.0 + SETTLE_READINGS}"
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await _send_all(meter, [frame(KAMSTRUP_LIST1)], entry.runtime_data.hub)
+    assert state_of(hass, EXPORT) == "0.0"
+
+
+async def test_a_0_after_a_real_value_is_never_shown(
+    hass: HomeAssistant, meter: PtyMeter, fake_clock: list[float]
+) -> None:
+    """However long a register reads 0 after a real value, it keeps the real value."""
+    entry = make_entry(meter.path, seen=["1.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": 1234.5})], hub)
+    for _ in range(3 * SETTLE_READINGS):
+        fake_clock[0] += SETTLE_SECONDS
+        await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": 0.0})], hub)
+        assert state_of(hass, ENERGY) == "1234.5"
+
+
+async def test_kamstrup_country_corrected_re_bases_once(
+    hass: HomeAssistant, meter: PtyMeter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """NO -> SE: the same raw register now reads 10 x lower; shown on from where it was.
+
+    Before, the lower value was refused for ever and the register froze.
+    """
+    hass.config.country = "NO"
+    entry = make_entry(meter.path, seen=["1.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    # 1234.56 kWh in 0.01 kWh is the raw 123456; read in Wh it is 123.456 kWh.
+    register = [built_frame("kamstrup", "list2", {"1.8.0": value}) for value in (1234.56, 1235.0)]
+    await _send_all(meter, register[:1], entry.runtime_data.hub)
+    assert state_of(hass, ENERGY) == "1234.56"
+
+    hass.config.country = "SE"
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    caplog.clear()
+    shown = []
+    for data in (register[0], register[1], register[1]):
+        await _send_all(meter, [data], entry.runtime_data.hub)
+        shown.append(state_of(hass, ENERGY))
+    # 123.456 -> 123.5 kWh: 0.044 kWh more, added to what was shown.
+    assert shown == ["1234.56", "1234.604", "1234.604"]
+    # One line per register (the meter's other registers appeared as it sent them).
+    lines = [r for r in caplog.records if r.name == "custom_components.han_port"]
+    assert {(r.levelno, "unit for it changed" in r.getMessage()) for r in lines} == {
+        (logging.INFO, True)
+    }
+    registers = [r.getMessage().split()[0] for r in lines]
+    assert sorted(registers) == sorted(set(registers))
+    assert ENERGY in registers
+
+
+async def test_a_lower_series_that_persists_re_bases_once(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    fake_clock: list[float],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A meter without an id (Swedish P1) replaced: its lower register is believed once
+    it has kept coming, and counted on from the shown value, with one warning.
+    """
+    entry = make_entry(meter.path, unique_id=None, seen=["1.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": 1000.0})], hub)
+    caplog.clear()
+    step = SETTLE_SECONDS / (SETTLE_READINGS - 1)
+    shown = []
+    for energy in (5.0, 6.0, 7.0, 7.5):
+        fake_clock[0] += step
+        await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": energy})], hub)
+        shown.append(state_of(hass, ENERGY))
+    assert shown == ["1000.0", "1000.0", "1002.0", "1002.5"]
+    lines = [r for r in caplog.records if r.name == "custom_components.han_port"]
+    assert [(r.levelno, r.getMessage().split()[0]) for r in lines] == [(logging.WARNING, ENERGY)]
+
+
+def test_stored_register_data_round_trip() -> None:
+    """What a register stores reads back; a damaged basis reads as none (re-learnt)."""
+    basis = RegisterBasis("2200567223197714", -2, 1.0)
+    stored = RegisterStoredData(1234.56, "kWh", 1.0, 1111.104, basis).as_dict()
+    assert RegisterStoredData.from_stored(stored) == RegisterStoredData(
+        1234.56, "kWh", 1.0, 1111.104, basis
+    )
+    for damaged in ({"meter": 7, "exponent": -2, "scale": 1.0}, {"meter": "x", "exponent": "-2"}):
+        restored = RegisterStoredData.from_stored({**stored, "basis": damaged})
+        assert restored is not None
+        assert restored.basis is None
+    assert RegisterStoredData.from_stored({**stored, "offset": "1"}) is None

@@ -8,34 +8,49 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import entity_registry as er
 
 from .const import (
     CONF_AUTH_KEY,
     CONF_BAUDRATE,
+    CONF_BYTE_SIZE,
     CONF_DEVICE,
     CONF_KEY,
     CONF_LIST_VERSION,
     CONF_MANUFACTURER,
     CONF_METER_TYPE,
     CONF_PARITY,
+    CONF_SEEN_OBIS,
+    CONF_SOURCE,
+    CONF_TOPIC,
     CONF_TRANSPORT,
+    DEFAULT_BYTE_SIZE,
     DOMAIN,
+    LOGGER,
+    SOURCE_MQTT,
 )
+from .entity import async_register_meter_device
 from .han import DecoderOptions
+from .han.model import MEDIUM_GAS
 from .hourly import HourlyStatistics
-from .hub import MeterHub, MeterIdentity
+from .hub import MeterHub, MeterIdentity, device_identifier, sub_meter_key
+from .mqtt_source import MqttSource, source_name
 from .reader import LineSettings, MeterReader, PortError
 
 PLATFORMS = [Platform.SENSOR]
 
+# Up to entry version 1.1 every M-Bus channel of a P1 port had this one key, and only
+# gas had a sensor for it.
+_KEY_GAS_BEFORE_1_2 = "0-24.2.1"
+
 
 @dataclass(slots=True)
 class HanRuntimeData:
-    """What a loaded entry holds: the hub entities listen to, the port reader, and the
-    hourly statistics (None without a recorder)."""
+    """What a loaded entry holds: the hub entities listen to, the port reader (or the
+    MQTT subscription), and the hourly statistics (None without a recorder)."""
 
     hub: MeterHub
-    reader: MeterReader
+    reader: MeterReader | MqttSource
     hourly: HourlyStatistics | None = None
 
 
@@ -56,9 +71,47 @@ def decoder_options(hass: HomeAssistant, data: dict[str, object]) -> DecoderOpti
     )
 
 
+async def async_migrate_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
+    """Bring an entry made by an earlier version up to date.
+
+    Home Assistant itself refuses an entry of a later major version.
+    """
+    if entry.minor_version < 2:
+        _migrate_gas_sensor(hass, entry)
+    return True
+
+
+def _migrate_gas_sensor(hass: HomeAssistant, entry: HanConfigEntry) -> None:
+    """1.1 -> 1.2: the P1 gas sensor becomes the sensor of the gas meter on channel 1.
+
+    DSMR puts the gas meter on channel 1. The sensor's registry entry keeps its entity
+    id, and with it its history and its place in the Energy dashboard; it takes the
+    new unique id here and moves to the gas meter's own device when it is added.
+    """
+    identifier = device_identifier(entry)
+    new_key = sub_meter_key(MEDIUM_GAS, 1)
+    registry = er.async_get(hass)
+    old_entity_id = registry.async_get_entity_id(
+        Platform.SENSOR, DOMAIN, f"{identifier}_{_KEY_GAS_BEFORE_1_2}"
+    )
+    new_unique_id = f"{identifier}_{new_key}"
+    if (
+        old_entity_id is not None
+        and registry.async_get_entity_id(Platform.SENSOR, DOMAIN, new_unique_id) is None
+    ):
+        registry.async_update_entity(old_entity_id, new_unique_id=new_unique_id)
+        LOGGER.debug("Moved %s to the gas meter on M-Bus channel 1", old_entity_id)
+    seen = set(entry.data.get(CONF_SEEN_OBIS, ()))
+    if _KEY_GAS_BEFORE_1_2 in seen:
+        seen = (seen - {_KEY_GAS_BEFORE_1_2}) | {new_key}
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_SEEN_OBIS: sorted(seen)}, minor_version=2
+    )
+
+
 async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
     """Open the port, start reading, set up the sensors."""
-    device: str = entry.data[CONF_DEVICE]
+    device: str = entry_source_name(entry)
     hub = MeterHub(
         hass,
         entry,
@@ -71,12 +124,20 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
             list_version=entry.data.get(CONF_LIST_VERSION),
         ),
     )
-    reader = MeterReader(
-        device,
-        LineSettings(entry.data[CONF_BAUDRATE], entry.data[CONF_PARITY]),
-        hub.feed,
-        hub.set_connected,
-    )
+    reader: MeterReader | MqttSource
+    if entry.data.get(CONF_SOURCE) == SOURCE_MQTT:
+        reader = mqtt_source_for(hass, entry.data[CONF_TOPIC], hub)
+    else:
+        reader = MeterReader(
+            device,
+            LineSettings(
+                entry.data[CONF_BAUDRATE],
+                entry.data[CONF_PARITY],
+                entry.data.get(CONF_BYTE_SIZE, DEFAULT_BYTE_SIZE),
+            ),
+            hub.feed,
+            hub.set_connected,
+        )
     try:
         await reader.async_open()
     except PortError as err:
@@ -87,6 +148,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
         ) from err
     entry.runtime_data = HanRuntimeData(hub, reader)
     entry.async_on_unload(hub.async_shutdown)
+    async_register_meter_device(hass, entry, hub.identity)
     if "recorder" in hass.config.components:
         # The Energy dashboard's hourly statistics, booked in the hour the meter
         # measured them; without a recorder there is nowhere to keep them.
@@ -98,6 +160,26 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
     entry.async_create_background_task(hass, reader.run(), f"{DOMAIN} reader {device}")
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+def entry_source_name(entry: ConfigEntry) -> str:
+    """The port or bridge an entry reads, or "mqtt:<topic>" for an MQTT entry."""
+    if entry.data.get(CONF_SOURCE) == SOURCE_MQTT:
+        return source_name(entry.data[CONF_TOPIC])
+    device: str = entry.data[CONF_DEVICE]
+    return device
+
+
+def mqtt_source_for(hass: HomeAssistant, topic: str, hub: MeterHub) -> MqttSource:
+    """The source for an MQTT entry: the hub's decoder behind HA's mqtt subscription."""
+    return MqttSource(
+        hass,
+        topic,
+        on_chunk=hub.feed,
+        on_apdu=hub.feed_apdu,
+        in_frame=lambda: hub.decoder.in_frame,
+        on_connection=hub.set_connected,
+    )
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:

@@ -11,12 +11,23 @@ LOGGER: Final = logging.getLogger(__package__)
 # Config entry data. "device" is the key HA's usb integration looks for when it
 # attributes a serial port to the integration using it.
 CONF_DEVICE: Final = "device"
+# Where the frames come from: a serial port or bridge ("device"; entries without
+# this key) or an MQTT topic through Home Assistant's mqtt integration.
+CONF_SOURCE: Final = "source"
+SOURCE_MQTT: Final = "mqtt"
+CONF_TOPIC: Final = "topic"
 CONF_BAUDRATE: Final = "baudrate"
 CONF_PARITY: Final = "parity"
+# Data bits; entries made before 7E1 was detected have no such key and mean 8.
+CONF_BYTE_SIZE: Final = "byte_size"
+DEFAULT_BYTE_SIZE: Final = 8
 CONF_TRANSPORT: Final = "transport"
 CONF_KEY: Final = "key"
 CONF_AUTH_KEY: Final = "auth_key"
 CONF_SEEN_OBIS: Final = "seen_obis"
+# Equipment id of the meter on each M-Bus channel of a P1 port ({"1": "4730…"}, None
+# when the channel sends none): the gas or water meter's device is known by it.
+CONF_SUB_METERS: Final = "sub_meters"
 # The first encrypted reading's system title: frames from another meter on the
 # same port (a neighbour's, on a shared M-Bus) must not mix into this one's sensors.
 CONF_SYSTEM_TITLE: Final = "system_title"
@@ -45,3 +56,5 @@ DEFAULT_SCALE: Final = 1.0
 # Repair issue ids (suffixed with the entry id).
 ISSUE_NO_VALID_FRAMES: Final = "no_valid_frames"
 ISSUE_DECRYPT_FAILING: Final = "decrypt_failing"
+# Fixable: another meter has taken this one's place on the port (meter_filter.py).
+ISSUE_METER_REPLACED: Final = "meter_replaced"

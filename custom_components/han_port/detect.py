@@ -13,6 +13,7 @@ from typing import Final
 
 from homeassistant.exceptions import HomeAssistantError
 
+from .const import LOGGER
 from .han import DecoderOptions, FrameError, Reading, StreamDecoder
 from .han.model import REASON_DECRYPT, REASON_NO_KEY
 from .reader import (
@@ -133,13 +134,19 @@ async def detect_meter(
         # The bridge sets the UART; whatever we ask for does not reach the meter.
         candidates = candidates[:1]
     heard_any = False
+    opened = False
     for index, settings in enumerate(candidates):
         if on_progress is not None:
             on_progress(index / len(candidates))
         try:
             heard = await listen(device, settings, options, LISTEN_SECONDS)
         except PortError as err:
-            raise DetectionError("cannot_connect") from err
+            if not err.settings_refused:
+                raise DetectionError("cannot_connect") from err
+            # This adapter cannot do these settings: on to the next.
+            LOGGER.debug("%s refuses %s: %s", device, settings, err)
+            continue
+        opened = True
         if heard.valid:
             return heard
         heard_any = heard_any or heard.bytes_in > 0
@@ -147,7 +154,7 @@ async def detect_meter(
             # A wrong baud rate or parity still produces (garbled) bytes; total
             # silence means the meter sends nothing at all, whatever the settings.
             raise DetectionError("no_data")
-    raise DetectionError("no_valid_frames")
+    raise DetectionError("no_valid_frames" if opened else "cannot_connect")
 
 
 def decode_captured(captured: bytes, settings: LineSettings, options: DecoderOptions) -> Heard:

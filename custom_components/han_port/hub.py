@@ -21,14 +21,17 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 
 from .const import (
     CONF_SEEN_OBIS,
+    CONF_SUB_METERS,
     CONF_SYSTEM_TITLE,
     DOMAIN,
     ISSUE_DECRYPT_FAILING,
+    ISSUE_METER_REPLACED,
     ISSUE_NO_VALID_FRAMES,
     LOGGER,
 )
 from .han import DecoderOptions, Event, FrameError, Measurement, Obis, Reading, StreamDecoder
-from .han.model import REASON_DECRYPT, REASON_NO_KEY
+from .han.model import REASON_DECRYPT, REASON_NO_KEY, SubMeter
+from .meter_filter import MeterFilter
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -49,6 +52,10 @@ KEY_LIST_VERSION: Final = "list_version"
 
 # Kept for diagnostics only; small and bounded.
 LAST_READINGS: Final = 4
+# The raw window holds two of the longest P1 telegrams seen in the captures
+# (0.9 kB each) or a dozen HDLC frames.
+LAST_BYTES: Final = 4096
+# Sizes of the last reads: how the adapter or bridge delivers the stream.
 LAST_CHUNKS: Final = 8
 LAST_ERRORS: Final = 8
 # Ids and system titles of other meters seen on the port, kept only so that
@@ -66,13 +73,83 @@ def entity_key(obis: Obis) -> str:
     """The key an entity is made for: C.D.E, whatever the channel B.
 
     Kamstrup sends active power as 1-1:1.7.0 and everybody else as 1-0:1.7.0; both
-    are the same quantity. Electricity (A=1) keys are "C.D.E"; other media keep A
-    ("0-24.2.1" for a gas meter behind a P1 port) so that 0-0:1.0.0 (clock) never
-    collides with an electricity register.
+    are the same quantity. Electricity (A=1) keys are "C.D.E"; other codes keep A
+    ("0-17.0.0", a P1 port's power limit) so that 0-0:1.0.0 (clock) never collides
+    with an electricity register. A P1 sub-meter's reading has a key of its own
+    (sub_meter_key).
     """
     if obis.a == 1:
         return f"{obis.c}.{obis.d}.{obis.e}"
     return f"{obis.a}-{obis.c}.{obis.d}.{obis.e}"
+
+
+def sub_meter_key(medium: str, channel: int) -> str:
+    """The key of a P1 sub-meter's reading: "gas_1" for the gas meter on M-Bus channel 1.
+
+    Not entity_key: gas on 0-1:24.2.1 and water on 0-2:24.2.1 differ only in B, and
+    what the channel holds comes from its device type, not from the OBIS code.
+    """
+    return f"{medium}_{channel}"
+
+
+def reading_keys(reading: Reading) -> set[str]:
+    """The key of every value `reading` carries, as the hub files them."""
+    sub_meter_keys = {
+        sub_meter.register: sub_meter_key(sub_meter.medium, sub_meter.channel)
+        for sub_meter in reading.sub_meters
+        if sub_meter.medium is not None
+    }
+    return {sub_meter_keys.get(obis) or entity_key(obis) for obis in reading.values}
+
+
+class RecentBytes:
+    """The last bytes read from the port as one window, for diagnostics.
+
+    A 2400-baud USB adapter returns about 20 bytes a read, so a meter id is often
+    split over two reads: diagnostics redact the joined window, never read by read.
+    Appending costs O(len(chunk)): small reads are gathered into pieces of about
+    PIECE bytes and whole pieces fall off the front; joining and cutting to `size`
+    happen only when diagnostics are downloaded.
+    """
+
+    PIECE: Final = 256
+
+    def __init__(self, size: int) -> None:
+        self.size = size
+        self.received = 0
+        self.chunk_sizes: deque[int] = deque(maxlen=LAST_CHUNKS)
+        self._pieces: deque[bytes | bytearray] = deque()
+        self._held = 0
+
+    def append(self, chunk: bytes) -> None:
+        """Keep `chunk` at the end of the window."""
+        length = len(chunk)
+        self.received += length
+        self.chunk_sizes.append(length)
+        pieces = self._pieces
+        if length >= self.PIECE:
+            # A 64 KiB read from a network bridge: only its end can be in the window.
+            piece = chunk[-self.size :]
+            pieces.append(piece)
+            self._held += len(piece)
+        else:
+            last = pieces[-1] if pieces else None
+            if isinstance(last, bytearray) and len(last) < self.PIECE:
+                last += chunk
+            else:
+                pieces.append(bytearray(chunk))
+            self._held += length
+        while self._held - len(pieces[0]) >= self.size:
+            self._held -= len(pieces.popleft())
+
+    def window(self) -> bytes:
+        """The last `size` bytes received (all of them until that many arrived)."""
+        return b"".join(self._pieces)[-self.size :]
+
+    @property
+    def cut(self) -> bool:
+        """Whether bytes before the window were dropped (its first line may be partial)."""
+        return self.received > self.size
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,8 +191,13 @@ class MeterHub:
         self.connected = False
         self.values: dict[str, Measurement] = {}
         self.seen: set[str] = set(entry.data.get(CONF_SEEN_OBIS, ()))
+        # Equipment id per M-Bus channel (None: the channel sends none), as last seen.
+        self.sub_meter_ids: dict[int, str | None] = {
+            int(channel): equipment_id
+            for channel, equipment_id in entry.data.get(CONF_SUB_METERS, {}).items()
+        }
         self.last_readings: deque[Reading] = deque(maxlen=LAST_READINGS)
-        self.last_chunks: deque[bytes] = deque(maxlen=LAST_CHUNKS)
+        self.last_bytes = RecentBytes(LAST_BYTES)
         self.last_errors: deque[FrameError] = deque(maxlen=LAST_ERRORS)
         self._value_listeners: dict[str, list[ValueListener]] = {}
         self._reading_listeners: list[ReadingListener] = []
@@ -134,7 +216,7 @@ class MeterHub:
         self.foreign_readings = 0
         self.foreign_ids: deque[bytes] = deque(maxlen=FOREIGN_IDS)
         title = entry.data.get(CONF_SYSTEM_TITLE)
-        self._system_title: bytes | None = bytes.fromhex(title) if title else None
+        self.meter_filter = MeterFilter(entry.unique_id, bytes.fromhex(title) if title else None)
 
     # ---- listeners -------------------------------------------------------------
 
@@ -171,8 +253,14 @@ class MeterHub:
     @callback
     def feed(self, chunk: bytes) -> None:
         """Decode a chunk and dispatch what it completed."""
-        self.last_chunks.append(chunk)
+        self.last_bytes.append(chunk)
         self.handle_events(self.decoder.feed(chunk), monotonic())
+
+    @callback
+    def feed_apdu(self, apdu: bytes) -> None:
+        """Decode an APDU that came without a frame (an MQTT bridge) and dispatch it."""
+        self.last_bytes.append(apdu)
+        self.handle_events(self.decoder.feed_apdu(apdu), monotonic())
 
     @callback
     def handle_events(self, events: Iterable[Event], now: float) -> None:
@@ -180,13 +268,16 @@ class MeterHub:
         got_reading = False
         for event in events:
             if isinstance(event, Reading):
-                if self._is_foreign(event):
-                    continue
+                # Another meter's reading is a valid frame too: the adapter and the
+                # line settings are right, whatever the meter (a neighbour, a new one).
                 got_reading = True
-                self._on_reading(event, now)
+                if not self._is_foreign(event, now):
+                    self._on_reading(event, now)
             else:
                 self._on_frame_error(event, now)
-        if not got_reading:
+        if got_reading:
+            self._invalid_since = None
+        else:
             self._check_no_valid_frames(now)
 
     @callback
@@ -203,30 +294,20 @@ class MeterHub:
 
     # ---- readings ----------------------------------------------------------------
 
-    def _is_foreign(self, reading: Reading) -> bool:
+    def _is_foreign(self, reading: Reading, now: float) -> bool:
         """Whether `reading` comes from a meter other than the entry's (then counted).
 
-        The entry's meter id is its unique id (Swedish P1 ports send none: nothing
-        to compare). The system title is compared once one is known, so that an
-        encrypted list without a meter id (Kaifa and Aidon list 1) is checked too.
+        MeterFilter decides; a meter that has replaced ours raises a repair issue
+        that offers to adopt it, and our meter identified again withdraws it.
         """
-        expected_id = self.entry.unique_id
         meter_id = reading.meter_id
         title = reading.system_title
-        # An empty meter id (some lists pad the field) names no meter at all.
-        wrong_id = bool(meter_id) and expected_id is not None and meter_id != expected_id
-        wrong_title = (
-            title is not None and self._system_title is not None and title != self._system_title
-        )
-        if not (wrong_id or wrong_title):
-            # Learn the title only from a reading the meter id vouches for (or on an
-            # entry without one), so a neighbour's list 1 can never be learnt.
-            if (
-                title is not None
-                and self._system_title is None
-                and (expected_id is None or meter_id == expected_id)
-            ):
-                self._remember_system_title(title)
+        attribution = self.meter_filter.attribute(meter_id, title, now)
+        if attribution.learnt_title is not None:
+            self._remember_system_title(attribution.learnt_title)
+        if attribution.own:
+            if attribution.identified and ISSUE_METER_REPLACED in self._issues:
+                self._clear_issues({ISSUE_METER_REPLACED})
             return False
         self.foreign_readings += 1
         for secret in (meter_id.encode() if meter_id else None, title):
@@ -238,12 +319,31 @@ class MeterHub:
                 "Ignored a reading from another meter on %s (%d so far): its %s does not match",
                 self.device,
                 self.foreign_readings,
-                "meter id" if wrong_id else "system title",
+                attribution.mismatch,
+            )
+        if (
+            ISSUE_METER_REPLACED not in self._issues
+            and (replacement := self.meter_filter.replacement(now)) is not None
+            # Its own reading: the type and maker below are the new meter's.
+            and replacement.meter_id == meter_id
+        ):
+            self._raise_issue(
+                ISSUE_METER_REPLACED,
+                fixable=True,
+                data={
+                    "entry_id": self.entry.entry_id,
+                    "meter_id": replacement.meter_id,
+                    "system_title": (
+                        replacement.system_title.hex().upper() if replacement.system_title else None
+                    ),
+                    "meter_type": reading.meter_type,
+                    "manufacturer": reading.manufacturer,
+                    "list_version": reading.list_version,
+                },
             )
         return True
 
     def _remember_system_title(self, title: bytes) -> None:
-        self._system_title = title
         self.hass.config_entries.async_update_entry(
             self.entry, data={**self.entry.data, CONF_SYSTEM_TITLE: title.hex().upper()}
         )
@@ -252,8 +352,10 @@ class MeterHub:
         self.last_readings.append(reading)
         self._invalid_since = None
         self._decrypt_failing_since = None
-        if self._issues:
-            self._clear_issues()
+        if self._issues - {ISSUE_METER_REPLACED}:
+            # A replaced meter's issue stays: a reading naming no meter (Aidon list 1)
+            # may come from the new one; only ours identified withdraws it.
+            self._clear_issues(self._issues - {ISSUE_METER_REPLACED})
         if (
             reading.meter_id or reading.meter_type or reading.manufacturer or reading.list_version
         ) and (identity := self.identity.merge(reading)) != self.identity:
@@ -264,11 +366,14 @@ class MeterHub:
         self.available = True
 
         new_keys: list[str] | None = None
+        sub_meter_keys = self._sub_meter_keys(reading.sub_meters) if reading.sub_meters else None
         keys_by_obis = self._keys_by_obis
         listeners = self._value_listeners
         values = self.values
         for obis, measurement in reading.values.items():
-            key = keys_by_obis.get(obis)
+            key = sub_meter_keys.get(obis) if sub_meter_keys else None
+            if key is None:
+                key = keys_by_obis.get(obis)
             if key is None:
                 key = keys_by_obis[obis] = entity_key(obis)
             values[key] = measurement
@@ -299,6 +404,61 @@ class MeterHub:
                 self._outage_logged = False
             for notify in list(self._availability_listeners):
                 notify()
+
+    def _sub_meter_keys(self, sub_meters: Iterable[SubMeter]) -> dict[Obis, str]:
+        """The key of each sub-meter reading, after learning who is on each channel."""
+        keys: dict[Obis, str] = {}
+        for sub_meter in sub_meters:
+            if sub_meter.medium is None:
+                continue
+            keys[sub_meter.register] = sub_meter_key(sub_meter.medium, sub_meter.channel)
+            channel = sub_meter.channel
+            # A telegram without the id line says nothing about who is there.
+            if channel not in self.sub_meter_ids or (
+                sub_meter.equipment_id is not None
+                and sub_meter.equipment_id != self.sub_meter_ids[channel]
+            ):
+                self._learn_sub_meter(channel, sub_meter.equipment_id)
+        return keys
+
+    def _learn_sub_meter(self, channel: int, equipment_id: str | None) -> None:
+        """Remember the channel's meter; its device, if it has one, is now known by this id.
+
+        The device is re-identified rather than replaced, so the sub-meter's sensors
+        (and their history) stay where they are: after an upgrade from a version that
+        did not know the id, and when the grid company swaps the gas meter.
+        """
+        previous = self.sub_meter_ids.get(channel)
+        before = sub_meter_identifier(self.entry, channel, previous)
+        self.sub_meter_ids[channel] = equipment_id
+        self.hass.config_entries.async_update_entry(
+            self.entry,
+            data={
+                **self.entry.data,
+                CONF_SUB_METERS: {
+                    str(number): meter_id for number, meter_id in sorted(self.sub_meter_ids.items())
+                },
+            },
+        )
+        after = sub_meter_identifier(self.entry, channel, equipment_id)
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device_by_identifier((DOMAIN, before), self.entry.entry_id)
+        if device is None or after == before:
+            return
+        if registry.async_get_device_by_identifier((DOMAIN, after), self.entry.entry_id):
+            # The meter already has a device (moved from another channel): its
+            # sensors join it on the next start.
+            return
+        if previous is not None:
+            LOGGER.info(
+                "The meter on M-Bus channel %d of %s was replaced (its equipment id changed);"
+                " its sensors now show the new meter",
+                channel,
+                self.device,
+            )
+        registry.async_update_device(
+            device.id, new_identifiers={(DOMAIN, after)}, serial_number=equipment_id
+        )
 
     def _remember_keys(self, keys: list[str]) -> None:
         """Persist keys so their entities exist right after the next restart."""
@@ -392,7 +552,13 @@ class MeterHub:
         ):
             self._raise_issue(ISSUE_NO_VALID_FRAMES)
 
-    def _raise_issue(self, issue: str) -> None:
+    def _raise_issue(
+        self,
+        issue: str,
+        *,
+        fixable: bool = False,
+        data: dict[str, str | int | float | None] | None = None,
+    ) -> None:
         if issue in self._issues:
             return
         self._issues.add(issue)
@@ -401,16 +567,17 @@ class MeterHub:
             self.hass,
             DOMAIN,
             f"{issue}_{self.entry.entry_id}",
-            is_fixable=False,
+            is_fixable=fixable,
             severity=ir.IssueSeverity.ERROR,
             translation_key=issue,
             translation_placeholders={"title": self.entry.title, "device": self.device},
+            data=data,
         )
 
-    def _clear_issues(self) -> None:
-        for issue in self._issues:
+    def _clear_issues(self, issues: set[str] | None = None) -> None:
+        for issue in set(self._issues) if issues is None else issues:
             ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{self.entry.entry_id}")
-        self._issues.clear()
+            self._issues.discard(issue)
 
     @callback
     def async_shutdown(self) -> None:
@@ -424,3 +591,8 @@ class MeterHub:
 def device_identifier(entry: ConfigEntry) -> str:
     """The meter id when the meter sends one, else the entry id (Swedish P1 ports)."""
     return entry.unique_id or entry.entry_id
+
+
+def sub_meter_identifier(entry: ConfigEntry, channel: int, equipment_id: str | None) -> str:
+    """A sub-meter's device: its equipment id, else the electricity meter's and the channel."""
+    return equipment_id or f"{device_identifier(entry)}_mbus{channel}"

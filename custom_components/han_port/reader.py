@@ -10,20 +10,22 @@ import asyncio
 from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass
-from typing import Final, override
+import errno
+from typing import Final, TypeGuard, override
 
 from homeassistant.exceptions import HomeAssistantError
 import serialx
 
-from .const import LOGGER
+from .const import DEFAULT_BYTE_SIZE, LOGGER
 
 # Reconnect backoff (issue #4): 1 s doubling to 60 s.
 BACKOFF_INITIAL: Final = 1.0
 BACKOFF_MAX: Final = 60.0
 
 # After a chunk arrives on a serial port, stop reading for this long (see
-# _ChunkProtocol). Raw TCP bridges already send a frame in one or a few packets: no
-# pause there.
+# _ChunkProtocol). Raw TCP bridges already send a frame in one or a few packets, and
+# a transport that cannot pause (HA's ESPHome serial proxy) hands over what its
+# messages carry: no pause there.
 READ_COALESCE: Final = 0.1
 READ_SIZE: Final = 65536
 
@@ -38,30 +40,42 @@ NETWORK_SILENCE_RECONNECT: Final = 90.0
 
 @dataclass(frozen=True, slots=True)
 class LineSettings:
-    """How the UART is set up: baud rate and parity; always 8 data bits, 1 stop bit."""
+    """How the UART is set up: baud rate, parity and data bits; always 1 stop bit."""
 
     baudrate: int
     parity: str  # serialx.Parity value: "N" or "E"
+    byte_size: int = DEFAULT_BYTE_SIZE  # 7 only for old P1 ports (DSMR 2.2/3: 9600 7E1)
 
     def __str__(self) -> str:
-        return f"{self.baudrate} 8{self.parity}1"
+        return f"{self.baudrate} {self.byte_size}{self.parity}1"
 
 
 # The order the config flow tries them in: M-Bus HAN ports in Norway, Sweden and
 # Denmark run 2400 8E1 (Kamstrup, Aidon, Kaifa); some adapters or bridges present the
 # same stream as 8N1; Austrian/Polish M-Bus push meters use 9600; P1 (DSMR 4/5 and the
-# Swedish P1 port) is 115200 8N1; a few 9600 8E1 installations exist.
+# Swedish P1 port) is 115200 8N1; a few 9600 8E1 installations exist; Dutch and
+# Belgian meters with a DSMR 2.2/3 P1 port send 9600 7E1. 7E1 comes last, once every
+# 8-bit setting had its chance (a 7-bit read drops bit 7 of binary frames); the 8-bit
+# settings never decode a 7E1 line: at 9600 8N1 (the same 10-bit character) the
+# parity bit lands in bit 7, and the telegram's "/" arrives as 0xAF.
 LINE_SETTINGS_TO_TRY: Final = (
     LineSettings(2400, "E"),
     LineSettings(2400, "N"),
     LineSettings(9600, "N"),
     LineSettings(115200, "N"),
     LineSettings(9600, "E"),
+    LineSettings(9600, "E", byte_size=7),
 )
 
 
 class PortError(HomeAssistantError):
     """The port could not be opened (missing, busy, refused) or broke while reading."""
+
+    def __init__(self, message: str, *, settings_refused: bool = False) -> None:
+        super().__init__(message)
+        # The port is there but will not take these line settings (a pty keeps
+        # 8N1; an adapter may have no 7 data bits): others may still work.
+        self.settings_refused = settings_refused
 
 
 def is_network_port(device: str) -> bool:
@@ -87,15 +101,19 @@ async def open_port(device: str, settings: LineSettings) -> serialx.AsyncSerial:
         baudrate=settings.baudrate,
         parity=serialx.Parity(settings.parity),
         stopbits=serialx.StopBits.ONE,
-        byte_size=8,
+        byte_size=settings.byte_size,
         connect_timeout=CONNECT_TIMEOUT,
     )
     try:
         await port.open()
     except (OSError, serialx.SerialException, ValueError, HomeAssistantError) as err:
         # ValueError: a URL serialx has no handler for. HomeAssistantError: HA's
-        # ESPHome serial-proxy stub before ESPHome has loaded.
-        raise PortError(str(err) or type(err).__name__) from err
+        # ESPHome serial-proxy stub before ESPHome has loaded. EINVAL: the termios
+        # settings did not stick (glibc checks parity and data bits after setting them).
+        refused = isinstance(err, serialx.UnsupportedSetting) or (
+            isinstance(err, OSError) and err.errno == errno.EINVAL
+        )
+        raise PortError(str(err) or type(err).__name__, settings_refused=refused) from err
     return port
 
 
@@ -119,6 +137,20 @@ async def read_chunk(port: serialx.AsyncSerial) -> bytes:
     return chunk
 
 
+def can_pause_reading(transport: asyncio.BaseTransport) -> TypeGuard[asyncio.ReadTransport]:
+    """Whether `transport` implements pause_reading and resume_reading.
+
+    asyncio.ReadTransport declares both but raises NotImplementedError; serialx's
+    local-port, socket and RFC 2217 transports implement them, its ESPHome serial
+    proxy transport (HA's esphome-hass:// ports) does not.
+    """
+    return (
+        isinstance(transport, asyncio.ReadTransport)
+        and type(transport).pause_reading is not asyncio.ReadTransport.pause_reading
+        and type(transport).resume_reading is not asyncio.ReadTransport.resume_reading
+    )
+
+
 class _ChunkProtocol(asyncio.Protocol):
     """Hands every chunk the transport reads straight to `on_chunk`.
 
@@ -130,7 +162,9 @@ class _ChunkProtocol(asyncio.Protocol):
     adapter hands over a few bytes per USB poll, and a paused port leaves them in the
     kernel's tty buffer, so one read takes them all: ~10 wake-ups per second of data
     instead of one per USB packet (a 2400 baud frame takes about a second to arrive;
-    0.1 s of latency costs nothing for a meter that sends every 2.5-10 s).
+    0.1 s of latency costs nothing for a meter that sends every 2.5-10 s). A
+    transport that cannot pause just delivers as it reads: an exception out of
+    data_received would be logged by it on every chunk, or close the connection.
     """
 
     def __init__(
@@ -142,7 +176,8 @@ class _ChunkProtocol(asyncio.Protocol):
         self._loop = loop
         self._on_chunk = on_chunk
         self._coalesce = coalesce
-        self._transport: asyncio.BaseTransport | None = None
+        # The transport while it is to be paused after each chunk, else None.
+        self._pausable: asyncio.ReadTransport | None = None
         self._resume: asyncio.TimerHandle | None = None
         self.received = False
         self.last_data = loop.time()
@@ -150,25 +185,29 @@ class _ChunkProtocol(asyncio.Protocol):
 
     @override
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        self._transport = transport
+        if self._coalesce and can_pause_reading(transport):
+            self._pausable = transport
 
     @override
     def data_received(self, data: bytes) -> None:
         self.received = True
         self.last_data = self._loop.time()
         self._on_chunk(data)
-        if (
-            self._coalesce
-            and self._resume is None
-            and isinstance(self._transport, asyncio.ReadTransport)
-        ):
-            self._transport.pause_reading()
-            self._resume = self._loop.call_later(self._coalesce, self._resume_reading)
+        if self._pausable is None or self._resume is not None:
+            return
+        try:
+            self._pausable.pause_reading()
+        except NotImplementedError:
+            # Declared, but the transport it wraps cannot: deliver as read from now on.
+            LOGGER.debug("%r cannot pause reading; chunks are not coalesced", self._pausable)
+            self._pausable = None
+            return
+        self._resume = self._loop.call_later(self._coalesce, self._resume_reading)
 
     def _resume_reading(self) -> None:
         self._resume = None
-        transport = self._transport
-        if isinstance(transport, asyncio.ReadTransport) and not transport.is_closing():
+        transport = self._pausable
+        if transport is not None and not transport.is_closing():
             transport.resume_reading()
 
     @override
@@ -176,7 +215,7 @@ class _ChunkProtocol(asyncio.Protocol):
         if self._resume is not None:
             self._resume.cancel()
             self._resume = None
-        self._transport = None
+        self._pausable = None
         if not self.lost.done():
             self.lost.set_result(str(exc) or type(exc).__name__ if exc else "the port closed")
 
@@ -223,7 +262,7 @@ class MeterReader:
                 baudrate=self.settings.baudrate,
                 parity=serialx.Parity(self.settings.parity),
                 stopbits=serialx.StopBits.ONE,
-                byte_size=8,
+                byte_size=self.settings.byte_size,
                 connect_timeout=CONNECT_TIMEOUT,
             )
         except (OSError, serialx.SerialException, ValueError, HomeAssistantError) as err:

@@ -23,10 +23,10 @@ choose between detail and database size.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 import math
-from typing import TYPE_CHECKING, Any, Self, override
+from typing import TYPE_CHECKING, Any, Self, TypeIs, override
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -50,6 +50,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from . import hub as hub_module
 from .const import (
     CONF_MEASUREMENT_INTERVAL,
     CONF_POWER_INTERVAL,
@@ -57,10 +58,14 @@ from .const import (
     DEFAULT_MEASUREMENT_INTERVAL,
     DEFAULT_POWER_INTERVAL,
     DEFAULT_SCALE,
+    LOGGER,
 )
 from .entity import HanEntity
-from .han import Measurement
-from .hub import KEY_LIST_VERSION, KEY_METER_ID
+from .han import Measurement, Obis
+from .han.meters import quantity, vendor_for
+from .han.model import MBUS_CHANNELS, MEDIA, MEDIUM_COOLING, MEDIUM_GAS, MEDIUM_HEAT, MEDIUM_WATER
+from .hub import KEY_LIST_VERSION, KEY_METER_ID, device_identifier, sub_meter_key
+from .register import SETTLE_READINGS, RegisterBasis, RegisterChange, RegisterSeries
 
 if TYPE_CHECKING:
     from . import HanConfigEntry
@@ -83,13 +88,21 @@ class Throttle(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class HanSensorEntityDescription(SensorEntityDescription):
-    """A sensor for one OBIS quantity (key "C.D.E", see hub.entity_key)."""
+    """A sensor for one OBIS quantity (key "C.D.E", see hub.entity_key).
+
+    A P1 sub-meter's reading (key "gas_1", see hub.sub_meter_key) names its `medium`
+    and `channel`: it belongs to that meter's device.
+    """
 
     decoder_unit: str | None = None  # the unit the decoder gives (model.Measurement)
+    # Other units the decoder may give, each with its factor to the native unit.
+    other_units: tuple[tuple[str, float], ...] = ()
     scaled: bool = False  # multiplied by the current-transformer scale option
     throttle: Throttle = Throttle.NONE
-    register: bool = False  # cumulative: restored, never 0, never decreasing
+    register: bool = False  # cumulative: restored, never a glitch (register.py)
     text: bool = False  # a string (meter id, list version), not a number
+    medium: str | None = None
+    channel: int | None = None
 
 
 def _power(
@@ -128,6 +141,38 @@ def _energy(
         scaled=True,
         register=True,
         **kwargs,
+    )
+
+
+# Each sub-meter medium's reading: device class, unit, unit from the decoder, other
+# units. DSMR gives gas and water in m3 and heat or cold in GJ; a heat meter counting
+# kWh is read in GJ too (1 kWh = 3.6 MJ), so the sensor's unit never changes.
+_SUB_METER_READINGS: Mapping[
+    str, tuple[SensorDeviceClass, str, str, tuple[tuple[str, float], ...]]
+] = {
+    MEDIUM_GAS: (SensorDeviceClass.GAS, UnitOfVolume.CUBIC_METERS, "m3", ()),
+    MEDIUM_WATER: (SensorDeviceClass.WATER, UnitOfVolume.CUBIC_METERS, "m3", ()),
+    MEDIUM_HEAT: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, "GJ", (("kWh", 0.0036),)),
+    MEDIUM_COOLING: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, "GJ", (("kWh", 0.0036),)),
+}
+
+
+def _sub_meter(medium: str, channel: int) -> HanSensorEntityDescription:
+    device_class, unit, decoder_unit, other_units = _SUB_METER_READINGS[medium]
+    return HanSensorEntityDescription(
+        key=sub_meter_key(medium, channel),
+        # The reading is what the sub-meter's device is for, so the entity takes the
+        # device's name: "Gas meter", sensor.gas_meter.
+        name=None,
+        device_class=device_class,
+        native_unit_of_measurement=unit,
+        decoder_unit=decoder_unit,
+        other_units=other_units,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=3,
+        register=True,
+        medium=medium,
+        channel=channel,
     )
 
 
@@ -243,17 +288,8 @@ SENSORS: tuple[HanSensorEntityDescription, ...] = (
         )
         for quadrant in (1, 2, 3, 4)
     ),
-    HanSensorEntityDescription(
-        # A gas meter on the P1 port's M-Bus channel (DSMR 0-1:24.2.1).
-        key="0-24.2.1",
-        translation_key="gas",
-        device_class=SensorDeviceClass.GAS,
-        native_unit_of_measurement=UnitOfVolume.CUBIC_METERS,
-        decoder_unit="m3",
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        suggested_display_precision=3,
-        register=True,
-    ),
+    # Gas, water and heat meters on a P1 port's M-Bus channels.
+    *(_sub_meter(medium, channel) for medium in MEDIA for channel in MBUS_CHANNELS),
     HanSensorEntityDescription(
         key=KEY_METER_ID,
         translation_key="meter_id",
@@ -298,7 +334,7 @@ class HanSensor(HanEntity, SensorEntity):
     entity_description: HanSensorEntityDescription
 
     def __init__(self, entry: HanConfigEntry, description: HanSensorEntityDescription) -> None:
-        super().__init__(entry, description)
+        super().__init__(entry, description, medium=description.medium, channel=description.channel)
         options = entry.options
         self._scale: float = (
             float(options.get(CONF_SCALE, DEFAULT_SCALE)) if description.scaled else DEFAULT_SCALE
@@ -318,7 +354,7 @@ class HanSensor(HanEntity, SensorEntity):
         await super().async_added_to_hass()
         key = self.entity_description.key
         if (measurement := self._hub.values.get(key)) is not None:
-            self._accept(measurement)
+            self._accept(measurement, hub_module.monotonic())
         self.async_on_remove(self._hub.async_add_value_listener(key, self._on_measurement))
 
     def _value(self, measurement: Measurement) -> float | str | None:
@@ -330,13 +366,20 @@ class HanSensor(HanEntity, SensorEntity):
         if (
             not isinstance(value, (int, float))
             or isinstance(value, bool)
-            or measurement.unit != description.decoder_unit
             or not math.isfinite(value)
         ):
             return None
+        if measurement.unit != description.decoder_unit:
+            factor = next(
+                (factor for unit, factor in description.other_units if unit == measurement.unit),
+                None,
+            )
+            if factor is None:
+                return None
+            value *= factor
         return value * self._scale if self._scale != 1.0 else value
 
-    def _accept(self, measurement: Measurement) -> bool:
+    def _accept(self, measurement: Measurement, now: float) -> bool:
         """Take the measurement as the state if it is valid and new; True if taken."""
         value = self._value(measurement)
         if value is None or value == self._attr_native_value:
@@ -349,45 +392,95 @@ class HanSensor(HanEntity, SensorEntity):
         if now - self._written_at < self._min_interval:
             # Not now: the next frame after the interval brings the then-current value.
             return
-        if self._accept(measurement):
+        if self._accept(measurement, now):
             self._written_at = now
             self.async_write_ha_state()
 
 
 @dataclass
 class RegisterStoredData(SensorExtraStoredData):
-    """A register's last value and the scale it was multiplied by."""
+    """A register's shown value, its offset to the meter's and what it is counted against.
+
+    Versions before re-basing stored the value and the scale only (no offset, no
+    basis): the value was the meter's own, counted under that scale.
+    """
 
     scale: float = DEFAULT_SCALE
+    offset: float = 0.0
+    basis: RegisterBasis | None = None
 
     @override
     def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "scale": self.scale}
+        basis = self.basis
+        return {
+            **super().as_dict(),
+            "scale": self.scale,
+            "offset": self.offset,
+            "basis": None
+            if basis is None
+            else {"meter": basis.meter, "exponent": basis.exponent, "scale": basis.scale},
+        }
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> Self | None:
         """Parse what as_dict wrote; None when it is not a usable register value."""
         value = stored.get("native_value")
         scale = stored.get("scale", DEFAULT_SCALE)
-        if (
-            not isinstance(value, (int, float))
-            or isinstance(value, bool)
-            or not isinstance(scale, (int, float))
-            or not math.isfinite(value)
-            or value <= 0
-        ):
+        offset = stored.get("offset", 0.0)
+        if not (_is_number(value) and _is_number(scale) and _is_number(offset) and value >= 0):
             return None
-        return cls(value, stored.get("native_unit_of_measurement"), float(scale))
+        basis = stored.get("basis")
+        return cls(
+            value,
+            stored.get("native_unit_of_measurement"),
+            float(scale),
+            float(offset),
+            _basis_from(basis) if isinstance(basis, dict) else None,
+        )
+
+
+def _is_number(value: object) -> TypeIs[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _electricity_obis(key: str) -> Obis | None:
+    """The OBIS code of an electricity key ("1.8.0", see hub.entity_key), else None."""
+    parts = key.split(".")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        return None
+    return Obis(1, 0, *(int(part) for part in parts))
+
+
+def _basis_from(stored: dict[str, Any]) -> RegisterBasis | None:
+    meter, exponent, scale = stored.get("meter"), stored.get("exponent"), stored.get("scale")
+    if (
+        not isinstance(meter, str)
+        or not (exponent is None or (isinstance(exponent, int) and not isinstance(exponent, bool)))
+        or not _is_number(scale)
+    ):
+        return None
+    return RegisterBasis(meter, exponent, float(scale))
 
 
 class HanRegisterSensor(HanSensor, RestoreSensor):
     """A cumulative register (kWh, kvarh, m3) for the Energy dashboard.
 
     It restores its last value, so an hourly register is not unknown for up to an
-    hour after a restart, and it never shows 0 or a value below the last one: HA's
-    statistics read any decrease of a TOTAL_INCREASING sensor as a meter reset and
-    would count the whole register again.
+    hour after a restart, and it never shows a glitch (a 0 or a value below the
+    last one): HA's statistics read any decrease of a TOTAL_INCREASING sensor as a
+    new meter cycle and would count the whole register again. When the series
+    really restarts (a replaced meter, a P1 sub-meter replaced on its channel, a
+    changed unit or scale, a lower value that persists) it re-bases instead, once,
+    with one log line: see register.py.
     """
+
+    def __init__(self, entry: HanConfigEntry, description: HanSensorEntityDescription) -> None:
+        super().__init__(entry, description)
+        # The electricity meter, the decoder's unit and the scale are fixed while the
+        # entry is loaded (adopting a new meter, correcting the country and changing
+        # an option all reload it); a sub-meter's id can change at any telegram.
+        self._basis = self._current_basis()
+        self._series = RegisterSeries()
 
     @override
     async def async_added_to_hass(self) -> None:
@@ -395,23 +488,87 @@ class HanRegisterSensor(HanSensor, RestoreSensor):
             (extra := await self.async_get_last_extra_data()) is not None
             and (stored := RegisterStoredData.from_stored(extra.as_dict())) is not None
             and stored.native_unit_of_measurement == self.native_unit_of_measurement
-            and stored.scale == self._scale
         ):
-            # A changed scale makes the old value incomparable; start afresh then.
-            self._attr_native_value = stored.native_value
+            value = stored.native_value
+            assert isinstance(value, (int, float))
+            self._series = RegisterSeries(
+                value,
+                stored.offset,
+                # Stored without a basis: counted under the stored scale, so that a
+                # changed current-transformer scale still re-bases.
+                stored.basis or replace(self._basis, scale=stored.scale),
+            )
+            self._attr_native_value = value
         await super().async_added_to_hass()
+
+    def _current_basis(self) -> RegisterBasis:
+        hub = self._hub
+        identity = hub.identity
+        description = self.entity_description
+        if description.channel is not None:
+            # A P1 sub-meter: counted against its own meter, known by its equipment
+            # id ("" until the id has come: then any id continues the series).
+            meter = hub.sub_meter_ids.get(description.channel) or ""
+            return RegisterBasis(meter, None, self._scale)
+        exponent: int | None = None
+        if (obis := _electricity_obis(description.key)) and (measured := quantity(obis)):
+            # The decoder's scale for this quantity when the frame carries none: what
+            # changes with HA's country for Kamstrup (Wh in Sweden, 10 Wh elsewhere).
+            exponent = vendor_for(
+                identity.list_version,
+                hub.meter_filter.system_title,
+                identity.meter_id,
+                hub.decoder.options.country,
+            ).exponents.get(measured)
+        return RegisterBasis(device_identifier(hub.entry), exponent, self._scale)
 
     @property
     @override
     def extra_restore_state_data(self) -> RegisterStoredData:
-        return RegisterStoredData(self.native_value, self.native_unit_of_measurement, self._scale)
+        series = self._series
+        return RegisterStoredData(
+            self.native_value,
+            self.native_unit_of_measurement,
+            self._scale,
+            series.offset,
+            series.basis,
+        )
 
     @override
-    def _value(self, measurement: Measurement) -> float | str | None:
-        value = super()._value(measurement)
-        if not isinstance(value, (int, float)) or value <= 0:
-            return None
-        last = self._attr_native_value
-        if isinstance(last, (int, float)) and value < last:
-            return None
-        return value
+    def _accept(self, measurement: Measurement, now: float) -> bool:
+        value = self._value(measurement)
+        if not isinstance(value, (int, float)):
+            return False
+        if self.entity_description.channel is not None:
+            self._basis = self._current_basis()
+        change = self._series.update(value, self._basis, now)
+        if change is None:
+            return False
+        if change.rebase is not None:
+            self._log_rebase(change)
+        if change.shown == self._attr_native_value:
+            return False
+        self._attr_native_value = change.shown
+        return True
+
+    def _log_rebase(self, change: RegisterChange) -> None:
+        unit = self.native_unit_of_measurement
+        if change.previous_basis is not None:
+            LOGGER.info(
+                "%s continues from %s %s with the meter's new values: %s",
+                self.entity_id,
+                change.shown,
+                unit,
+                self._basis.changes_from(change.previous_basis),
+            )
+            return
+        LOGGER.warning(
+            "%s continues from %s %s: the meter has kept sending less (from %s %s on) "
+            "for %d readings; counted as a restarted register, not as a spike",
+            self.entity_id,
+            change.shown,
+            unit,
+            change.lower,
+            unit,
+            SETTLE_READINGS,
+        )

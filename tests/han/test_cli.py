@@ -39,6 +39,8 @@ from custom_components.han_port.han import (
 )
 from custom_components.han_port.han.simulator import SimulatedMeter
 
+from ..serial_proxy import Line, serial_proxy
+
 REPO = Path(__file__).parents[2]
 MODULE = "custom_components.han_port.han"
 CORPUS: list[dict[str, Any]] = json.loads(
@@ -139,7 +141,8 @@ def test_decode_corpus_entry(
             # COSEM deviation is minutes *behind* UTC: -60 is UTC+01:00.
             offset = timedelta(minutes=-expected["timestamp_deviation_min"])
             assert stamp.utcoffset() == offset
-    values = reading["values"]
+    # The corpus lists what has a unit; a P1 sub-meter's equipment id comes on top.
+    values = {code: v for code, v in reading["values"].items() if not isinstance(v["value"], str)}
     assert set(values) == set(expected["values"])
     for code, value in expected["values"].items():
         assert values[code]["value"] == pytest.approx(value, rel=1e-9, abs=1e-9), code
@@ -601,6 +604,27 @@ def test_listen_pty(pty: Pty, capsys: pytest.CaptureFixture[str]) -> None:
     assert err[-1].startswith(f"{len(readings)} readings; ")
 
 
+async def test_listen_7e1_opens_the_port_with_7_data_bits(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """An old DSMR 2.2/3 P1 port (9600 7E1) is read with --bytesize 7, as asked."""
+    telegram = capture(BY_ID["p1-nl-dsmr5-dsmrparser"])
+    # DSMR 2.2/3 ends a telegram with "!" and no CRC.
+    telegram = telegram[: telegram.index(b"\n!") + 2] + b"\r\n"
+    async with serial_proxy(Line(9600, "E", 7)) as proxy:
+        proxy.start([telegram], period=0.1)
+        argv = ["listen", proxy.url, "--baudrate", "9600", "--parity", "E"]
+        status = await asyncio.to_thread(cli.main, [*argv, "--bytesize", "7", "--seconds", "1"])
+    assert status == 0
+    assert proxy.opened == ["9600 7E1"]
+    readings, err = outcome(capsys)
+    assert readings
+    assert {reading["meter_id"] for reading in readings} == {
+        BY_ID["p1-nl-dsmr5-dsmrparser"]["expected"]["meter_id"]
+    }
+    assert err[0] == f"listening on {proxy.url}; Ctrl-C stops"
+
+
 def test_listen_pty_hang_up_exits_1(pty: Pty, capsys: pytest.CaptureFixture[str]) -> None:
     pty.close_slave()  # only the CLI holds the slave: closing the master hangs it up
     pty.feed([capture(NO_HDLC[0])], every=0.1, hang_up_after=0.5)
@@ -754,9 +778,8 @@ async def test_simulate_drops_a_client_that_stops_reading(
     argv = ["simulate", "aidon", "--tcp", str(port), "--speed", "100", "--seconds", "1.5"]
     server = asyncio.create_task(asyncio.to_thread(cli.main, argv))
     reader, writer = await connect(port)
-    began = time.monotonic()
+    # Dropped at the first frame: a client served to the end would get frames first.
     assert await reader.read() == b""
-    assert time.monotonic() - began < 1.0  # dropped, not served to the end
     writer.close()
     await writer.wait_closed()
     assert await server == 0
@@ -825,6 +848,8 @@ def test_local_now_follows_tz(zone: str, monkeypatch: pytest.MonkeyPatch) -> Non
 
 def test_local_now_falls_back_to_a_fixed_offset(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("TZ", "Not/AZone")
+    before = datetime.now().astimezone()
     now = cli.local_now()
+    after = datetime.now().astimezone()
     assert now.utcoffset() is not None
-    assert abs(now - datetime.now().astimezone()) < timedelta(seconds=5)
+    assert before <= now <= after

@@ -151,6 +151,13 @@ def build_parser() -> argparse.ArgumentParser:
     listen.add_argument("url", metavar="URL", help="/dev/ttyUSB0, socket://host:port, ...")
     listen.add_argument("--baudrate", type=int, default=2400, metavar="N", help="default: 2400")
     listen.add_argument("--parity", choices=("E", "N", "O"), default="E", help="default: E")
+    listen.add_argument(
+        "--bytesize",
+        type=int,
+        choices=(7, 8),
+        default=8,
+        help="data bits; 7 for old DSMR 2.2/3 P1 ports (9600 7E1); default: 8",
+    )
     keys(listen)
     listen.add_argument(
         "--seconds", type=_positive, metavar="N", help="stop after this many seconds"
@@ -384,7 +391,7 @@ async def _listen(args: argparse.Namespace, decoder: StreamDecoder) -> int:
         baudrate=args.baudrate,
         parity=serialx.Parity(args.parity),
         stopbits=serialx.StopBits.ONE,
-        byte_size=8,
+        byte_size=args.bytesize,
         connect_timeout=CONNECT_TIMEOUT,
     )
     try:
@@ -394,7 +401,7 @@ async def _listen(args: argparse.Namespace, decoder: StreamDecoder) -> int:
         _say(f"error: cannot open {url}: {err or type(err).__name__}")
         return EXIT_PORT
     # Over a network bridge the line settings are the bridge's business.
-    line = "" if "://" in url else f" at {args.baudrate} 8{args.parity}1"
+    line = "" if "://" in url else f" at {args.baudrate} {args.bytesize}{args.parity}1"
     _say(f"listening on {url}{line}; Ctrl-C stops")
     loop = asyncio.get_running_loop()
     hints = HintClock(loop.time(), after=HINT_AFTER)

@@ -10,6 +10,10 @@ TRANSPORT_HDLC: Final = "hdlc"
 TRANSPORT_MBUS: Final = "mbus"
 TRANSPORT_P1: Final = "p1"
 TRANSPORTS: Final = (TRANSPORT_AUTO, TRANSPORT_HDLC, TRANSPORT_MBUS, TRANSPORT_P1)
+# The transport a Reading names when its APDU came without a frame around it (a
+# bridge that publishes what was inside the frame, see StreamDecoder.feed_apdu). A
+# label only: there is no framing to choose, so DecoderOptions does not take it.
+TRANSPORT_APDU: Final = "apdu"
 
 
 @dataclass(frozen=True, slots=True)
