@@ -715,3 +715,43 @@ async def test_statistics_are_named_in_the_users_language_without_the_meter_id(
     assert units["han_port:01jnametest_energy_import"] == ("kWh", "energy")
     assert units["han_port:01jnametest_reactive_energy_export"] == ("kvarh", "reactive_energy")
     assert units["han_port:01jnametest_energy_import_cost"] == ("NOK", None)
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_statistics_can_be_chosen_from_the_first_message(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """A new meter: its statistics exist (without rows) at its first hour-end message."""
+    entry = make_entry(meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE})
+    await setup_entry(hass, entry)
+
+    def known() -> Any:
+        return get_instance(hass).async_add_executor_job(
+            partial(get_metadata, hass, statistic_source="han_port")
+        )
+
+    assert await known() == {}
+    await feed_at(hass, freezer, entry, datetime(2026, 1, 15, 10, 0, 5, tzinfo=UTC), 1000.0)
+    await settle(hass)
+    assert set(await known()) == {
+        stat(entry, suffix) for suffix in (*REGISTERS, "energy_import_cost")
+    }
+    assert await hourly(hass, stat(entry, "energy_import"), datetime(2026, 1, 15, tzinfo=UTC)) == []
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_a_price_sensor_without_a_price_unit_gives_no_cost(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """A sensor whose unit is no price per energy (it changed since it was chosen): no row."""
+    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    entry = make_entry(meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE})
+    await setup_entry(hass, entry)
+    hass.states.async_set(
+        IMPORT_PRICE, 1.1, {"unit_of_measurement": "NOK"}, timestamp=start.timestamp()
+    )
+    for hour, value in enumerate((1000.0, 1001.5)):
+        await feed_at(hass, freezer, entry, start + hour * HOUR + timedelta(seconds=5), value)
+    await settle(hass)
+    assert len(await hourly(hass, stat(entry, "energy_import"), start)) == 1
+    assert await hourly(hass, stat(entry, "energy_import_cost"), start) == []

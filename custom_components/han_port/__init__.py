@@ -46,8 +46,8 @@ _KEY_GAS_BEFORE_1_2 = "0-24.2.1"
 
 @dataclass(slots=True)
 class HanRuntimeData:
-    """What a loaded entry holds: the hub entities listen to, the port reader (or
-    the MQTT subscription), and the hourly statistics (None without a recorder)."""
+    """What a loaded entry holds: the hub entities listen to, the port reader (or the
+    MQTT subscription), and the hourly statistics (None without a recorder)."""
 
     hub: MeterHub
     reader: MeterReader | MqttSource

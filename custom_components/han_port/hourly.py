@@ -63,6 +63,7 @@ if TYPE_CHECKING:
 # How far back cost rows are filled in when the cost statistic has none yet, or its
 # last row is older (within the recorder's default 10 days of price history).
 CATCH_UP: Final = timedelta(days=7)
+# Price history is read from this much before each first hour (see _catch_up_cost).
 PRICE_LOOKBEHIND: Final = timedelta(seconds=1)
 # Readings kept per register while the last rows are read from the recorder (a P1
 # meter sends every second; this covers an hour of a recorder still migrating).
@@ -149,6 +150,7 @@ class _RegisterTrack:
         self.base_sum = 0.0  # the recorder's last sum when resumed
         self.pending: deque[tuple[float, datetime, datetime | None]] = deque(maxlen=PENDING_MAX)
         self.rebase_logged = False
+        self.announced = False  # metadata written in this run
 
     @property
     def last_value(self) -> float | None:
@@ -278,16 +280,9 @@ class HourlyStatistics:
             LOGGER.debug("Hourly statistic %s continues after sum %s", stat_id, track.base_sum)
             while track.pending:
                 self._add(track, *track.pending.popleft())
-        # Metadata for what the meter is known to send, rows or not yet: the statistics
-        # can be picked in the Energy dashboard from the start, and their names follow
-        # the entry's title.
-        seen = self.hub.seen
         for track in self.tracks.values():
-            if track.description.key in seen:
-                async_add_external_statistics(self.hass, track.metadata, ())
-        for cost in self.costs:
-            if cost.description.register in seen:
-                async_add_external_statistics(self.hass, cost.metadata, ())
+            if track.description.key in self.hub.seen:
+                self._announce(track)
         self._request_cost_catch_up()
 
     # ---- readings ------------------------------------------------------------------
@@ -329,11 +324,26 @@ class HourlyStatistics:
             return None
         return float(value)
 
+    def _announce(self, track: _RegisterTrack) -> None:
+        """Write the metadata of a register's statistics (and its cost's), rows or not yet.
+
+        So they can be picked in the Energy dashboard from the first message on, not
+        only after the first whole hour, and their names follow the entry's title.
+        """
+        if track.announced:
+            return
+        track.announced = True
+        async_add_external_statistics(self.hass, track.metadata, ())
+        for cost in self.costs:
+            if cost.description.register == track.description.key:
+                async_add_external_statistics(self.hass, cost.metadata, ())
+
     def _add(
         self, track: _RegisterTrack, value: float, arrival: datetime, meter_time: datetime | None
     ) -> None:
         register = track.register
         assert register is not None
+        self._announce(track)
         rebased = register.rebased
         last_value = register.last_value
         rows = register.add(value, arrival, meter_time)
