@@ -160,9 +160,6 @@ class TariffSnapshot:
     energy_export: DirectionFigures
     capacity: CapacityStatus | None
     """None with the tariff off."""
-    fresh_power: bool
-    """Whether the import power is recent enough to be trusted (the headroom is then
-    meaningful; without it the estimate is what was used so far)."""
 
 
 @dataclass(slots=True)
@@ -454,7 +451,6 @@ class TariffTracker:
             energy_import=energy_import,
             energy_export=energy_export,
             capacity=status,
-            fresh_power=self._directions[0].running.power(now) is not None,
         )
 
 
