@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 import math
 from typing import TYPE_CHECKING, Any, Self, TypeIs, override
@@ -49,6 +50,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from . import hub as hub_module
 from .const import (
@@ -64,7 +66,13 @@ from .entity import HanEntity
 from .han import Measurement, Obis
 from .han.meters import quantity, vendor_for
 from .han.model import MBUS_CHANNELS, MEDIA, MEDIUM_COOLING, MEDIUM_GAS, MEDIUM_HEAT, MEDIUM_WATER
-from .hub import KEY_LIST_VERSION, KEY_METER_ID, device_identifier, sub_meter_key
+from .hub import (
+    CAPTURED_SUFFIX,
+    KEY_LIST_VERSION,
+    KEY_METER_ID,
+    device_identifier,
+    sub_meter_key,
+)
 from .register import SETTLE_READINGS, RegisterBasis, RegisterChange, RegisterSeries
 
 if TYPE_CHECKING:
@@ -101,6 +109,7 @@ class HanSensorEntityDescription(SensorEntityDescription):
     throttle: Throttle = Throttle.NONE
     register: bool = False  # cumulative: restored, never a glitch (register.py)
     text: bool = False  # a string (meter id, list version), not a number
+    timestamp: bool = False  # the meter's local time of a value (key "1.6.0_time")
     medium: str | None = None
     channel: int | None = None
 
@@ -249,6 +258,17 @@ SENSORS: tuple[HanSensorEntityDescription, ...] = (
     _power("2.7.0", "active_power_export", throttle=Throttle.POWER),
     _power("3.7.0", "reactive_power_import", reactive=True, throttle=Throttle.MEASUREMENT),
     _power("4.7.0", "reactive_power_export", reactive=True, throttle=Throttle.MEASUREMENT),
+    # Belgian (e-MUCS) meters: the running 15-minute average of import power, and the
+    # highest such average this month, on which the capacity tariff is billed (HA's
+    # dsmr integration shows the same two).
+    _power("1.4.0", "current_average_demand", throttle=Throttle.MEASUREMENT),
+    _power("1.6.0", "maximum_demand_current_month"),
+    HanSensorEntityDescription(
+        key=f"1.6.0{CAPTURED_SUFFIX}",
+        translation_key="maximum_demand_current_month_time",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        timestamp=True,
+    ),
     HanSensorEntityDescription(
         key="13.7.0",
         translation_key="power_factor",
@@ -357,12 +377,17 @@ class HanSensor(HanEntity, SensorEntity):
             self._accept(measurement, hub_module.monotonic())
         self.async_on_remove(self._hub.async_add_value_listener(key, self._on_measurement))
 
-    def _value(self, measurement: Measurement) -> float | str | None:
+    def _value(self, measurement: Measurement) -> float | str | datetime | None:
         """The state for a measurement, or None when it must not be shown."""
         value = measurement.value
         description = self.entity_description
         if description.text:
             return value if isinstance(value, str) and value else None
+        if description.timestamp:
+            if not isinstance(value, datetime):
+                return None
+            # P1 gives the meter's wall-clock time, the W/S flag in `fold`.
+            return value if value.tzinfo else value.replace(tzinfo=dt_util.get_default_time_zone())
         if (
             not isinstance(value, (int, float))
             or isinstance(value, bool)

@@ -6,11 +6,12 @@ date-time (OCTET STRING OPTIONAL), notification-body (Data).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from .axdr import AxdrError, AxdrValue, parse, parse_recording, read_length
 from .security import (
+    SC_ENCRYPTED,
     TAG_GENERAL_GLO_CIPHERING,
     DecryptError,
     decrypt,
@@ -19,6 +20,8 @@ from .security import (
 
 TAG_DATA_NOTIFICATION: Final = 0x0F
 TAG_GENERAL_BLOCK_TRANSFER: Final = 0xE0
+# What an encrypted P1 port (Smarty, T210-D-r) ciphers: the telegram itself, from "/".
+P1_TELEGRAM_START: Final = 0x2F
 # IEC 62056-46 LLC header for a response/push over HDLC: LSAP E6, E7 and a quality byte.
 LLC_HEADERS: Final = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
 # A GBT message bigger than this is not a meter push but garbage that passed a CRC.
@@ -48,15 +51,30 @@ def strip_llc(info: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Plain:
-    """A data-notification APDU in the clear, and how it travelled."""
+    """A data-notification APDU (or a P1 telegram) in the clear, and how it travelled.
+
+    `verified` says an authentication tag was checked; without one (no tag, no key,
+    or a P1 telegram decrypted unchecked, see unwrap) a P1 telegram's own CRC is
+    the check.
+    """
 
     apdu: bytes
     system_title: bytes | None = None
     encrypted: bool = False
+    verified: bool = True
 
 
 def unwrap(apdu: bytes, key: bytes | None = None, auth_key: bytes | None = None) -> Plain:
     """Check the APDU is a push notification and decrypt it if it is ciphered.
+
+    The plaintext of a ciphered APDU is a data-notification, or on an encrypted P1
+    port a P1 telegram. Austrian grid companies hand some T210-D-r owners only the
+    encryption key, and meters whose authentication key differs from Smarty's fixed
+    one exist (dsmr_parser and ESPHome decrypt those without checking the tag): with
+    no authentication key configured, a telegram whose tag matches neither no key
+    nor Smarty's is decrypted unchecked, and stands only if its own CRC does
+    (Plain.verified False). A data-notification has no CRC of its own and is never
+    taken unchecked.
 
     Raises AxdrError, UnsupportedApduError, NoKeyError or DecryptError.
     """
@@ -67,12 +85,22 @@ def unwrap(apdu: bytes, key: bytes | None = None, auth_key: bytes | None = None)
         return Plain(apdu)
     if tag == TAG_GENERAL_GLO_CIPHERING:
         ciphered = split_glo_ciphering(apdu)
-        plain = decrypt(ciphered, key, auth_key)
-        if not plain or plain[0] != TAG_DATA_NOTIFICATION:
+        encrypted = bool(ciphered.security_control & SC_ENCRYPTED)
+        try:
+            plain = decrypt(ciphered, key, auth_key)
+        except DecryptError:
+            if auth_key is not None or key is None or ciphered.tag is None or not encrypted:
+                raise
+            unchecked = decrypt(replace(ciphered, tag=None), key, None)
+            if unchecked[:1] != bytes((P1_TELEGRAM_START,)):
+                raise
+            return Plain(unchecked, ciphered.system_title, encrypted, verified=False)
+        if not plain or plain[0] not in (TAG_DATA_NOTIFICATION, P1_TELEGRAM_START):
             # Without a tag, a wrong key yields noise rather than an error; noise
             # almost never starts with a data-notification that parses to the end.
             raise DecryptError("decrypted APDU is not a data-notification: wrong key?")
-        return Plain(plain, ciphered.system_title, bool(ciphered.security_control & 0x20))
+        checked = ciphered.tag is not None and key is not None
+        return Plain(plain, ciphered.system_title, encrypted, verified=checked)
     raise UnsupportedApduError(f"APDU tag {tag:02X} is not a push notification")
 
 

@@ -10,6 +10,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 import re
+from types import MappingProxyType
 from typing import Final, NamedTuple
 
 _OBIS_TEXT: Final = re.compile(
@@ -111,6 +112,10 @@ class SubMeter:
     captured: datetime | None = None
 
 
+# Reading.captured of a message whose values carry no time of their own (all but P1).
+NO_CAPTURE_TIMES: Final[Mapping[Obis, datetime]] = MappingProxyType({})
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """Everything one complete message from the meter said.
@@ -120,6 +125,9 @@ class Reading:
     0x8000 = "not specified"); `timestamp_is_local` says which. It is None when the
     message carried no time at all (Aidon list 1). `sub_meters` lists the gas, water
     and heat meters a P1 telegram relays (empty for every other transport).
+    `captured` holds the time of each value that comes with one of its own, naive
+    local time like a P1 timestamp: the Belgian month peak 1-0:1.6.0 (when the peak
+    was reached) and the sub-meter readings of a P1 telegram.
     """
 
     values: Mapping[Obis, Measurement]
@@ -132,6 +140,7 @@ class Reading:
     encrypted: bool = False
     system_title: bytes | None = field(default=None, repr=False)
     sub_meters: tuple[SubMeter, ...] = ()
+    captured: Mapping[Obis, datetime] = field(default=NO_CAPTURE_TIMES, repr=False)
 
     @property
     def timestamp_is_local(self) -> bool:

@@ -8,12 +8,12 @@ frame's worth of bytes, whatever garbage arrives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import re
 from typing import Final
 
 from . import hdlc, mbus, p1
-from .apdu import BlockTransfer, UnsupportedApduError, strip_llc, unwrap
+from .apdu import BlockTransfer, Plain, UnsupportedApduError, strip_llc, unwrap
 from .axdr import AxdrError
 from .meters import LayoutError
 from .model import (
@@ -42,14 +42,15 @@ from .shapes import ShapeCache
 _HDLC_FLAG: Final = 0x7E
 _MBUS_START: Final = 0x68
 _P1_START: Final = 0x2F  # "/"
+_P1_CIPHERED: Final = p1.CIPHERED_START  # an encrypted telegram (Smarty, T210-D-r)
 _IDLE_P1: Final = b"\r\n"
 # Where the hunt for the next frame stops, per transport (None: not yet known).
 # CR and LF stop it too: between P1 telegrams they are idle, not junk.
 _HUNT: Final = {
-    None: re.compile(rb"[\x7e\x68/\r\n]"),
+    None: re.compile(rb"[\x7e\x68/\r\n\xdb]"),
     TRANSPORT_HDLC: re.compile(rb"\x7e"),
     TRANSPORT_MBUS: re.compile(rb"\x68"),
-    TRANSPORT_P1: re.compile(rb"[/\r\n]"),
+    TRANSPORT_P1: re.compile(rb"[/\r\n\xdb]"),
 }
 _P1_TEXT: Final = bytes(range(0x20, 0x7F)) + b"\r\n"  # what a telegram may hold
 # Report a run of bytes that are not frames once it ends, or every this many bytes,
@@ -96,6 +97,7 @@ class StreamDecoder:
         self._offset = 0  # stream offset of buf[0]
         self._errors_out = 0  # FrameErrors returned by the current feed()
         self._tail_end = 0  # stream offset up to which skipped bytes are a rejected frame's
+        self._trailer = 0  # bytes a gateway may still append after the last telegram
 
     @property
     def transport(self) -> str | None:
@@ -168,6 +170,8 @@ class StreamDecoder:
         buf = self._buf
         self._p1_waiting = False
         self._errors_out = 0
+        # What follows the end of input is another stream, not a gateway's trailer.
+        self._trailer = 0
         if buf[:1] == b"\x7e":
             closed = hdlc.parse_frame(buf + b"\x7e", 0)
             if isinstance(closed, hdlc.HdlcFrame) and closed.end == len(buf):
@@ -179,7 +183,11 @@ class StreamDecoder:
             if not buf.strip(b"\x7e\r\n"):
                 self._drop(len(buf))  # closing flags and line ends are not data
                 break
-            if buf[0] in (_HDLC_FLAG, _MBUS_START, _P1_START) and len(buf) > 2 and not reported:
+            if (
+                buf[0] in (_HDLC_FLAG, _MBUS_START, _P1_START, _P1_CIPHERED)
+                and len(buf) > 2
+                and not reported
+            ):
                 need = ""
                 if buf[0] == _HDLC_FLAG and buf[1] & 0xF0 == 0xA0:
                     need = f", need {(((buf[1] & 7) << 8) | buf[2]) + 2}"
@@ -262,6 +270,21 @@ class StreamDecoder:
             elif byte in _IDLE_P1 and locked in (None, TRANSPORT_P1):
                 pos += 1  # CR LF between telegrams
                 continue
+            elif byte == _P1_CIPHERED and locked in (None, TRANSPORT_P1):
+                end = p1.find_ciphered_end(buf, pos)
+                if end == p1.NEED_MORE:
+                    break
+                if end != p1.NOT_A_TELEGRAM:
+                    self._report_junk(events)
+                    self._trailer = 0
+                    self.stats.frames += 1
+                    apdu = bytes(buf[pos:end])
+                    # Bounded by its length: a telegram that does not decrypt (no
+                    # key, a wrong one) is skipped whole, its ciphertext never hunted.
+                    self._on_apdu(apdu, TRANSPORT_P1, apdu, events)
+                    pos = end
+                    locked = self._locked
+                    continue
             pos = self._skip(buf, pos, self._next_start(buf, pos + 1, locked), events)
         return pos
 
@@ -293,6 +316,11 @@ class StreamDecoder:
         """Count buf[start:end] as junk; return end."""
         count = end - start
         self.stats.bytes_skipped += count
+        if self._trailer:
+            if count <= self._trailer and p1.is_trailer(buf, start, end):
+                self._trailer -= count
+                return end
+            self._trailer = 0
         # Bytes inside a frame already rejected were reported with it.
         tail = min(self._tail_end - self._offset, end) - start
         if tail > 0:
@@ -421,9 +449,11 @@ class StreamDecoder:
 
     def _on_p1(self, telegram: bytes, events: list[Event]) -> bool:
         self.stats.frames += 1
+        self._trailer = 0
         result = p1.decode_telegram(telegram)
         if isinstance(result, Reading):
             self._accept(result, TRANSPORT_P1, events)
+            self._trailer = p1.TRAILER_MAX
             return True
         self._error(events, result.reason, result.detail, telegram, count_frame=False)
         return False
@@ -433,6 +463,9 @@ class StreamDecoder:
         plain = None
         try:
             plain = unwrap(apdu, options.key, options.auth_key)
+            if plain.apdu[:1] == b"/":
+                self._on_ciphered_telegram(plain, transport, raw, events)
+                return
             reading = self._shapes.read(plain, transport)
         except NoKeyError as err:
             self._error(events, REASON_NO_KEY, str(err), raw, count_frame=False)
@@ -449,6 +482,30 @@ class StreamDecoder:
                 self._error(events, REASON_MALFORMED, str(err), raw, count_frame=False)
         else:
             self._accept(reading, transport, events)
+
+    def _on_ciphered_telegram(
+        self, plain: Plain, transport: str, raw: bytes, events: list[Event]
+    ) -> None:
+        """A P1 telegram that arrived encrypted (Smarty, T210-D-r)."""
+        result = p1.decode_telegram(plain.apdu)
+        if not plain.verified and (isinstance(result, FrameError) or not p1.has_crc(plain.apdu)):
+            # Decrypted unchecked (no authentication key): the telegram's own CRC
+            # is the only proof the key is right.
+            detail = "decrypted data is not a P1 telegram with a valid CRC: wrong key?"
+            self._error(events, REASON_DECRYPT, detail, raw, count_frame=False)
+            return
+        if isinstance(result, FrameError):
+            self._error(events, result.reason, result.detail, raw, count_frame=False)
+            return
+        reading = replace(
+            result,
+            transport=transport,
+            encrypted=plain.encrypted,
+            system_title=plain.system_title,
+        )
+        self._accept(reading, transport, events)
+        if transport == TRANSPORT_P1:
+            self._trailer = p1.TRAILER_MAX
 
     def _accept(self, reading: Reading, transport: str, events: list[Event]) -> None:
         self.stats.readings += 1
