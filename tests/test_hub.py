@@ -35,9 +35,16 @@ from custom_components.han_port.han.builder import (
     hdlc_frame,
     layout_for,
 )
+from custom_components.han_port.han.model import Obis
 from custom_components.han_port.han.security import encrypt
-from custom_components.han_port.hub import CONF_SYSTEM_TITLE, MeterHub
+from custom_components.han_port.hub import (
+    CONF_SYSTEM_TITLE,
+    MeterHub,
+    captured_key,
+    reading_keys,
+)
 
+from . import more_meters
 from .conftest import KAMSTRUP_LIST1, built_frame, frame, make_entry, outage_logs, state_of, until
 from .pty_meter import PtyMeter
 
@@ -589,3 +596,17 @@ async def test_a_neighbour_on_the_bus_never_raises_the_replaced_meter_issue(
     assert hub.foreign_readings == 2 * rounds
     assert state_of(hass, POWER) == str(1000 + rounds - 1)
     assert not [issue for issue in issue_registry.issues.values() if issue.domain == DOMAIN]
+
+
+def test_reading_keys_name_the_time_a_value_comes_with() -> None:
+    """Fluvius: "1.6.0_time" beside "1.6.0"; the sub-meters' times stay theirs."""
+    capture = more_meters.BY_ID[more_meters.FLUVIUS]
+    [reading] = [
+        event
+        for event in StreamDecoder().feed(more_meters.raw_bytes(capture))
+        if isinstance(event, Reading)
+    ]
+    keys = reading_keys(reading)
+    assert {"1.4.0", "1.6.0", "1.6.0_time", "gas_1", "water_2"} <= keys
+    assert [key for key in keys if key.endswith("_time")] == ["1.6.0_time"]
+    assert captured_key(Obis.parse("1-0:1.6.0")) == "1.6.0_time"

@@ -141,6 +141,52 @@ def test_unwrap_empty_ciphertext_is_a_decrypt_error() -> None:
         unwrap(ciphered, KEY)
 
 
+def test_unwrap_encrypted_p1_telegram() -> None:
+    """An encrypted P1 port ciphers the telegram itself: the plaintext starts with "/"."""
+    telegram = b"/SAG5\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!0000\r\n"
+    auth_key = bytes(range(16))
+    sealed = security.encrypt(
+        telegram, system_title=TITLE, invocation_counter=1, key=KEY, auth_key=auth_key
+    )
+    checked = unwrap(sealed, KEY, auth_key)
+    assert (checked.apdu, checked.encrypted, checked.verified) == (telegram, True, True)
+    # Without the authentication key: decrypted, but only the telegram's CRC can vouch.
+    unchecked = unwrap(sealed, KEY)
+    assert (unchecked.apdu, unchecked.verified) == (telegram, False)
+    with pytest.raises(DecryptError):
+        unwrap(sealed, KEY, bytes(16))
+    # Smarty's fixed authentication key is known: checked by the tag.
+    smarty = security.encrypt(
+        telegram,
+        system_title=TITLE,
+        invocation_counter=1,
+        key=KEY,
+        auth_key=security.SMARTY_AUTH_KEY,
+    )
+    assert unwrap(smarty, KEY).verified
+
+
+def test_unwrap_never_takes_a_data_notification_unchecked() -> None:
+    """A notification has no CRC of its own: with its tag unmatched it is refused."""
+    sealed = security.encrypt(
+        _notification(b"\x00"),
+        system_title=TITLE,
+        invocation_counter=1,
+        key=KEY,
+        auth_key=bytes(range(16)),
+    )
+    with pytest.raises(DecryptError, match="authentication tag"):
+        unwrap(sealed, KEY)
+    untagged = security.encrypt(
+        _notification(b"\x00"),
+        system_title=TITLE,
+        invocation_counter=1,
+        key=KEY,
+        security_control=0x20,
+    )
+    assert not unwrap(untagged, KEY).verified
+
+
 # -- general block transfer ---------------------------------------------------------------
 
 
