@@ -107,6 +107,15 @@ async def test_sub_meter_ids_in_the_entry_are_redacted(
         (b"0-0:96.1.1(41", [], b"0-0:96.1.1(".hex().upper() + "[**REDACTED**]"),
         (b"0-2:96.1.0()\r\n", [], b"0-2:96.1.0()\r\n".hex().upper()),
         (b"1-0:96.1.4(50)", [], b"1-0:96.1.4(50)".hex().upper()),
+        # EasyMeter's serial and property number, a Smarty's logical device name.
+        (
+            b"0-0:96.1.255*255(1ESY1313002565)",
+            [],
+            b"0-0:96.1.255*255(".hex().upper() + "[**REDACTED**]29",
+        ),
+        (b"1-0:0.0.0*255(0272031312565)", [], b"1-0:0.0.0*255(".hex().upper() + "[**REDACTED**]29"),
+        (b"0-0:42.0.0(5341473130)", [], b"0-0:42.0.0(".hex().upper() + "[**REDACTED**]29"),
+        (b"1-0:1.8.0(000273.764*kWh)", [], b"1-0:1.8.0(000273.764*kWh)".hex().upper()),
     ],
 )
 def test_redacted_hex(raw: bytes, secrets: list[bytes], text: str) -> None:
@@ -159,6 +168,9 @@ def test_every_form_of_an_id() -> None:
         ("0-1:96.1.0", True),
         ("0-4:96.1.1", True),
         ("0-0:96.1.4", False),
+        ("0-0:96.1.255", True),
+        ("0-0:42.0.0", True),
+        ("1-0:42.0.0", False),
         ("1-0:1.8.0", False),
         ("0-1:24.2.1", False),
     ],
