@@ -1021,3 +1021,23 @@ def test_feed_apdu_reads_an_encrypted_telegram() -> None:
     assert reading.transport == "apdu"
     assert reading.encrypted
     assert decoder.transport is None
+
+
+def test_ciphered_notification_in_a_damaged_frame_gives_no_reading() -> None:
+    """A bare ciphered APDU stands on a P1 line only: in a broken HDLC frame it is junk.
+
+    Its tag still matches (the APDU inside is intact), but the frame around it failed
+    its checks, and a reading from a frame that failed them is never given.
+    """
+    entry = BY_ID[MBUS_ID]
+    frame = bytearray(hdlc_apdu(_gcm_frame()))
+    frame[3] ^= 0x01  # the HDLC header check fails
+    options = options_for(entry, auth_key=AUTH_KEY)
+    events = decode_all(bytes(frame), options)
+    assert readings(events) == []
+    assert REASON_DECRYPT not in reasons(events)
+    # The same APDU on its own after a P1 telegram: not a telegram either.
+    telegram = _more(more_meters.T210_PLAIN)
+    events = decode_all(telegram + _gcm_frame() + telegram, options)
+    assert len(readings(events)) == 2
+    assert all(reading.transport == "p1" and not reading.encrypted for reading in readings(events))

@@ -275,16 +275,19 @@ class StreamDecoder:
                 if end == p1.NEED_MORE:
                     break
                 if end != p1.NOT_A_TELEGRAM:
-                    self._report_junk(events)
-                    self._trailer = 0
-                    self.stats.frames += 1
                     apdu = bytes(buf[pos:end])
+                    found: list[Event] = []
+                    trailer, self._trailer = self._trailer, 0
                     # Bounded by its length: a telegram that does not decrypt (no
                     # key, a wrong one) is skipped whole, its ciphertext never hunted.
-                    self._on_apdu(apdu, TRANSPORT_P1, apdu, events)
-                    pos = end
-                    locked = self._locked
-                    continue
+                    if self._on_apdu(apdu, TRANSPORT_P1, apdu, found, telegram_only=True):
+                        self._report_junk(events)
+                        events += found
+                        self.stats.frames += 1
+                        pos = end
+                        locked = self._locked
+                        continue
+                    self._trailer = trailer
             pos = self._skip(buf, pos, self._next_start(buf, pos + 1, locked), events)
         return pos
 
@@ -458,14 +461,30 @@ class StreamDecoder:
         self._error(events, result.reason, result.detail, telegram, count_frame=False)
         return False
 
-    def _on_apdu(self, apdu: bytes, transport: str, raw: bytes, events: list[Event]) -> None:
+    def _on_apdu(
+        self,
+        apdu: bytes,
+        transport: str,
+        raw: bytes,
+        events: list[Event],
+        *,
+        telegram_only: bool = False,
+    ) -> bool:
+        """Decode one APDU; False (and nothing said) when `telegram_only` and it holds none.
+
+        A ciphered P1 telegram stands on the line without a frame around it; a
+        ciphered data-notification does not, so one found that way is a piece of a
+        damaged HDLC or M-Bus frame and no reading may come of it.
+        """
         options = self.options
         plain = None
         try:
             plain = unwrap(apdu, options.key, options.auth_key)
             if plain.apdu[:1] == b"/":
                 self._on_ciphered_telegram(plain, transport, raw, events)
-                return
+                return True
+            if telegram_only:
+                return False
             reading = self._shapes.read(plain, transport)
         except NoKeyError as err:
             self._error(events, REASON_NO_KEY, str(err), raw, count_frame=False)
@@ -482,6 +501,7 @@ class StreamDecoder:
                 self._error(events, REASON_MALFORMED, str(err), raw, count_frame=False)
         else:
             self._accept(reading, transport, events)
+        return True
 
     def _on_ciphered_telegram(
         self, plain: Plain, transport: str, raw: bytes, events: list[Event]
