@@ -1041,3 +1041,17 @@ def test_ciphered_notification_in_a_damaged_frame_gives_no_reading() -> None:
     events = decode_all(telegram + _gcm_frame() + telegram, options)
     assert len(readings(events)) == 2
     assert all(reading.transport == "p1" and not reading.encrypted for reading in readings(events))
+
+
+@pytest.mark.parametrize("lost", [1, 50, 300])
+def test_encrypted_telegram_cut_short_does_not_take_the_next_one_along(lost: int) -> None:
+    """Bytes lost mid-telegram: its length runs into the next one, which still decodes."""
+    ciphered = more_meters.raw_bytes(_T210)
+    damaged = ciphered[:100] + ciphered[100 + lost :]
+    decoder = StreamDecoder(DecoderOptions(key=_T210_KEY, auth_key=_T210_AUTH))
+    events: list[Any] = []
+    for chunk in (damaged, ciphered, ciphered):
+        events += decoder.feed(chunk)
+    events += decoder.flush()
+    assert len(readings(events)) == 2
+    assert reasons(events) == [REASON_DECRYPT]

@@ -43,6 +43,7 @@ _HDLC_FLAG: Final = 0x7E
 _MBUS_START: Final = 0x68
 _P1_START: Final = 0x2F  # "/"
 _P1_CIPHERED: Final = p1.CIPHERED_START  # an encrypted telegram (Smarty, T210-D-r)
+_CIPHERED_HEADER: Final = bytes((p1.CIPHERED_START, 8))  # and its system title's length
 _IDLE_P1: Final = b"\r\n"
 # Where the hunt for the next frame stops, per transport (None: not yet known).
 # CR and LF stop it too: between P1 telegrams they are idle, not junk.
@@ -284,6 +285,10 @@ class StreamDecoder:
                         self._report_junk(events)
                         events += found
                         self.stats.frames += 1
+                        if not any(isinstance(event, Reading) for event in found):
+                            # Cut short (a byte lost on the line), its length ran into
+                            # the next telegram: that one is not lost with it.
+                            end = self._next_ciphered(buf, pos + 1, end)
                         pos = end
                         locked = self._locked
                         continue
@@ -308,6 +313,16 @@ class StreamDecoder:
             or len(self._buf) < p1.IDENT_MAX + 2
             or len(self._buf) + len(data) > p1.P1_MAX_LENGTH
         )
+
+    def _next_ciphered(self, buf: bytearray, start: int, end: int) -> int:
+        """Where the first encrypted telegram header that starts in buf[start:end] is, else end."""
+        stop = end + len(_CIPHERED_HEADER) - 1
+        found = buf.find(_CIPHERED_HEADER, start, stop)
+        while found >= 0:
+            if p1.find_ciphered_end(buf, found) != p1.NOT_A_TELEGRAM:
+                return found
+            found = buf.find(_CIPHERED_HEADER, found + 1, stop)
+        return end
 
     def _next_start(self, buf: bytearray, start: int, locked: str | None) -> int:
         # One regex search finds the earliest marker: a find() per marker would scan
