@@ -31,7 +31,7 @@ from .const import (
     LOGGER,
 )
 from .han import DecoderOptions, Event, FrameError, Measurement, Obis, Reading, StreamDecoder
-from .han.model import REASON_DECRYPT, REASON_NO_KEY, SubMeter
+from .han.model import REASON_DECRYPT, REASON_NO_KEY, P1Reading, SubMeter
 from .meter_filter import MeterFilter
 
 if TYPE_CHECKING:
@@ -119,7 +119,7 @@ def _value_times(reading: Reading) -> dict[Obis, datetime]:
 
     A sub-meter's reading time is its own device's business (SubMeter.captured).
     """
-    if not reading.captured:
+    if not isinstance(reading, P1Reading) or not reading.captured:
         return {}
     registers = {sub_meter.register for sub_meter in reading.sub_meters}
     return {obis: when for obis, when in reading.captured.items() if obis not in registers}
@@ -398,7 +398,7 @@ class MeterHub:
             (KEY_METER_ID, reading.meter_id),
             (KEY_LIST_VERSION, reading.list_version),
         ]
-        if reading.captured:
+        if isinstance(reading, P1Reading):
             extras += ((captured_key(obis), when) for obis, when in _value_times(reading).items())
         for key, extra in extras:
             if extra is None:

@@ -7,6 +7,7 @@ import pytest
 from custom_components.han_port.han import apdu, security
 from custom_components.han_port.han.apdu import (
     BlockTransfer,
+    UncheckedPlain,
     UnsupportedApduError,
     data_notification,
     datetime_offset,
@@ -149,10 +150,12 @@ def test_unwrap_encrypted_p1_telegram() -> None:
         telegram, system_title=TITLE, invocation_counter=1, key=KEY, auth_key=auth_key
     )
     checked = unwrap(sealed, KEY, auth_key)
-    assert (checked.apdu, checked.encrypted, checked.verified) == (telegram, True, True)
+    assert (checked.apdu, checked.encrypted) == (telegram, True)
+    assert not isinstance(checked, UncheckedPlain)
     # Without the authentication key: decrypted, but only the telegram's CRC can vouch.
     unchecked = unwrap(sealed, KEY)
-    assert (unchecked.apdu, unchecked.verified) == (telegram, False)
+    assert unchecked.apdu == telegram
+    assert isinstance(unchecked, UncheckedPlain)
     with pytest.raises(DecryptError):
         unwrap(sealed, KEY, bytes(16))
     # Smarty's fixed authentication key is known: checked by the tag.
@@ -163,7 +166,7 @@ def test_unwrap_encrypted_p1_telegram() -> None:
         key=KEY,
         auth_key=security.SMARTY_AUTH_KEY,
     )
-    assert unwrap(smarty, KEY).verified
+    assert not isinstance(unwrap(smarty, KEY), UncheckedPlain)
 
 
 def test_unwrap_never_takes_a_data_notification_unchecked() -> None:
@@ -184,7 +187,7 @@ def test_unwrap_never_takes_a_data_notification_unchecked() -> None:
         key=KEY,
         security_control=0x20,
     )
-    assert not unwrap(untagged, KEY).verified
+    assert isinstance(unwrap(untagged, KEY), UncheckedPlain)
 
 
 # -- general block transfer ---------------------------------------------------------------

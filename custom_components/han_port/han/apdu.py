@@ -51,17 +51,21 @@ def strip_llc(info: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Plain:
-    """A data-notification APDU (or a P1 telegram) in the clear, and how it travelled.
-
-    `verified` says an authentication tag was checked; without one (no tag, no key,
-    or a P1 telegram decrypted unchecked, see unwrap) a P1 telegram's own CRC is
-    the check.
-    """
+    """A data-notification APDU (or a P1 telegram) in the clear, and how it travelled."""
 
     apdu: bytes
     system_title: bytes | None = None
     encrypted: bool = False
-    verified: bool = True
+
+
+@dataclass(frozen=True, slots=True)
+class UncheckedPlain(Plain):
+    """Deciphered without an authentication tag checked (none sent, no key, or decrypted
+    unchecked, see unwrap): a P1 telegram's own CRC has to vouch for the key.
+
+    A class of its own, not a field, so that the plain frames of every other meter do
+    not pay for it.
+    """
 
 
 def unwrap(apdu: bytes, key: bytes | None = None, auth_key: bytes | None = None) -> Plain:
@@ -73,7 +77,7 @@ def unwrap(apdu: bytes, key: bytes | None = None, auth_key: bytes | None = None)
     one exist (dsmr_parser and ESPHome decrypt those without checking the tag): with
     no authentication key configured, a telegram whose tag matches neither no key
     nor Smarty's is decrypted unchecked, and stands only if its own CRC does
-    (Plain.verified False). A data-notification has no CRC of its own and is never
+    (UncheckedPlain). A data-notification has no CRC of its own and is never
     taken unchecked.
 
     Raises AxdrError, UnsupportedApduError, NoKeyError or DecryptError.
@@ -94,13 +98,13 @@ def unwrap(apdu: bytes, key: bytes | None = None, auth_key: bytes | None = None)
             unchecked = decrypt(replace(ciphered, tag=None), key, None)
             if unchecked[:1] != bytes((P1_TELEGRAM_START,)):
                 raise
-            return Plain(unchecked, ciphered.system_title, encrypted, verified=False)
+            return UncheckedPlain(unchecked, ciphered.system_title, encrypted)
         if not plain or plain[0] not in (TAG_DATA_NOTIFICATION, P1_TELEGRAM_START):
             # Without a tag, a wrong key yields noise rather than an error; noise
             # almost never starts with a data-notification that parses to the end.
             raise DecryptError("decrypted APDU is not a data-notification: wrong key?")
         checked = ciphered.tag is not None and key is not None
-        return Plain(plain, ciphered.system_title, encrypted, verified=checked)
+        return (Plain if checked else UncheckedPlain)(plain, ciphered.system_title, encrypted)
     raise UnsupportedApduError(f"APDU tag {tag:02X} is not a push notification")
 
 

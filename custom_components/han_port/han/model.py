@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 import re
-from types import MappingProxyType
 from typing import Final, NamedTuple
 
 _OBIS_TEXT: Final = re.compile(
@@ -112,10 +111,6 @@ class SubMeter:
     captured: datetime | None = None
 
 
-# Reading.captured of a message whose values carry no time of their own (all but P1).
-NO_CAPTURE_TIMES: Final[Mapping[Obis, datetime]] = MappingProxyType({})
-
-
 @dataclass(frozen=True, slots=True)
 class Reading:
     """Everything one complete message from the meter said.
@@ -125,9 +120,6 @@ class Reading:
     0x8000 = "not specified"); `timestamp_is_local` says which. It is None when the
     message carried no time at all (Aidon list 1). `sub_meters` lists the gas, water
     and heat meters a P1 telegram relays (empty for every other transport).
-    `captured` holds the time of each value that comes with one of its own, naive
-    local time like a P1 timestamp: the Belgian month peak 1-0:1.6.0 (when the peak
-    was reached) and the sub-meter readings of a P1 telegram.
     """
 
     values: Mapping[Obis, Measurement]
@@ -140,12 +132,24 @@ class Reading:
     encrypted: bool = False
     system_title: bytes | None = field(default=None, repr=False)
     sub_meters: tuple[SubMeter, ...] = ()
-    captured: Mapping[Obis, datetime] = field(default=NO_CAPTURE_TIMES, repr=False)
 
     @property
     def timestamp_is_local(self) -> bool:
         """True when the timestamp is naive local time (no UTC offset known)."""
         return self.timestamp is not None and self.timestamp.tzinfo is None
+
+
+@dataclass(frozen=True, slots=True)
+class P1Reading(Reading):
+    """A Reading from a P1 telegram, whose values may come with a time of their own.
+
+    `captured` holds the time of each such value, naive local time like the P1
+    timestamp: the Belgian month peak 1-0:1.6.0 (when the peak was reached) and the
+    sub-meter readings. A class of its own so that the frames of every other meter,
+    read many times a second, do not pay for a field they never fill.
+    """
+
+    captured: Mapping[Obis, datetime] = field(default_factory=dict, repr=False)
 
 
 @dataclass(frozen=True, slots=True)

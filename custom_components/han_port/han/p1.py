@@ -51,7 +51,6 @@ from .model import (
     MEDIUM_GAS,
     MEDIUM_HEAT,
     MEDIUM_WATER,
-    NO_CAPTURE_TIMES,
     REASON_CRC,
     REASON_FORMAT,
     REASON_MALFORMED,
@@ -59,6 +58,7 @@ from .model import (
     FrameError,
     Measurement,
     Obis,
+    P1Reading,
     Reading,
     SubMeter,
 )
@@ -431,7 +431,7 @@ def _data_objects(lines: Iterable[str]) -> list[tuple[Obis, list[str]]]:
     return objects
 
 
-def _reading(flag_id: str, objects: Sequence[tuple[Obis, list[str]]]) -> Reading:
+def _reading(flag_id: str, objects: Sequence[tuple[Obis, list[str]]]) -> P1Reading:
     registers = dict(objects)
     version = _first_text(registers, _VERSION_CODES)
     clock = registers.get(_CLOCK)
@@ -447,7 +447,7 @@ def _reading(flag_id: str, objects: Sequence[tuple[Obis, list[str]]]) -> Reading
                 captured[obis] = when
         elif obis in _SUB_METER_IDS and groups and groups[0]:
             values[obis] = Measurement(groups[0])
-    return Reading(
+    return P1Reading(
         values=values,
         meter_id=_first_text(registers, _METER_ID_CODES),
         manufacturer=_MANUFACTURERS.get(flag_id),
@@ -455,7 +455,7 @@ def _reading(flag_id: str, objects: Sequence[tuple[Obis, list[str]]]) -> Reading
         timestamp=_timestamp(clock[0]) if clock else None,
         transport="p1",
         sub_meters=_sub_meters(registers, values),
-        captured=captured or NO_CAPTURE_TIMES,
+        captured=captured,
     )
 
 

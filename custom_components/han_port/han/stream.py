@@ -13,7 +13,14 @@ import re
 from typing import Final
 
 from . import hdlc, mbus, p1
-from .apdu import BlockTransfer, Plain, UnsupportedApduError, strip_llc, unwrap
+from .apdu import (
+    BlockTransfer,
+    Plain,
+    UncheckedPlain,
+    UnsupportedApduError,
+    strip_llc,
+    unwrap,
+)
 from .axdr import AxdrError
 from .meters import LayoutError
 from .model import (
@@ -495,7 +502,7 @@ class StreamDecoder:
         plain = None
         try:
             plain = unwrap(apdu, options.key, options.auth_key)
-            if plain.apdu[:1] == b"/":
+            if plain.apdu.startswith(b"/"):
                 self._on_ciphered_telegram(plain, transport, raw, events)
                 return True
             if telegram_only:
@@ -523,7 +530,8 @@ class StreamDecoder:
     ) -> None:
         """A P1 telegram that arrived encrypted (Smarty, T210-D-r)."""
         result = p1.decode_telegram(plain.apdu)
-        if not plain.verified and (isinstance(result, FrameError) or not p1.has_crc(plain.apdu)):
+        unchecked = isinstance(plain, UncheckedPlain)
+        if unchecked and (isinstance(result, FrameError) or not p1.has_crc(plain.apdu)):
             # Decrypted unchecked (no authentication key): the telegram's own CRC
             # is the only proof the key is right.
             detail = "decrypted data is not a P1 telegram with a valid CRC: wrong key?"
