@@ -1043,11 +1043,19 @@ def test_ciphered_notification_in_a_damaged_frame_gives_no_reading() -> None:
     assert all(reading.transport == "p1" and not reading.encrypted for reading in readings(events))
 
 
-@pytest.mark.parametrize("lost", [1, 50, 300])
-def test_encrypted_telegram_cut_short_does_not_take_the_next_one_along(lost: int) -> None:
-    """Bytes lost mid-telegram: its length runs into the next one, which still decodes."""
+@pytest.mark.parametrize(
+    ("lost", "noise"),
+    [(1, b""), (50, b""), (300, b""), (50, b"\xdb\x08\x00")],
+)
+def test_encrypted_telegram_cut_short_does_not_take_the_next_one_along(
+    lost: int, noise: bytes
+) -> None:
+    """Bytes lost mid-telegram: its length runs into the next one, which still decodes.
+
+    A DB 08 in the lost telegram's ciphertext that opens no header is passed over.
+    """
     ciphered = more_meters.raw_bytes(_T210)
-    damaged = ciphered[:100] + ciphered[100 + lost :]
+    damaged = ciphered[:100] + noise + ciphered[100 + lost :]
     decoder = StreamDecoder(DecoderOptions(key=_T210_KEY, auth_key=_T210_AUTH))
     events: list[Any] = []
     for chunk in (damaged, ciphered, ciphered):
