@@ -30,7 +30,7 @@ from custom_components.han_port.const import (
     CONF_TRANSPORT,
     DOMAIN,
 )
-from custom_components.han_port.han.builder import ListMessage, build_frame, layout_for
+from devtools.builder import ListMessage, build_frame, layout_for
 
 from .pty_meter import PtyMeter
 from .tcp_meter import TcpMeter

@@ -28,15 +28,15 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.han_port import hub as hub_module
 from custom_components.han_port.const import CONF_KEY, DOMAIN, ISSUE_NO_VALID_FRAMES
 from custom_components.han_port.han import Reading, StreamDecoder
-from custom_components.han_port.han.builder import (
+from custom_components.han_port.hub import CONF_SYSTEM_TITLE, MeterHub
+from devtools.builder import (
     LLC_HEADER,
     ListMessage,
     build_apdu,
+    glo_ciphering,
     hdlc_frame,
     layout_for,
 )
-from custom_components.han_port.han.security import encrypt
-from custom_components.han_port.hub import CONF_SYSTEM_TITLE, MeterHub
 
 from .conftest import KAMSTRUP_LIST1, built_frame, frame, make_entry, outage_logs, state_of, until
 from .pty_meter import PtyMeter
@@ -472,7 +472,7 @@ def encrypted_frame(
             timestamp=datetime(2026, 1, 1, 12),
         ),
     )
-    sealed = encrypt(apdu, system_title=title, invocation_counter=7, key=key)
+    sealed = glo_ciphering(apdu, system_title=title, invocation_counter=7, key=key)
     if bad_tag:
         sealed = sealed[:-1] + bytes((sealed[-1] ^ 0x01,))
     return hdlc_frame(LLC_HEADER + sealed, layout.link)

@@ -23,9 +23,9 @@ from custom_components.han_port.const import (
     DEFAULT_POWER_INTERVAL,
 )
 from custom_components.han_port.han import Measurement, Obis, Reading, StreamDecoder
-from custom_components.han_port.han.simulator import SimulatedMeter
 from custom_components.han_port.hub import KEY_LIST_VERSION, KEY_METER_ID, MeterHub, entity_key
 from custom_components.han_port.sensor import SENSORS_BY_KEY
+from devtools.simulator import SimulatedMeter
 
 from .conftest import (
     AIDON_LIST1,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from custom_components.han_port.han import apdu, security
+from custom_components.han_port.han import apdu
 from custom_components.han_port.han.apdu import (
     BlockTransfer,
     UnsupportedApduError,
@@ -15,6 +15,7 @@ from custom_components.han_port.han.apdu import (
 )
 from custom_components.han_port.han.axdr import AxdrError, IntLeaf
 from custom_components.han_port.han.security import DecryptError, NoKeyError
+from devtools.builder import glo_ciphering
 
 from .conftest import BY_ID, GBT_ID, MBUS_ID, hdlc_information, raw_bytes, split_hdlc_stream
 
@@ -96,7 +97,7 @@ def test_unwrap_plain_notification() -> None:
 
 def test_unwrap_ciphered_notification() -> None:
     message = _notification(b"\x00")
-    ciphered = security.encrypt(
+    ciphered = glo_ciphering(
         message, system_title=TITLE, invocation_counter=1, key=KEY, security_control=0x20
     )
     plain = unwrap(ciphered, KEY)
@@ -119,7 +120,7 @@ def test_unwrap_ciphered_capture_gives_published_plaintext() -> None:
 
 def test_unwrap_errors() -> None:
     message = _notification(b"\x00")
-    ciphered = security.encrypt(
+    ciphered = glo_ciphering(
         message, system_title=TITLE, invocation_counter=1, key=KEY, security_control=0x20
     )
     with pytest.raises(AxdrError):
@@ -134,7 +135,7 @@ def test_unwrap_errors() -> None:
 
 
 def test_unwrap_empty_ciphertext_is_a_decrypt_error() -> None:
-    ciphered = security.encrypt(
+    ciphered = glo_ciphering(
         b"", system_title=TITLE, invocation_counter=1, key=KEY, security_control=0x20
     )
     with pytest.raises(DecryptError):

@@ -1,6 +1,6 @@
 """The decoder under hostile input: a short seeded fuzz run, and every bug fuzzing found.
 
-The engine is tests/han/fuzzing.py; scripts/fuzz runs it for as long as you like. Here
+The engine is devtools/fuzzing.py; scripts/fuzz runs it for as long as you like. Here
 it runs a few thousand inputs from a fixed seed, so a failure replays with
 `scripts/fuzz --seed 20261126 --replay INDEX`.
 
@@ -31,8 +31,7 @@ from custom_components.han_port.han.options import (
     DecoderOptions,
 )
 from custom_components.han_port.han.stream import StreamDecoder
-
-from .fuzzing import (
+from devtools.fuzzing import (
     BUFFER_LIMIT,
     TEST_AUTH_KEY,
     TEST_KEY,

@@ -14,7 +14,6 @@ from typing import Any
 from hypothesis import example, given, strategies as st
 import pytest
 
-from custom_components.han_port.han import security
 from custom_components.han_port.han.model import (
     REASON_CRC,
     REASON_DECRYPT,
@@ -28,6 +27,7 @@ from custom_components.han_port.han.model import (
 )
 from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.stream import JUNK_REPORT, StreamDecoder
+from devtools.builder import glo_ciphering
 
 from .conftest import (
     AIDON_L3_ID,
@@ -182,7 +182,7 @@ def _gcm_frame(**overrides: Any) -> bytes:
         "security_control": 0x30,
     }
     settings_.update(overrides)
-    return security.encrypt(bytes.fromhex(entry["plaintext_apdu_hex"]), **settings_)
+    return glo_ciphering(bytes.fromhex(entry["plaintext_apdu_hex"]), **settings_)
 
 
 def test_authenticated_gcm_frame_decodes_to_the_capture_values() -> None:
@@ -228,7 +228,7 @@ def test_decrypted_message_that_does_not_parse_is_a_decrypt_error() -> None:
     # plaintext that starts like a notification but has junk after the body is that case.
     entry = BY_ID[MBUS_ID]
     plaintext = bytes.fromhex(entry["plaintext_apdu_hex"]) + b"\x00\x00"
-    apdu = security.encrypt(
+    apdu = glo_ciphering(
         plaintext,
         system_title=b"KFM\x10\x10\x00\x00\x23",
         invocation_counter=7,
@@ -297,7 +297,7 @@ def test_block_transfer_carrying_a_ciphered_apdu(corpus: dict[str, Entry]) -> No
     entry = corpus[GBT_ID]
     plain = bytes.fromhex(entry["reassembled_apdu_hex"])
     key = bytes.fromhex(corpus[MBUS_ID]["key_hex"])
-    ciphered = security.encrypt(
+    ciphered = glo_ciphering(
         plain,
         system_title=b"LGZ\x01\x02\x03\x04\x05",
         invocation_counter=9,

@@ -12,7 +12,9 @@ from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.han_port.han import DecoderOptions, Event, Reading, StreamDecoder
-from custom_components.han_port.han.builder import (
+from custom_components.han_port.han.crc import crc16_x25
+from custom_components.han_port.han.model import Obis
+from devtools.builder import (
     CLOCK_STATUS_DST,
     LAYOUTS,
     LLC_HEADER,
@@ -44,8 +46,6 @@ from custom_components.han_port.han.builder import (
     structure,
     visible_string,
 )
-from custom_components.han_port.han.crc import crc16_x25
-from custom_components.han_port.han.model import Obis
 
 CORPUS: list[dict[str, Any]] = json.loads(
     (Path(__file__).parent.parent / "fixtures" / "corpus.json").read_text()

@@ -24,8 +24,16 @@ from enum import IntEnum, StrEnum
 import struct
 from typing import Final
 
-from .crc import crc16_x25
-from .model import Obis
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from custom_components.han_port.han.crc import crc16_x25
+from custom_components.han_port.han.model import Obis
+from custom_components.han_port.han.security import (
+    SC_AUTHENTICATED,
+    SC_ENCRYPTED,
+    TAG_GENERAL_GLO_CIPHERING,
+    TAG_LENGTH,
+)
 
 # --------------------------------------------------------------------------- A-XDR
 
@@ -349,6 +357,41 @@ def _split(payload: bytes, sizes: int | Sequence[int]) -> list[bytes]:
         chunks.append(payload[start : start + size])
         start += size
     return chunks
+
+
+def glo_ciphering(
+    plaintext: bytes,
+    *,
+    system_title: bytes,
+    invocation_counter: int,
+    key: bytes,
+    auth_key: bytes | None = None,
+    security_control: int = 0x30,
+) -> bytes:
+    """A general-glo-ciphering APDU (tag DB, Green Book security suite 0) around `plaintext`.
+
+    security_control: 0x30 authenticated and encrypted, 0x20 encrypted, 0x10
+    authenticated only (plaintext + GMAC tag).
+    """
+    iv = system_title + invocation_counter.to_bytes(4)
+    aad = bytes((security_control,)) + (auth_key or b"")
+    if security_control & SC_AUTHENTICATED and not security_control & SC_ENCRYPTED:
+        signer = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
+        signer.authenticate_additional_data(aad + plaintext)
+        signer.finalize()
+        body = plaintext + signer.tag[:TAG_LENGTH]
+    elif security_control & SC_AUTHENTICATED:
+        sealer = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
+        sealer.authenticate_additional_data(aad)
+        body = sealer.update(plaintext) + sealer.finalize() + sealer.tag[:TAG_LENGTH]
+    else:
+        # GCM without a tag is AES-CTR from counter block 2 (NIST SP 800-38D, 96-bit IV).
+        counter = Cipher(algorithms.AES(key), modes.CTR(iv + b"\x00\x00\x00\x02")).encryptor()
+        body = counter.update(plaintext) + counter.finalize()
+    content = bytes((security_control,)) + invocation_counter.to_bytes(4) + body
+    return (
+        bytes((TAG_GENERAL_GLO_CIPHERING, 8)) + system_title + encode_length(len(content)) + content
+    )
 
 
 # --------------------------------------------------------------------------- HDLC

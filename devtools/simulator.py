@@ -22,6 +22,8 @@ import math
 import random
 from typing import Final
 
+from custom_components.han_port.han.model import Obis
+
 from .builder import (
     CLOCK_STATUS_DST,
     Element,
@@ -32,7 +34,6 @@ from .builder import (
     engineering_value,
     layout_for,
 )
-from .model import Obis
 
 HOUR_MS: Final = 3_600_000
 _WMS_PER_WH: Final = 3_600_000  # W·ms in one Wh
