@@ -37,7 +37,16 @@ from types import FrameType
 from typing import Any, Final
 
 from custom_components.han_port.han.crc import crc16_arc, crc16_x25
-from custom_components.han_port.han.model import MAX_RAW, REASONS, Event, FrameError, Reading
+from custom_components.han_port.han.model import (
+    MAX_RAW,
+    MBUS_CHANNELS,
+    MEDIA,
+    REASONS,
+    Event,
+    FrameError,
+    Obis,
+    Reading,
+)
 from custom_components.han_port.han.options import (
     TRANSPORT_AUTO,
     TRANSPORT_HDLC,
@@ -1199,6 +1208,16 @@ def _value_problem(value: object) -> str | None:
     return None
 
 
+_SUB_METER_ID_CDEF: Final = ((96, 1, 0, 255), (96, 1, 1, 255))
+
+
+def _is_sub_meter_id(obis: Obis) -> bool:
+    """0-n:96.1.0 or 0-n:96.1.1 of M-Bus channel n = 1..4."""
+    return (
+        obis.a == 0 and obis.b in MBUS_CHANNELS and obis[2:] in ((96, 1, 0, 255), (96, 1, 1, 255))
+    )
+
+
 def _event_problems(events: Sequence[Event], options: DecoderOptions) -> list[tuple[str, str]]:
     problems: list[tuple[str, str]] = []
     for event in events:
@@ -1217,9 +1236,19 @@ def _event_problems(events: Sequence[Event], options: DecoderOptions) -> list[tu
                     ("wrong-transport", f"{event.transport} from a {options.transport} decoder")
                 )
             for obis, measurement in event.values.items():
-                problem = _value_problem(measurement.value)
+                if event.transport == "p1" and _is_sub_meter_id(obis):
+                    # A P1 sub-meter's equipment id is text, never empty.
+                    value = measurement.value
+                    problem = None if isinstance(value, str) and value else "empty equipment id"
+                else:
+                    problem = _value_problem(measurement.value)
                 if problem:
                     problems.append(("bad-value", f"{problem} at {obis}"))
+            problems.extend(
+                ("bad-sub-meter", f"channel {sub_meter.channel}")
+                for sub_meter in event.sub_meters
+                if sub_meter.register not in event.values or sub_meter.medium not in (None, *MEDIA)
+            )
         else:
             # The type says this cannot happen; the fuzzer checks what actually came out.
             problems.append(("bad-event", type(event).__name__))  # type: ignore[unreachable]

@@ -29,6 +29,7 @@ from custom_components.han_port.const import (
     CONF_POWER_INTERVAL,
     CONF_SCALE,
     CONF_SEEN_OBIS,
+    CONF_SUB_METERS,
     CONF_TRANSPORT,
     DOMAIN,
 )
@@ -48,6 +49,7 @@ from .conftest import (
     until,
     without_crc,
 )
+from .p1_telegrams import GAS_ID, WATER_ID, dsmr5_gas_and_water
 from .pty_meter import PtyMeter
 from .serial_proxy import Line, serial_proxy
 from .tcp_meter import TcpMeter
@@ -139,6 +141,20 @@ async def test_user_flow_meter_without_id(hass: HomeAssistant, meter: PtyMeter) 
     )
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_p1_with_gas_and_water(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """The entry knows the sub-meters from the first telegram: their sensors and ids."""
+    meter.start([dsmr5_gas_and_water()])
+    result = await _user_flow(hass, meter.path)
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].minor_version == 2
+    data = result["data"]
+    assert {"gas_1", "water_2", "1.8.1"} <= set(data[CONF_SEEN_OBIS])
+    assert "0-24.2.1" not in data[CONF_SEEN_OBIS]
+    assert data[CONF_SUB_METERS] == {"1": GAS_ID, "2": WATER_ID}
 
 
 @pytest.mark.usefixtures("mock_setup_entry")

@@ -7,6 +7,7 @@ from datetime import datetime
 from itertools import pairwise
 import json
 
+from homeassistant.components.diagnostics import REDACTED
 from homeassistant.core import HomeAssistant
 from hypothesis import given, strategies as st
 import pytest
@@ -16,7 +17,7 @@ from pytest_homeassistant_custom_component.components.diagnostics import (
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.han_port.const import CONF_KEY
+from custom_components.han_port.const import CONF_KEY, CONF_SUB_METERS
 from custom_components.han_port.diagnostics import id_forms, is_id_code, p1_ids, redacted_hex
 from custom_components.han_port.han import Measurement, Obis, Reading
 from custom_components.han_port.hub import LAST_CHUNKS, RecentBytes
@@ -33,6 +34,7 @@ from .conftest import (
     make_entry,
     until,
 )
+from .p1_telegrams import DSMR5_METER_ID, GAS_ID, WATER_ID, dsmr5_gas_and_water
 from .pty_meter import PtyMeter
 
 pytestmark = pytest.mark.usefixtures("integration")
@@ -67,6 +69,25 @@ async def test_diagnostics(
     assert meter.path not in text
     assert diagnostics["counters"]["readings"] == 2
     assert diagnostics["counters"]["errors"] == {"crc": 1}
+
+
+async def test_sub_meter_ids_in_the_entry_are_redacted(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, meter: PtyMeter
+) -> None:
+    entry = make_entry(meter.path, unique_id=DSMR5_METER_ID)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    meter.send(dsmr5_gas_and_water())
+    await until(lambda: hub.decoder.stats.readings == 1)
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": WATER_ID}
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    assert diagnostics["entry"]["data"][CONF_SUB_METERS] == REDACTED
+    text = json.dumps(diagnostics)
+    for equipment_id in (GAS_ID, WATER_ID):
+        assert equipment_id not in text
+        assert bytes.fromhex(equipment_id).decode() not in text  # the printed serial
 
 
 @pytest.mark.parametrize(

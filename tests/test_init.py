@@ -6,13 +6,18 @@ from datetime import timedelta
 from pathlib import Path
 from unittest.mock import patch
 
+from homeassistant.components.sensor import DOMAIN as SENSOR_DOMAIN, SensorDeviceClass
 from homeassistant.config_entries import ConfigEntryState
-from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
+from homeassistant.const import STATE_UNAVAILABLE, UnitOfVolume
+from homeassistant.core import HomeAssistant, State
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
+    async_fire_time_changed,
+    mock_restore_cache_with_extra_data,
+)
 
 from custom_components.han_port import hub as hub_module, reader as reader_module
 from custom_components.han_port.const import (
@@ -35,12 +40,14 @@ from .conftest import (
     state_of,
     until,
 )
+from .p1_telegrams import DSMR5_METER_ID, GAS_ID, dsmr5_gas_and_water
 from .pty_meter import PtyMeter
 from .tcp_meter import TcpMeter
 
 pytestmark = pytest.mark.usefixtures("integration")
 
 POWER = "sensor.kamstrup_active_power_import"
+OLD_GAS = "sensor.iskraemeco_gas"
 
 
 async def test_setup_and_unload(hass: HomeAssistant, meter: PtyMeter) -> None:
@@ -293,3 +300,120 @@ async def test_repair_issue_for_a_changed_key(
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+# ---------------------------------------------------------------- entry migration
+
+
+def _entry_of_version_1_1(meter: PtyMeter) -> MockConfigEntry:
+    """A P1 entry as version 1.1 made it: every channel's reading keyed "0-24.2.1"."""
+    return make_entry(
+        meter.path,
+        unique_id=DSMR5_METER_ID,
+        manufacturer="Iskraemeco",
+        meter_type=None,
+        list_version="P1 version 50",
+        seen=["0-24.2.1", "1.7.0", "1.8.1", "meter_id"],
+    )
+
+
+async def test_gas_sensor_of_version_1_1_becomes_the_gas_meters(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """The old gas sensor keeps its entity id, history and last value on the gas meter."""
+    entry = _entry_of_version_1_1(meter)
+    entry.add_to_hass(hass)
+    assert (entry.version, entry.minor_version) == (1, 1)
+    # The registry as version 1.1 left it: the gas sensor on the electricity meter.
+    electricity = device_registry.async_get_or_create(
+        config_entry_id=entry.entry_id,
+        identifiers={(DOMAIN, DSMR5_METER_ID)},
+        name="Iskraemeco",
+        manufacturer="Iskraemeco",
+    )
+    old = entity_registry.async_get_or_create(
+        SENSOR_DOMAIN,
+        DOMAIN,
+        f"{DSMR5_METER_ID}_0-24.2.1",
+        config_entry=entry,
+        device_id=electricity.id,
+        suggested_object_id="iskraemeco_gas",
+        original_device_class=SensorDeviceClass.GAS,
+        translation_key="gas",
+        unit_of_measurement=UnitOfVolume.CUBIC_METERS,
+    )
+    assert old.entity_id == OLD_GAS
+    mock_restore_cache_with_extra_data(
+        hass,
+        [
+            (
+                State(OLD_GAS, "12780.0"),
+                {
+                    "native_value": 12780.0,
+                    "native_unit_of_measurement": UnitOfVolume.CUBIC_METERS,
+                    "scale": 1.0,
+                },
+            )
+        ],
+    )
+
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    assert (entry.version, entry.minor_version) == (1, 2)
+    assert "0-24.2.1" not in entry.data[CONF_SEEN_OBIS]
+    assert "gas_1" in entry.data[CONF_SEEN_OBIS]
+    migrated = entity_registry.async_get(OLD_GAS)
+    assert migrated is not None
+    assert (migrated.id, migrated.unique_id) == (old.id, f"{DSMR5_METER_ID}_gas_1")
+    assert state_of(hass, OLD_GAS) == STATE_UNAVAILABLE  # waiting for data
+
+    # A glitching 0 first: the value restored from the old sensor stands.
+    hub = entry.runtime_data.hub
+    meter.send(dsmr5_gas_and_water("00000.000*m3"))
+    await until(lambda: hub.decoder.stats.readings == 1)
+    await hass.async_block_till_done()
+    assert state_of(hass, OLD_GAS) == "12780.0"
+    meter.send(dsmr5_gas_and_water())
+    await until(lambda: state_of(hass, OLD_GAS) == "12785.123")
+
+    # On the gas meter's own device now, which the electricity meter relays.
+    gas_device = device_registry.async_get_device_by_identifier((DOMAIN, GAS_ID), entry.entry_id)
+    assert gas_device is not None
+    assert gas_device.via_device_id == electricity.id
+    migrated = entity_registry.async_get(OLD_GAS)
+    assert migrated is not None
+    assert migrated.device_id == gas_device.id
+    # One gas sensor, not a second one next to the migrated one; water is new.
+    gas_sensors = [
+        registered.entity_id
+        for registered in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+        if registered.original_device_class == SensorDeviceClass.GAS
+    ]
+    assert gas_sensors == [OLD_GAS]
+    assert state_of(hass, "sensor.water_meter") == "872.234"
+    assert (
+        device_registry.async_get_device_by_identifier(
+            (DOMAIN, f"{DSMR5_METER_ID}_mbus1"), entry.entry_id
+        )
+        is None
+    )
+
+
+async def test_migration_leaves_a_gas_sensor_of_the_new_kind_alone(
+    hass: HomeAssistant, meter: PtyMeter, entity_registry: er.EntityRegistry
+) -> None:
+    """Both unique ids registered (a downgrade and upgrade): neither is renamed."""
+    entry = _entry_of_version_1_1(meter)
+    entry.add_to_hass(hass)
+    for unique_id in (f"{DSMR5_METER_ID}_0-24.2.1", f"{DSMR5_METER_ID}_gas_1"):
+        entity_registry.async_get_or_create(SENSOR_DOMAIN, DOMAIN, unique_id, config_entry=entry)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    assert entry.minor_version == 2
+    unique_ids = {
+        registered.unique_id
+        for registered in er.async_entries_for_config_entry(entity_registry, entry.entry_id)
+    }
+    assert {f"{DSMR5_METER_ID}_0-24.2.1", f"{DSMR5_METER_ID}_gas_1"} <= unique_ids

@@ -6,11 +6,19 @@ from collections import Counter
 from datetime import datetime, timedelta
 import math
 
-from homeassistant.const import EVENT_STATE_CHANGED, STATE_UNAVAILABLE, STATE_UNKNOWN
+from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
+from homeassistant.const import (
+    EVENT_STATE_CHANGED,
+    STATE_UNAVAILABLE,
+    STATE_UNKNOWN,
+    UnitOfEnergy,
+    UnitOfVolume,
+)
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 import pytest
 from pytest_homeassistant_custom_component.common import (
+    MockConfigEntry,
     mock_restore_cache_with_extra_data,
     snapshot_platform,
 )
@@ -20,7 +28,9 @@ from custom_components.han_port.const import (
     CONF_MEASUREMENT_INTERVAL,
     CONF_POWER_INTERVAL,
     CONF_SCALE,
+    CONF_SUB_METERS,
     DEFAULT_POWER_INTERVAL,
+    DOMAIN,
 )
 from custom_components.han_port.han import Measurement, Obis, Reading, StreamDecoder
 from custom_components.han_port.hub import KEY_LIST_VERSION, KEY_METER_ID, MeterHub, entity_key
@@ -47,6 +57,19 @@ from .conftest import (
     state_of,
     until,
 )
+from .p1_telegrams import (
+    DSMR5_METER_ID,
+    FLUVIUS_GAS_ID,
+    FLUVIUS_METER_ID,
+    FLUVIUS_WATER_ID,
+    GAS_ID,
+    WATER_ID,
+    dsmr5,
+    dsmr5_gas_and_water,
+    fluvius_gas_and_water,
+    hex_id,
+    mbus_lines,
+)
 from .pty_meter import PtyMeter
 
 pytestmark = pytest.mark.usefixtures("integration")
@@ -68,15 +91,15 @@ async def _send_all(meter: PtyMeter, frames: list[bytes], hub: MeterHub) -> None
 
 @pytest.mark.usefixtures("entity_registry_enabled_by_default")
 @pytest.mark.parametrize(
-    ("corpus_ids", "unique_id"),
+    ("corpus_ids", "unique_id", "sub_meter_keys"),
     [
-        ([KAMSTRUP_LIST1, KAMSTRUP_LIST2], expected(KAMSTRUP_LIST1)["meter_id"]),
-        ([AIDON_LIST1, AIDON_LIST2, AIDON_LIST3], expected(AIDON_LIST2)["meter_id"]),
-        ([KAIFA_LIST1, KAIFA_LIST2, KAIFA_LIST3], expected(KAIFA_LIST2)["meter_id"]),
+        ([KAMSTRUP_LIST1, KAMSTRUP_LIST2], expected(KAMSTRUP_LIST1)["meter_id"], set()),
+        ([AIDON_LIST1, AIDON_LIST2, AIDON_LIST3], expected(AIDON_LIST2)["meter_id"], set()),
+        ([KAIFA_LIST1, KAIFA_LIST2, KAIFA_LIST3], expected(KAIFA_LIST2)["meter_id"], set()),
         # Sweden: per-phase power, and no meter id (the entry id names the device).
-        ([AIDON_SE], None),
-        # A Dutch P1 telegram: tariffs and a gas meter on the M-Bus channel.
-        ([P1_NL], expected(P1_NL)["meter_id"]),
+        ([AIDON_SE], None, set()),
+        # A Dutch P1 telegram: tariffs and a gas meter on M-Bus channel 1.
+        ([P1_NL], expected(P1_NL)["meter_id"], {"gas_1"}),
     ],
     ids=["kamstrup", "aidon", "kaifa", "aidon-se", "p1-nl"],
 )
@@ -88,6 +111,7 @@ async def test_sensors_per_vendor(
     snapshot: SnapshotAssertion,
     corpus_ids: list[str],
     unique_id: str | None,
+    sub_meter_keys: set[str],
 ) -> None:
     """Every value of every list becomes a sensor with the right unit and class."""
     first = expected(corpus_ids[-1])
@@ -117,7 +141,9 @@ async def test_sensors_per_vendor(
     }
     identifier = unique_id or entry.entry_id
     described = {key for key in keys | {KEY_METER_ID, KEY_LIST_VERSION} if key in SENSORS_BY_KEY}
-    sent = described if unique_id else described - {KEY_METER_ID, KEY_LIST_VERSION}
+    sent = (described if unique_id else described - {KEY_METER_ID, KEY_LIST_VERSION}) | (
+        sub_meter_keys
+    )
     assert unique_ids == {f"{identifier}_{key}" for key in sent}
     await snapshot_platform(hass, entity_registry, snapshot, entry.entry_id)
 
@@ -381,3 +407,232 @@ async def test_swedish_kamstrup_energy_in_wh(hass: HomeAssistant, meter: PtyMete
     await _send_all(meter, [frame(KAMSTRUP_SE)], entry.runtime_data.hub)
     register = expected(KAMSTRUP_SE)["values"]["1-1:1.8.0"]
     assert float(state_of(hass, ENERGY) or "nan") == pytest.approx(register)
+
+
+# ---------------------------------------------------------------- P1 sub-meters
+
+GAS = "sensor.gas_meter"
+WATER = "sensor.water_meter"
+
+
+def _p1_entry(meter: PtyMeter, meter_id: str = DSMR5_METER_ID) -> MockConfigEntry:
+    return make_entry(
+        meter.path,
+        unique_id=meter_id,
+        manufacturer="Iskraemeco",
+        meter_type=None,
+        list_version="P1 version 50",
+    )
+
+
+def _sub_meter_device(
+    device_registry: dr.DeviceRegistry, entry: MockConfigEntry, identifier: str
+) -> dr.DeviceEntry:
+    device = device_registry.async_get_device_by_identifier((DOMAIN, identifier), entry.entry_id)
+    assert device is not None, identifier
+    return device
+
+
+async def test_gas_and_water_meters_each_have_their_own_device(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """Gas on channel 1 and water on channel 2 (#9): two devices, and neither overwrites."""
+    entry = _p1_entry(meter)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await _send_all(meter, [dsmr5_gas_and_water()], hub)
+    await hass.async_block_till_done()
+
+    assert (state_of(hass, GAS), state_of(hass, WATER)) == ("12785.123", "872.234")
+    electricity = _sub_meter_device(device_registry, entry, DSMR5_METER_ID)
+    for entity_id, equipment_id, name, device_class in (
+        (GAS, GAS_ID, "Gas meter", SensorDeviceClass.GAS),
+        (WATER, WATER_ID, "Water meter", SensorDeviceClass.WATER),
+    ):
+        device = _sub_meter_device(device_registry, entry, equipment_id)
+        assert (device.name, device.serial_number, device.via_device_id) == (
+            name,
+            equipment_id,
+            electricity.id,
+        )
+        registered = entity_registry.async_get(entity_id)
+        assert registered is not None
+        assert registered.device_id == device.id
+        assert registered.unique_id == f"{DSMR5_METER_ID}_{device_class.value}_" + (
+            "1" if device_class is SensorDeviceClass.GAS else "2"
+        )
+        state = hass.states.get(entity_id)
+        assert state is not None
+        assert state.attributes["device_class"] == device_class
+        assert state.attributes["unit_of_measurement"] == UnitOfVolume.CUBIC_METERS
+        assert state.attributes["state_class"] == SensorStateClass.TOTAL_INCREASING
+    # The equipment ids are remembered: the devices are known at the next start.
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": WATER_ID}
+
+    # Each meter moves on its own.
+    await _send_all(meter, [dsmr5_gas_and_water("12785.500*m3", "00873.125*m3")], hub)
+    assert (state_of(hass, GAS), state_of(hass, WATER)) == ("12785.5", "873.125")
+    await _send_all(meter, [dsmr5_gas_and_water("12785.500*m3", "00873.250*m3")], hub)
+    assert (state_of(hass, GAS), state_of(hass, WATER)) == ("12785.5", "873.25")
+
+    # After a restart both are there at once, on their own devices, before any data.
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    for entity_id, equipment_id in ((GAS, GAS_ID), (WATER, WATER_ID)):
+        assert state_of(hass, entity_id) == STATE_UNAVAILABLE
+        registered = entity_registry.async_get(entity_id)
+        assert registered is not None
+        assert registered.device_id == _sub_meter_device(device_registry, entry, equipment_id).id
+
+
+async def test_fluvius_gas_on_the_not_converted_register(
+    hass: HomeAssistant, meter: PtyMeter, device_registry: dr.DeviceRegistry
+) -> None:
+    """e-MUCS sends gas on 0-1:24.2.3 and the ids on 0-n:96.1.1."""
+    entry = _p1_entry(meter, FLUVIUS_METER_ID)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _send_all(meter, [fluvius_gas_and_water()], entry.runtime_data.hub)
+    await hass.async_block_till_done()
+    assert (state_of(hass, GAS), state_of(hass, WATER)) == ("112.384", "872.234")
+    for equipment_id in (FLUVIUS_GAS_ID, FLUVIUS_WATER_ID):
+        assert _sub_meter_device(device_registry, entry, equipment_id).serial_number == equipment_id
+
+
+@pytest.mark.parametrize(
+    ("device_type", "reading", "entity_id", "gigajoules"),
+    [
+        ("004", "00012.34*GJ", "sensor.heat_meter", 12.34),
+        # A heat meter counting kWh: 1 kWh = 3.6 MJ, so the sensor stays in GJ.
+        ("012", "01000.000*kWh", "sensor.heat_meter", 3.6),
+        ("004", "00001.234*MWh", "sensor.heat_meter", 4.4424),
+        ("010", "00001.5*GJ", "sensor.cooling_meter", 1.5),
+    ],
+)
+async def test_heat_and_cooling_meters_in_gigajoules(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    device_type: str,
+    reading: str,
+    entity_id: str,
+    gigajoules: float,
+) -> None:
+    entry = _p1_entry(meter)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _send_all(
+        meter, [dsmr5(mbus_lines(1, device_type, GAS_ID, reading))], entry.runtime_data.hub
+    )
+    await hass.async_block_till_done()
+    state = hass.states.get(entity_id)
+    assert state is not None
+    assert float(state.state) == pytest.approx(gigajoules)
+    assert state.attributes["device_class"] == SensorDeviceClass.ENERGY
+    assert state.attributes["unit_of_measurement"] == UnitOfEnergy.GIGA_JOULE
+
+
+async def test_sub_meter_without_id_then_with_one(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """A channel without an id is known by the entry and channel until its id comes."""
+    entry = _p1_entry(meter)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await _send_all(meter, [dsmr5_gas_and_water(water_id="")], hub)
+    await hass.async_block_till_done()
+    device = _sub_meter_device(device_registry, entry, f"{DSMR5_METER_ID}_mbus2")
+    assert device.serial_number is None
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": None}
+    water = entity_registry.async_get(WATER)
+    assert water is not None
+    assert water.device_id == device.id
+
+    # A telegram that leaves the id line out says nothing about who is there.
+    await _send_all(meter, [dsmr5_gas_and_water(water_id=None)], hub)
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": None}
+
+    await _send_all(meter, [dsmr5_gas_and_water("12785.200*m3", "00872.300*m3")], hub)
+    assert state_of(hass, WATER) == "872.3"
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": WATER_ID}
+    renamed = _sub_meter_device(device_registry, entry, WATER_ID)
+    # The same device, now known by the meter's id: the sensor and its history stay.
+    assert (renamed.id, renamed.serial_number) == (device.id, WATER_ID)
+    assert (
+        device_registry.async_get_device_by_identifier(
+            (DOMAIN, f"{DSMR5_METER_ID}_mbus2"), entry.entry_id
+        )
+        is None
+    )
+
+
+async def test_replaced_gas_meter_starts_afresh(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    device_registry: dr.DeviceRegistry,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A lower reading is a glitch, unless another meter now sits on the channel."""
+    entry = _p1_entry(meter)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await _send_all(meter, [dsmr5_gas_and_water()], hub)
+    device = _sub_meter_device(device_registry, entry, GAS_ID)
+
+    published = []
+    new_id = hex_id("G0099999999999999")
+    for gas, gas_id in (
+        ("00003.000*m3", GAS_ID),  # the same meter going down: not shown
+        ("00000.000*m3", new_id),  # the new meter's first reading: 0 is never shown
+        ("00000.020*m3", new_id),  # the new meter counts from its own start
+        ("00000.010*m3", new_id),  # and is glitch-guarded like the old one
+        ("00000.030*m3", new_id),
+    ):
+        await _send_all(meter, [dsmr5_gas_and_water(gas, gas_id=gas_id)], hub)
+        published.append(state_of(hass, GAS))
+    assert published == ["12785.123", "12785.123", "0.02", "0.02", "0.03"]
+    replaced = _sub_meter_device(device_registry, entry, new_id)
+    assert (replaced.id, replaced.serial_number) == (device.id, new_id)
+    assert entry.data[CONF_SUB_METERS]["1"] == new_id
+    assert any("was replaced" in record.message for record in caplog.records)
+
+
+async def test_sub_meters_that_get_no_sensor(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    device_registry: dr.DeviceRegistry,
+    entity_registry: er.EntityRegistry,
+) -> None:
+    """An electricity sub-meter gets no sensor; two channels naming one id share a device."""
+    entry = _p1_entry(meter)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    gas = mbus_lines(1, "003", GAS_ID, "12785.123*m3")
+    electricity = mbus_lines(3, "002", hex_id("E0000000000000001"), "01234.567*kWh")
+    await _send_all(meter, [dsmr5(gas, mbus_lines(2, "007", "", "00872.234*m3"), electricity)], hub)
+    await hass.async_block_till_done()
+    assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": None}
+    assert not [key for key in hub.seen if key.endswith("_3")]
+
+    # Channel 2 now names the gas meter's id: its device is not merged into the gas
+    # meter's while running, and both readings go on.
+    await _send_all(meter, [dsmr5(gas, mbus_lines(2, "007", GAS_ID, "00872.300*m3"))], hub)
+    assert (state_of(hass, GAS), state_of(hass, WATER)) == ("12785.123", "872.3")
+    water = entity_registry.async_get(WATER)
+    assert water is not None
+    assert (
+        water.device_id == _sub_meter_device(device_registry, entry, f"{DSMR5_METER_ID}_mbus2").id
+    )

@@ -53,11 +53,19 @@ def test_code_and_strings_agree() -> None:
     """Sensor names, icons, flow errors and repair issues all have their strings."""
     names = STRINGS["entity"]["sensor"]
     icons = _load("icons.json")["entity"]["sensor"]
+    devices = STRINGS["device"]
     for description in SENSORS:
+        if description.medium is not None:
+            # A sub-meter's reading takes its device's name ("Gas meter").
+            assert description.name is None
+            assert description.translation_key is None
+            assert f"{description.medium}_meter" in devices
+            continue
         assert description.translation_key in names
         placeholders = set(re.findall(r"\{(\w+)\}", names[description.translation_key]["name"]))
         assert placeholders == set(description.translation_placeholders or {})
     assert set(icons) <= set(names)
+    assert "electricity_meter" in devices
     flow_errors = {"cannot_connect", "no_data", "no_valid_frames", "invalid_key", "unknown"}
     field_errors = {"invalid_key_format", "auth_key_not_used"}
     assert flow_errors | field_errors <= set(STRINGS["config"]["error"])

@@ -8,6 +8,7 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.const import Platform
 from homeassistant.core import HomeAssistant
 from homeassistant.exceptions import ConfigEntryNotReady
+from homeassistant.helpers import entity_registry as er
 
 from .const import (
     CONF_AUTH_KEY,
@@ -19,15 +20,23 @@ from .const import (
     CONF_MANUFACTURER,
     CONF_METER_TYPE,
     CONF_PARITY,
+    CONF_SEEN_OBIS,
     CONF_TRANSPORT,
     DEFAULT_BYTE_SIZE,
     DOMAIN,
+    LOGGER,
 )
+from .entity import async_register_meter_device
 from .han import DecoderOptions
-from .hub import MeterHub, MeterIdentity
+from .han.model import MEDIUM_GAS
+from .hub import MeterHub, MeterIdentity, device_identifier, sub_meter_key
 from .reader import LineSettings, MeterReader, PortError
 
 PLATFORMS = [Platform.SENSOR]
+
+# Up to entry version 1.1 every M-Bus channel of a P1 port had this one key, and only
+# gas had a sensor for it.
+_KEY_GAS_BEFORE_1_2 = "0-24.2.1"
 
 
 @dataclass(slots=True)
@@ -52,6 +61,44 @@ def decoder_options(hass: HomeAssistant, data: dict[str, object]) -> DecoderOpti
         # Kamstrup meters in Sweden send energy in Wh, elsewhere in 0.01 kWh, and the
         # frame does not say which; HA's configured country decides.
         country=hass.config.country,
+    )
+
+
+async def async_migrate_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
+    """Bring an entry made by an earlier version up to date.
+
+    Home Assistant itself refuses an entry of a later major version.
+    """
+    if entry.minor_version < 2:
+        _migrate_gas_sensor(hass, entry)
+    return True
+
+
+def _migrate_gas_sensor(hass: HomeAssistant, entry: HanConfigEntry) -> None:
+    """1.1 -> 1.2: the P1 gas sensor becomes the sensor of the gas meter on channel 1.
+
+    DSMR puts the gas meter on channel 1. The sensor's registry entry keeps its entity
+    id, and with it its history and its place in the Energy dashboard; it takes the
+    new unique id here and moves to the gas meter's own device when it is added.
+    """
+    identifier = device_identifier(entry)
+    new_key = sub_meter_key(MEDIUM_GAS, 1)
+    registry = er.async_get(hass)
+    old_entity_id = registry.async_get_entity_id(
+        Platform.SENSOR, DOMAIN, f"{identifier}_{_KEY_GAS_BEFORE_1_2}"
+    )
+    new_unique_id = f"{identifier}_{new_key}"
+    if (
+        old_entity_id is not None
+        and registry.async_get_entity_id(Platform.SENSOR, DOMAIN, new_unique_id) is None
+    ):
+        registry.async_update_entity(old_entity_id, new_unique_id=new_unique_id)
+        LOGGER.debug("Moved %s to the gas meter on M-Bus channel 1", old_entity_id)
+    seen = set(entry.data.get(CONF_SEEN_OBIS, ()))
+    if _KEY_GAS_BEFORE_1_2 in seen:
+        seen = (seen - {_KEY_GAS_BEFORE_1_2}) | {new_key}
+    hass.config_entries.async_update_entry(
+        entry, data={**entry.data, CONF_SEEN_OBIS: sorted(seen)}, minor_version=2
     )
 
 
@@ -90,6 +137,7 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
         ) from err
     entry.runtime_data = HanRuntimeData(hub, reader)
     entry.async_on_unload(hub.async_shutdown)
+    async_register_meter_device(hass, entry, hub.identity)
     # Started before the platforms so that a failing platform setup still closes
     # the port: HA cancels an entry's background tasks when its setup fails.
     entry.async_create_background_task(hass, reader.run(), f"{DOMAIN} reader {device}")

@@ -47,6 +47,7 @@ from .const import (
     CONF_POWER_INTERVAL,
     CONF_SCALE,
     CONF_SEEN_OBIS,
+    CONF_SUB_METERS,
     CONF_SYSTEM_TITLE,
     CONF_TRANSPORT,
     DEFAULT_MEASUREMENT_INTERVAL,
@@ -56,7 +57,7 @@ from .const import (
     LOGGER,
 )
 from .detect import DetectionError, Heard, decode_captured, detect_meter
-from .hub import KEY_LIST_VERSION, KEY_METER_ID, entity_key
+from .hub import KEY_LIST_VERSION, KEY_METER_ID, reading_keys
 from .reader import line_settings_apply
 
 # An AES-128 key as the grid company hands it out: 32 hex digits; people paste it
@@ -94,6 +95,8 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
     """Add a meter: port, listen, (key), confirm."""
 
     VERSION = 1
+    # 1.2: P1 sub-meters have a key per M-Bus channel (see async_migrate_entry).
+    MINOR_VERSION = 2
 
     def __init__(self) -> None:
         self._data: dict[str, Any] = {}
@@ -309,7 +312,7 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_update_reload_and_abort(
                 self._get_reconfigure_entry(), data_updates=data
             )
-        keys = {entity_key(obis) for obis in reading.values}
+        keys = reading_keys(reading)
         if reading.meter_id:
             keys.add(KEY_METER_ID)
         if reading.list_version:
@@ -320,6 +323,12 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_LIST_VERSION: reading.list_version,
             CONF_SEEN_OBIS: sorted(keys),
         }
+        if sub_meters := {
+            str(sub_meter.channel): sub_meter.equipment_id
+            for sub_meter in reading.sub_meters
+            if sub_meter.medium is not None
+        }:
+            data[CONF_SUB_METERS] = sub_meters
         title = " ".join(part for part in (reading.manufacturer, reading.meter_type) if part)
         return self.async_create_entry(title=title or "HAN Port", data=data)
 

@@ -20,6 +20,9 @@ CONF_TRANSPORT: Final = "transport"
 CONF_KEY: Final = "key"
 CONF_AUTH_KEY: Final = "auth_key"
 CONF_SEEN_OBIS: Final = "seen_obis"
+# Equipment id of the meter on each M-Bus channel of a P1 port ({"1": "4730…"}, None
+# when the channel sends none): the gas or water meter's device is known by it.
+CONF_SUB_METERS: Final = "sub_meters"
 # The first encrypted reading's system title: frames from another meter on the
 # same port (a neighbour's, on a shared M-Bus) must not mix into this one's sensors.
 CONF_SYSTEM_TITLE: Final = "system_title"

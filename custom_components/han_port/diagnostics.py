@@ -23,14 +23,23 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_AUTH_KEY, CONF_DEVICE, CONF_KEY, CONF_SYSTEM_TITLE
+from .const import CONF_AUTH_KEY, CONF_DEVICE, CONF_KEY, CONF_SUB_METERS, CONF_SYSTEM_TITLE
 from .han import FrameError, Measurement, Obis, Reading
 from .reader import is_network_port
 
 if TYPE_CHECKING:
     from . import HanConfigEntry
 
-TO_REDACT = {CONF_KEY, CONF_AUTH_KEY, CONF_DEVICE, CONF_SYSTEM_TITLE, "meter_id", "serial_number"}
+# CONF_SUB_METERS holds the equipment ids of a P1 port's gas and water meters.
+TO_REDACT = {
+    CONF_KEY,
+    CONF_AUTH_KEY,
+    CONF_DEVICE,
+    CONF_SYSTEM_TITLE,
+    CONF_SUB_METERS,
+    "meter_id",
+    "serial_number",
+}
 
 MARKER: Final = f"[{REDACTED}]"
 
@@ -191,6 +200,8 @@ def _ids(entry: HanConfigEntry, raws: Iterable[bytes]) -> set[bytes]:
         for obis, measurement in reading.values.items():
             if is_id_code(obis) and isinstance(measurement.value, str) and measurement.value:
                 found.add(measurement.value.encode())
+    # The sub-meters' ids as the entry remembers them, sent or not in the last readings.
+    found.update(meter_id.encode() for meter_id in hub.sub_meter_ids.values() if meter_id)
     # Another meter's frames (ignored by the hub) may sit in the raw bytes.
     found.update(hub.foreign_ids)
     if title := entry.data.get(CONF_SYSTEM_TITLE):

@@ -21,6 +21,7 @@ from homeassistant.helpers import device_registry as dr, issue_registry as ir
 
 from .const import (
     CONF_SEEN_OBIS,
+    CONF_SUB_METERS,
     CONF_SYSTEM_TITLE,
     DOMAIN,
     ISSUE_DECRYPT_FAILING,
@@ -28,7 +29,7 @@ from .const import (
     LOGGER,
 )
 from .han import DecoderOptions, Event, FrameError, Measurement, Obis, Reading, StreamDecoder
-from .han.model import REASON_DECRYPT, REASON_NO_KEY
+from .han.model import REASON_DECRYPT, REASON_NO_KEY, SubMeter
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -69,13 +70,33 @@ def entity_key(obis: Obis) -> str:
     """The key an entity is made for: C.D.E, whatever the channel B.
 
     Kamstrup sends active power as 1-1:1.7.0 and everybody else as 1-0:1.7.0; both
-    are the same quantity. Electricity (A=1) keys are "C.D.E"; other media keep A
-    ("0-24.2.1" for a gas meter behind a P1 port) so that 0-0:1.0.0 (clock) never
-    collides with an electricity register.
+    are the same quantity. Electricity (A=1) keys are "C.D.E"; other codes keep A
+    ("0-17.0.0", a P1 port's power limit) so that 0-0:1.0.0 (clock) never collides
+    with an electricity register. A P1 sub-meter's reading has a key of its own
+    (sub_meter_key).
     """
     if obis.a == 1:
         return f"{obis.c}.{obis.d}.{obis.e}"
     return f"{obis.a}-{obis.c}.{obis.d}.{obis.e}"
+
+
+def sub_meter_key(medium: str, channel: int) -> str:
+    """The key of a P1 sub-meter's reading: "gas_1" for the gas meter on M-Bus channel 1.
+
+    Not entity_key: gas on 0-1:24.2.1 and water on 0-2:24.2.1 differ only in B, and
+    what the channel holds comes from its device type, not from the OBIS code.
+    """
+    return f"{medium}_{channel}"
+
+
+def reading_keys(reading: Reading) -> set[str]:
+    """The key of every value `reading` carries, as the hub files them."""
+    sub_meter_keys = {
+        sub_meter.register: sub_meter_key(sub_meter.medium, sub_meter.channel)
+        for sub_meter in reading.sub_meters
+        if sub_meter.medium is not None
+    }
+    return {sub_meter_keys.get(obis) or entity_key(obis) for obis in reading.values}
 
 
 class RecentBytes:
@@ -167,6 +188,11 @@ class MeterHub:
         self.connected = False
         self.values: dict[str, Measurement] = {}
         self.seen: set[str] = set(entry.data.get(CONF_SEEN_OBIS, ()))
+        # Equipment id per M-Bus channel (None: the channel sends none), as last seen.
+        self.sub_meter_ids: dict[int, str | None] = {
+            int(channel): equipment_id
+            for channel, equipment_id in entry.data.get(CONF_SUB_METERS, {}).items()
+        }
         self.last_readings: deque[Reading] = deque(maxlen=LAST_READINGS)
         self.last_bytes = RecentBytes(LAST_BYTES)
         self.last_errors: deque[FrameError] = deque(maxlen=LAST_ERRORS)
@@ -307,11 +333,14 @@ class MeterHub:
         self.available = True
 
         new_keys: list[str] | None = None
+        sub_meter_keys = self._sub_meter_keys(reading.sub_meters) if reading.sub_meters else None
         keys_by_obis = self._keys_by_obis
         listeners = self._value_listeners
         values = self.values
         for obis, measurement in reading.values.items():
-            key = keys_by_obis.get(obis)
+            key = sub_meter_keys.get(obis) if sub_meter_keys else None
+            if key is None:
+                key = keys_by_obis.get(obis)
             if key is None:
                 key = keys_by_obis[obis] = entity_key(obis)
             values[key] = measurement
@@ -340,6 +369,61 @@ class MeterHub:
                 self._outage_logged = False
             for notify in list(self._availability_listeners):
                 notify()
+
+    def _sub_meter_keys(self, sub_meters: Iterable[SubMeter]) -> dict[Obis, str]:
+        """The key of each sub-meter reading, after learning who is on each channel."""
+        keys: dict[Obis, str] = {}
+        for sub_meter in sub_meters:
+            if sub_meter.medium is None:
+                continue
+            keys[sub_meter.register] = sub_meter_key(sub_meter.medium, sub_meter.channel)
+            channel = sub_meter.channel
+            # A telegram without the id line says nothing about who is there.
+            if channel not in self.sub_meter_ids or (
+                sub_meter.equipment_id is not None
+                and sub_meter.equipment_id != self.sub_meter_ids[channel]
+            ):
+                self._learn_sub_meter(channel, sub_meter.equipment_id)
+        return keys
+
+    def _learn_sub_meter(self, channel: int, equipment_id: str | None) -> None:
+        """Remember the channel's meter; its device, if it has one, is now known by this id.
+
+        The device is re-identified rather than replaced, so the sub-meter's sensors
+        (and their history) stay where they are: after an upgrade from a version that
+        did not know the id, and when the grid company swaps the gas meter.
+        """
+        previous = self.sub_meter_ids.get(channel)
+        before = sub_meter_identifier(self.entry, channel, previous)
+        self.sub_meter_ids[channel] = equipment_id
+        self.hass.config_entries.async_update_entry(
+            self.entry,
+            data={
+                **self.entry.data,
+                CONF_SUB_METERS: {
+                    str(number): meter_id for number, meter_id in sorted(self.sub_meter_ids.items())
+                },
+            },
+        )
+        after = sub_meter_identifier(self.entry, channel, equipment_id)
+        registry = dr.async_get(self.hass)
+        device = registry.async_get_device_by_identifier((DOMAIN, before), self.entry.entry_id)
+        if device is None or after == before:
+            return
+        if registry.async_get_device_by_identifier((DOMAIN, after), self.entry.entry_id):
+            # The meter already has a device (moved from another channel): its
+            # sensors join it on the next start.
+            return
+        if previous is not None:
+            LOGGER.info(
+                "The meter on M-Bus channel %d of %s was replaced (its equipment id changed);"
+                " its sensors now show the new meter",
+                channel,
+                self.device,
+            )
+        registry.async_update_device(
+            device.id, new_identifiers={(DOMAIN, after)}, serial_number=equipment_id
+        )
 
     def _remember_keys(self, keys: list[str]) -> None:
         """Persist keys so their entities exist right after the next restart."""
@@ -465,3 +549,8 @@ class MeterHub:
 def device_identifier(entry: ConfigEntry) -> str:
     """The meter id when the meter sends one, else the entry id (Swedish P1 ports)."""
     return entry.unique_id or entry.entry_id
+
+
+def sub_meter_identifier(entry: ConfigEntry, channel: int, equipment_id: str | None) -> str:
+    """A sub-meter's device: its equipment id, else the electricity meter's and the channel."""
+    return equipment_id or f"{device_identifier(entry)}_mbus{channel}"

@@ -60,7 +60,8 @@ from .const import (
 )
 from .entity import HanEntity
 from .han import Measurement
-from .hub import KEY_LIST_VERSION, KEY_METER_ID
+from .han.model import MBUS_CHANNELS, MEDIA, MEDIUM_COOLING, MEDIUM_GAS, MEDIUM_HEAT, MEDIUM_WATER
+from .hub import KEY_LIST_VERSION, KEY_METER_ID, sub_meter_key
 
 if TYPE_CHECKING:
     from . import HanConfigEntry
@@ -83,13 +84,21 @@ class Throttle(StrEnum):
 
 @dataclass(frozen=True, kw_only=True)
 class HanSensorEntityDescription(SensorEntityDescription):
-    """A sensor for one OBIS quantity (key "C.D.E", see hub.entity_key)."""
+    """A sensor for one OBIS quantity (key "C.D.E", see hub.entity_key).
+
+    A P1 sub-meter's reading (key "gas_1", see hub.sub_meter_key) names its `medium`
+    and `channel`: it belongs to that meter's device.
+    """
 
     decoder_unit: str | None = None  # the unit the decoder gives (model.Measurement)
+    # Other units the decoder may give, each with its factor to the native unit.
+    other_units: tuple[tuple[str, float], ...] = ()
     scaled: bool = False  # multiplied by the current-transformer scale option
     throttle: Throttle = Throttle.NONE
     register: bool = False  # cumulative: restored, never 0, never decreasing
     text: bool = False  # a string (meter id, list version), not a number
+    medium: str | None = None
+    channel: int | None = None
 
 
 def _power(
@@ -128,6 +137,38 @@ def _energy(
         scaled=True,
         register=True,
         **kwargs,
+    )
+
+
+# Each sub-meter medium's reading: device class, unit, unit from the decoder, other
+# units. DSMR gives gas and water in m3 and heat or cold in GJ; a heat meter counting
+# kWh is read in GJ too (1 kWh = 3.6 MJ), so the sensor's unit never changes.
+_SUB_METER_READINGS: Mapping[
+    str, tuple[SensorDeviceClass, str, str, tuple[tuple[str, float], ...]]
+] = {
+    MEDIUM_GAS: (SensorDeviceClass.GAS, UnitOfVolume.CUBIC_METERS, "m3", ()),
+    MEDIUM_WATER: (SensorDeviceClass.WATER, UnitOfVolume.CUBIC_METERS, "m3", ()),
+    MEDIUM_HEAT: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, "GJ", (("kWh", 0.0036),)),
+    MEDIUM_COOLING: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, "GJ", (("kWh", 0.0036),)),
+}
+
+
+def _sub_meter(medium: str, channel: int) -> HanSensorEntityDescription:
+    device_class, unit, decoder_unit, other_units = _SUB_METER_READINGS[medium]
+    return HanSensorEntityDescription(
+        key=sub_meter_key(medium, channel),
+        # The reading is what the sub-meter's device is for, so the entity takes the
+        # device's name: "Gas meter", sensor.gas_meter.
+        name=None,
+        device_class=device_class,
+        native_unit_of_measurement=unit,
+        decoder_unit=decoder_unit,
+        other_units=other_units,
+        state_class=SensorStateClass.TOTAL_INCREASING,
+        suggested_display_precision=3,
+        register=True,
+        medium=medium,
+        channel=channel,
     )
 
 
@@ -243,17 +284,8 @@ SENSORS: tuple[HanSensorEntityDescription, ...] = (
         )
         for quadrant in (1, 2, 3, 4)
     ),
-    HanSensorEntityDescription(
-        # A gas meter on the P1 port's M-Bus channel (DSMR 0-1:24.2.1).
-        key="0-24.2.1",
-        translation_key="gas",
-        device_class=SensorDeviceClass.GAS,
-        native_unit_of_measurement=UnitOfVolume.CUBIC_METERS,
-        decoder_unit="m3",
-        state_class=SensorStateClass.TOTAL_INCREASING,
-        suggested_display_precision=3,
-        register=True,
-    ),
+    # Gas, water and heat meters on a P1 port's M-Bus channels.
+    *(_sub_meter(medium, channel) for medium in MEDIA for channel in MBUS_CHANNELS),
     HanSensorEntityDescription(
         key=KEY_METER_ID,
         translation_key="meter_id",
@@ -298,7 +330,7 @@ class HanSensor(HanEntity, SensorEntity):
     entity_description: HanSensorEntityDescription
 
     def __init__(self, entry: HanConfigEntry, description: HanSensorEntityDescription) -> None:
-        super().__init__(entry, description)
+        super().__init__(entry, description, medium=description.medium, channel=description.channel)
         options = entry.options
         self._scale: float = (
             float(options.get(CONF_SCALE, DEFAULT_SCALE)) if description.scaled else DEFAULT_SCALE
@@ -330,10 +362,17 @@ class HanSensor(HanEntity, SensorEntity):
         if (
             not isinstance(value, (int, float))
             or isinstance(value, bool)
-            or measurement.unit != description.decoder_unit
             or not math.isfinite(value)
         ):
             return None
+        if measurement.unit != description.decoder_unit:
+            factor = next(
+                (factor for unit, factor in description.other_units if unit == measurement.unit),
+                None,
+            )
+            if factor is None:
+                return None
+            value *= factor
         return value * self._scale if self._scale != 1.0 else value
 
     def _accept(self, measurement: Measurement) -> bool:
@@ -387,7 +426,20 @@ class HanRegisterSensor(HanSensor, RestoreSensor):
     hour after a restart, and it never shows 0 or a value below the last one: HA's
     statistics read any decrease of a TOTAL_INCREASING sensor as a meter reset and
     would count the whole register again.
+
+    A sub-meter's register starts afresh when another meter appears on its channel
+    (the grid company replaced the gas meter): the new meter counts from its own
+    start, and HA's statistics read that one decrease as the meter reset it is.
     """
+
+    def __init__(self, entry: HanConfigEntry, description: HanSensorEntityDescription) -> None:
+        super().__init__(entry, description)
+        self._source = self._equipment_id()
+
+    def _equipment_id(self) -> str | None:
+        """The id of the sub-meter this register counts for (None: not a sub-meter, or unsent)."""
+        channel = self.entity_description.channel
+        return None if channel is None else self._hub.sub_meter_ids.get(channel)
 
     @override
     async def async_added_to_hass(self) -> None:
@@ -408,6 +460,11 @@ class HanRegisterSensor(HanSensor, RestoreSensor):
 
     @override
     def _value(self, measurement: Measurement) -> float | str | None:
+        source = self._equipment_id()
+        if source != self._source:
+            if source is not None and self._source is not None:
+                self._attr_native_value = None
+            self._source = source
         value = super()._value(measurement)
         if not isinstance(value, (int, float)) or value <= 0:
             return None

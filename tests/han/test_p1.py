@@ -14,6 +14,10 @@ import pytest
 
 from custom_components.han_port.han.crc import crc16_arc
 from custom_components.han_port.han.model import (
+    MEDIUM_COOLING,
+    MEDIUM_GAS,
+    MEDIUM_HEAT,
+    MEDIUM_WATER,
     REASON_CRC,
     REASON_FORMAT,
     REASON_MALFORMED,
@@ -22,6 +26,7 @@ from custom_components.han_port.han.model import (
     Measurement,
     Obis,
     Reading,
+    SubMeter,
 )
 from custom_components.han_port.han.p1 import (
     NEED_MORE,
@@ -29,6 +34,17 @@ from custom_components.han_port.han.p1 import (
     P1_MAX_LENGTH,
     decode_telegram,
     find_end,
+)
+
+from ..p1_telegrams import (
+    FLUVIUS_GAS_ID,
+    FLUVIUS_WATER_ID,
+    GAS_ID,
+    WATER_ID,
+    dsmr5,
+    dsmr5_gas_and_water,
+    fluvius_gas_and_water,
+    mbus_lines,
 )
 
 _CORPUS: list[dict[str, Any]] = json.loads(
@@ -90,13 +106,20 @@ def test_decode_corpus_telegram(entry: dict[str, Any]) -> None:
     telegram = telegram_of(entry)
     reading = decoded(telegram[: find_end(telegram, 0)])
 
-    values = {str(obis): measurement.value for obis, measurement in reading.values.items()}
+    # The corpus lists what has a unit; sub-meter equipment ids come on top, as text.
+    ids = {obis: m.value for obis, m in reading.values.items() if m.unit is None}
+    assert all(obis.b in (1, 2, 3, 4) and obis[2:5] == (96, 1, 0) for obis in ids)
+    values = {
+        str(obis): measurement.value
+        for obis, measurement in reading.values.items()
+        if obis not in ids
+    }
     assert values == expected["values"]
     # int where the scaled value is whole (244 W, not 244.0), float otherwise.
     assert {code: type(value) for code, value in values.items()} == {
         code: type(value) for code, value in expected["values"].items()
     }
-    units = {str(obis): measurement.unit for obis, measurement in reading.values.items()}
+    units = {str(obis): m.unit for obis, m in reading.values.items() if obis not in ids}
     assert units == expected["units"]
     assert reading.timestamp == datetime.fromisoformat(expected["timestamp"])
     assert reading.timestamp is not None
@@ -112,7 +135,8 @@ def test_decode_corpus_telegram(entry: dict[str, Any]) -> None:
 @pytest.mark.parametrize("entry", P1_ENTRIES, ids=lambda entry: entry["id"])
 def test_decode_whole_capture_with_stray_and_trailing_line_ends(entry: dict[str, Any]) -> None:
     reading = decoded(entry["text"].encode("ascii"))
-    assert len(reading.values) == len(entry["expected"]["values"])
+    measured = [m for m in reading.values.values() if m.unit is not None]
+    assert len(measured) == len(entry["expected"]["values"])
 
 
 def test_manufacturer_from_flag_id() -> None:
@@ -133,6 +157,148 @@ def test_multi_value_lines() -> None:
     assert Obis.parse("1-0:99.97.0") not in reading.values
     for status in ("0-0:96.14.0", "0-0:96.7.21", "0-0:96.13.0", "0-1:24.1.0", "0-0:96.1.1"):
         assert Obis.parse(status) not in reading.values
+
+
+# ---------------------------------------------------------------- M-Bus sub-meters
+
+
+def test_sub_meter_of_the_dsmr5_capture() -> None:
+    """Channel 1 is a gas meter; channel 2 names a device type but sends no reading."""
+    reading = decoded(telegram_of(DSMR5))
+    assert reading.sub_meters == (
+        SubMeter(
+            channel=1,
+            register=Obis.parse("0-1:24.2.1"),
+            medium=MEDIUM_GAS,
+            device_type=3,
+            equipment_id="3232323241424344313233343536373839",
+            captured=datetime(2017, 1, 2, 16, 10, 5, fold=1),
+        ),
+    )
+    # The id stays a value under its own code; the empty id of channel 2 is no value.
+    assert value_of(reading, "0-1:96.1.0") == Measurement("3232323241424344313233343536373839")
+    assert Obis.parse("0-2:96.1.0") not in reading.values
+
+
+def test_gas_and_water_on_two_channels() -> None:
+    """Each channel keeps its own reading, id and capture time."""
+    reading = decoded(dsmr5_gas_and_water())
+    assert reading.sub_meters == (
+        SubMeter(
+            channel=1,
+            register=Obis.parse("0-1:24.2.1"),
+            medium=MEDIUM_GAS,
+            device_type=3,
+            equipment_id=GAS_ID,
+            captured=datetime(2010, 12, 9, 11, 25, fold=1),
+        ),
+        SubMeter(
+            channel=2,
+            register=Obis.parse("0-2:24.2.1"),
+            medium=MEDIUM_WATER,
+            device_type=7,
+            equipment_id=WATER_ID,
+            captured=datetime(2010, 12, 9, 11, 20, fold=1),
+        ),
+    )
+    assert value_of(reading, "0-1:24.2.1") == Measurement(12785.123, "m3")
+    assert value_of(reading, "0-2:24.2.1") == Measurement(872.234, "m3")
+    assert value_of(reading, "0-1:96.1.0") == Measurement(GAS_ID)
+    assert value_of(reading, "0-2:96.1.0") == Measurement(WATER_ID)
+    assert reading.meter_id == "4B384547303034303436333935353037"
+
+
+def test_fluvius_gas_on_24_2_3_and_ids_on_96_1_1() -> None:
+    reading = decoded(fluvius_gas_and_water())
+    gas, water = reading.sub_meters
+    assert (gas.register, gas.medium, gas.equipment_id) == (
+        Obis.parse("0-1:24.2.3"),
+        MEDIUM_GAS,
+        FLUVIUS_GAS_ID,
+    )
+    assert gas.captured == datetime(2020, 5, 12, 13, 45, 58)
+    assert (water.register, water.medium, water.equipment_id) == (
+        Obis.parse("0-2:24.2.1"),
+        MEDIUM_WATER,
+        FLUVIUS_WATER_ID,
+    )
+    assert value_of(reading, "0-1:24.2.3") == Measurement(112.384, "m3")
+    assert value_of(reading, "0-1:96.1.1") == Measurement(FLUVIUS_GAS_ID)
+    assert value_of(reading, "0-2:96.1.1") == Measurement(FLUVIUS_WATER_ID)
+    # The valve state 0-1:24.4.0 is status, not a reading.
+    assert Obis.parse("0-1:24.4.0") not in reading.values
+
+
+@pytest.mark.parametrize(
+    ("device_type", "reading", "medium"),
+    [
+        ("003", "00012.345*m3", MEDIUM_GAS),
+        ("007", "00012.345*m3", MEDIUM_WATER),
+        ("006", "00012.345*m3", MEDIUM_WATER),  # warm water
+        ("022", "00012.345*m3", MEDIUM_WATER),  # cold water (0x16)
+        ("004", "00012.34*GJ", MEDIUM_HEAT),
+        ("012", "00012.34*GJ", MEDIUM_HEAT),  # heat, inlet (0x0C)
+        ("012", "01234.567*kWh", MEDIUM_HEAT),
+        ("004", "00001.234*MWh", MEDIUM_HEAT),
+        ("010", "00012.34*GJ", MEDIUM_COOLING),  # 0x0A
+        # The device type and the unit disagree, or the type is not a meter we show.
+        ("003", "00012.34*GJ", None),
+        ("007", "01234.567*kWh", None),
+        ("002", "01234.567*kWh", None),  # electricity sub-meter
+        ("000", "00012.345*m3", None),
+        # A device type that is no number is as good as none: the unit decides.
+        ("xyz", "00012.345*m3", MEDIUM_GAS),
+    ],
+)
+def test_medium_from_device_type_and_unit(
+    device_type: str, reading: str, medium: str | None
+) -> None:
+    (sub_meter,) = decoded(dsmr5(mbus_lines(3, device_type, GAS_ID, reading))).sub_meters
+    assert sub_meter.channel == 3
+    assert sub_meter.medium == medium
+    assert sub_meter.device_type == (int(device_type) if device_type.isdecimal() else None)
+
+
+@pytest.mark.parametrize(
+    ("reading", "medium"),
+    [("00012.345*m3", MEDIUM_GAS), ("00012.34*GJ", MEDIUM_HEAT), ("01234.567*kWh", None)],
+)
+def test_medium_from_the_unit_alone(reading: str, medium: str | None) -> None:
+    """No device type line: m3 is the gas meter, GJ a heat meter, kWh says nothing."""
+    telegram = dsmr5([f"0-1:24.2.1(101209112500W)({reading})"])
+    (sub_meter,) = decoded(telegram).sub_meters
+    assert (sub_meter.medium, sub_meter.device_type, sub_meter.equipment_id) == (
+        medium,
+        None,
+        None,
+    )
+
+
+def test_sub_meter_edge_cases() -> None:
+    reading = decoded(
+        dsmr5(
+            # DSMR 4's heat example sends the value without a capture time.
+            ["0-1:24.1.0(004)", "0-1:24.2.1(12.34*GJ)"],
+            # Both readings: the temperature-converted one counts.
+            [*mbus_lines(2, "003", GAS_ID, "00100.000*m3"), "0-2:24.2.3(101209112500W)(1*m3)"],
+            # A reading without a number is no reading: the channel is left out.
+            mbus_lines(3, "007", WATER_ID, "ABCDE*m3"),
+            # Channel 5 does not exist in DSMR.
+            mbus_lines(5, "003", GAS_ID, "00001.000*m3"),
+        )
+    )
+    heat, gas = reading.sub_meters
+    assert (heat.channel, heat.medium, heat.captured) == (1, MEDIUM_HEAT, None)
+    assert value_of(reading, "0-1:24.2.1") == Measurement(12.34, "GJ")
+    assert (gas.channel, gas.register) == (2, Obis.parse("0-2:24.2.1"))
+    assert value_of(reading, "0-2:24.2.3") == Measurement(1, "m3")
+    assert Obis.parse("0-5:96.1.0") not in reading.values
+
+
+def test_no_sub_meters_on_swedish_telegrams() -> None:
+    for entry in P1_ENTRIES:
+        if entry is not DSMR5:
+            assert decoded(telegram_of(entry)).sub_meters == ()
 
 
 # ---------------------------------------------------------------- CRC
@@ -188,7 +354,9 @@ def test_telegram_without_crc() -> None:
     assert find_end(telegram, 0) == bang
     assert find_end(with_digits[:bang] + b"\n", 0) == bang
     reading = decoded(telegram[:bang])
-    assert {str(obis): m.value for obis, m in reading.values.items()} == DSMR5["expected"]["values"]
+    assert {
+        str(obis): m.value for obis, m in reading.values.items() if m.unit is not None
+    } == DSMR5["expected"]["values"]
 
 
 def test_dsmr22_telegram_with_gas_on_a_continuation_line() -> None:
@@ -213,6 +381,15 @@ def test_dsmr22_telegram_with_gas_on_a_continuation_line() -> None:
         Obis.parse("0-1:24.3.0"): Measurement(1.001, "m3"),
     }
     assert reading.timestamp is None
+    # No device type in DSMR 2.2: the m3 meter is the gas meter.
+    assert reading.sub_meters == (
+        SubMeter(
+            channel=1,
+            register=Obis.parse("0-1:24.3.0"),
+            medium=MEDIUM_GAS,
+            captured=datetime(2016, 11, 7, 19),
+        ),
+    )
     assert reading.list_version is None
 
 
@@ -302,6 +479,7 @@ def test_units_scaling_and_case() -> None:
             "1-0:2.7.0(0001.5*W)\n"
             "1-0:9.7.0(01.234*kVA)\n"
             "1-0:1.8.0(00001234*Wh)\n"
+            "1-0:1.8.1(00001.2345*MWh)\n"
             "1-0:3.8.0(00000518.309*KVARH)\n"
             "1-0:4.8.0(00000700*varh)\n"
             "1-0:32.7.0(230.0*v)\n"
@@ -320,6 +498,7 @@ def test_units_scaling_and_case() -> None:
         Obis.parse("1-0:2.7.0"): Measurement(1.5, "W"),
         Obis.parse("1-0:9.7.0"): Measurement(1234, "VA"),
         Obis.parse("1-0:1.8.0"): Measurement(1.234, "kWh"),
+        Obis.parse("1-0:1.8.1"): Measurement(1234.5, "kWh"),
         Obis.parse("1-0:3.8.0"): Measurement(518.309, "kvarh"),
         Obis.parse("1-0:4.8.0"): Measurement(0.7, "kvarh"),
         Obis.parse("1-0:32.7.0"): Measurement(230, "V"),

@@ -81,6 +81,36 @@ class Measurement:
     unit: str | None = None
 
 
+# What a sub-meter measures (SubMeter.medium); sensor keys and device names use them.
+MEDIUM_GAS: Final = "gas"
+MEDIUM_WATER: Final = "water"
+MEDIUM_HEAT: Final = "heat"
+MEDIUM_COOLING: Final = "cooling"
+MEDIA: Final = (MEDIUM_GAS, MEDIUM_WATER, MEDIUM_HEAT, MEDIUM_COOLING)
+# The M-Bus channels (OBIS B) a P1 port relays sub-meters on.
+MBUS_CHANNELS: Final = range(1, 5)
+
+
+@dataclass(frozen=True, slots=True)
+class SubMeter:
+    """A meter the main meter relays from its M-Bus: gas, water or heat on P1 channel 1-4.
+
+    Its reading stays in Reading.values under its own OBIS code (`register`, e.g.
+    0-1:24.2.1), and so does its equipment id (0-n:96.1.0 or 0-n:96.1.1); this says
+    which meter they belong to. `medium` is None when neither the device type nor the
+    unit says what the meter measures. `captured` is the meter's own time of the
+    reading (naive local time, like Reading.timestamp on P1), often minutes older than
+    the telegram.
+    """
+
+    channel: int
+    register: Obis
+    medium: str | None = None
+    device_type: int | None = None
+    equipment_id: str | None = None
+    captured: datetime | None = None
+
+
 @dataclass(frozen=True, slots=True)
 class Reading:
     """Everything one complete message from the meter said.
@@ -88,7 +118,8 @@ class Reading:
     `timestamp` is timezone-aware when the message carried the UTC deviation, and a
     naive local wall-clock time when it did not (Kamstrup and Kaifa send deviation
     0x8000 = "not specified"); `timestamp_is_local` says which. It is None when the
-    message carried no time at all (Aidon list 1).
+    message carried no time at all (Aidon list 1). `sub_meters` lists the gas, water
+    and heat meters a P1 telegram relays (empty for every other transport).
     """
 
     values: Mapping[Obis, Measurement]
@@ -100,6 +131,7 @@ class Reading:
     transport: str = "hdlc"
     encrypted: bool = False
     system_title: bytes | None = field(default=None, repr=False)
+    sub_meters: tuple[SubMeter, ...] = ()
 
     @property
     def timestamp_is_local(self) -> bool:

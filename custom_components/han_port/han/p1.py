@@ -12,6 +12,15 @@ DSMR 2.2 and 3 send no CRC: their telegrams end with "!" CR LF.
 
 `find_end` delimits a telegram in a byte stream that may also carry binary HDLC or
 M-Bus frames; `decode_telegram` turns one telegram into a Reading.
+
+DSMR 4/5 and e-MUCS (BE) meters relay up to four M-Bus meters (gas, water, heat) on
+channels B = 1..4, each as a device type, an equipment id and one reading:
+
+    0-1:24.1.0(003)                             device type (EN 13757-3 medium: 3 = gas)
+    0-1:96.1.0(4730303139333430323231313938343135)   equipment id (e-MUCS: 0-1:96.1.1)
+    0-1:24.2.1(170108160000W)(01234.000*m3)     capture time, value (e-MUCS gas: 24.2.3)
+
+They become Reading.sub_meters; their readings and ids stay in Reading.values.
 """
 
 from __future__ import annotations
@@ -25,6 +34,11 @@ from typing import Final
 from .crc import crc16_arc
 from .model import (
     MAX_RAW,
+    MBUS_CHANNELS,
+    MEDIUM_COOLING,
+    MEDIUM_GAS,
+    MEDIUM_HEAT,
+    MEDIUM_WATER,
     REASON_CRC,
     REASON_FORMAT,
     REASON_MALFORMED,
@@ -33,6 +47,7 @@ from .model import (
     Measurement,
     Obis,
     Reading,
+    SubMeter,
 )
 
 P1_MAX_LENGTH: Final = 8192
@@ -76,6 +91,7 @@ _UNITS: Final[Mapping[str, tuple[str, int]]] = {
     "kva": ("VA", 3),
     "wh": ("kWh", -3),
     "kwh": ("kWh", 0),
+    "mwh": ("kWh", 3),
     "varh": ("kvarh", -3),
     "kvarh": ("kvarh", 0),
     "v": ("V", 0),
@@ -97,6 +113,49 @@ _METER_ID_CODES: Final = (Obis(0, 0, 96, 1, 1), Obis(0, 0, 96, 1, 0))
 # DSMR 1-3:0.2.8 "version information for P1 output"; e-MUCS (BE) and Luxembourg
 # send 0-0:96.1.4 instead.
 _VERSION_CODES: Final = (Obis(1, 3, 0, 2, 8), Obis(0, 0, 96, 1, 4))
+
+# M-Bus channels 1..4 (DSMR 4/5, e-MUCS). Equipment id: 0-n:96.1.0 in DSMR, 0-n:96.1.1
+# in e-MUCS. The reading, in order of preference: 0-n:24.2.1 (DSMR: gas temperature
+# converted, water, heat), 0-n:24.2.3 (e-MUCS gas, not temperature converted),
+# 0-n:24.3.0 (DSMR 2.2/3 hourly gas). Equipment ids go into Reading.values as text so
+# that whatever handles values (diagnostics) sees them as the meter sent them.
+_SUB_METER_ID_CODES: Final = ((96, 1, 0), (96, 1, 1))
+_SUB_METER_REGISTER_CODES: Final = ((24, 2, 1), (24, 2, 3), (24, 3, 0))
+_SUB_METER_CODES: Final = tuple(
+    (
+        channel,
+        Obis(0, channel, 24, 1, 0),
+        tuple(Obis(0, channel, *code) for code in _SUB_METER_ID_CODES),
+        tuple(Obis(0, channel, *code) for code in _SUB_METER_REGISTER_CODES),
+    )
+    for channel in MBUS_CHANNELS
+)
+_SUB_METER_IDS: Final = frozenset(obis for _, _, ids, _ in _SUB_METER_CODES for obis in ids)
+
+# Device type 0-n:24.1.0: the medium code of EN 13757-3 (M-Bus).
+_MEDIUM_BY_DEVICE_TYPE: Final[Mapping[int, str]] = {
+    0x03: MEDIUM_GAS,
+    0x04: MEDIUM_HEAT,  # heat, volume measured at the return (outlet)
+    0x06: MEDIUM_WATER,  # warm water, 30-90 degC
+    0x07: MEDIUM_WATER,
+    0x0A: MEDIUM_COOLING,  # cooling load, volume measured at the return (outlet)
+    0x0B: MEDIUM_COOLING,  # cooling load, volume measured at the flow (inlet)
+    0x0C: MEDIUM_HEAT,  # heat, volume measured at the flow (inlet)
+    0x0D: MEDIUM_HEAT,  # heat/cooling load meter: one register, counted as heat
+    0x15: MEDIUM_WATER,  # hot water, >= 90 degC
+    0x16: MEDIUM_WATER,  # cold water
+}
+# The units (as _UNITS hands them out) each medium's reading may come in. DSMR gives
+# gas and water in m3 and heat or cold in GJ; heat meters that count kWh are accepted.
+_MEDIUM_UNITS: Final[Mapping[str, frozenset[str]]] = {
+    MEDIUM_GAS: frozenset({"m3"}),
+    MEDIUM_WATER: frozenset({"m3"}),
+    MEDIUM_HEAT: frozenset({"GJ", "kWh"}),
+    MEDIUM_COOLING: frozenset({"GJ", "kWh"}),
+}
+# Without a device type (DSMR 2.2/3 send none) the unit decides: the m3 meter on those
+# ports is the gas meter, and GJ is what DSMR's heat meters count.
+_MEDIUM_BY_UNIT: Final[Mapping[str, str]] = {"m3": MEDIUM_GAS, "GJ": MEDIUM_HEAT}
 
 # FLAG ids (DLMS UA register; every upper/lower-case variant belongs to the same
 # maker, so "ISk" is "ISK"). Only ids whose maker the captures or the identification
@@ -261,6 +320,8 @@ def _reading(flag_id: str, objects: Sequence[tuple[Obis, list[str]]]) -> Reading
         measurement = _measurement(obis, groups)
         if measurement is not None:
             values[obis] = measurement
+        elif obis in _SUB_METER_IDS and groups and groups[0]:
+            values[obis] = Measurement(groups[0])
     return Reading(
         values=values,
         meter_id=_first_text(registers, _METER_ID_CODES),
@@ -268,7 +329,44 @@ def _reading(flag_id: str, objects: Sequence[tuple[Obis, list[str]]]) -> Reading
         list_version=f"P1 version {version}" if version else None,
         timestamp=_timestamp(clock[0]) if clock else None,
         transport="p1",
+        sub_meters=_sub_meters(registers, values),
     )
+
+
+def _sub_meters(
+    registers: Mapping[Obis, list[str]], values: Mapping[Obis, Measurement]
+) -> tuple[SubMeter, ...]:
+    """The M-Bus channels that carry a reading; a channel without one is left out."""
+    found: list[SubMeter] = []
+    for channel, type_code, id_codes, register_codes in _SUB_METER_CODES:
+        register = next((obis for obis in register_codes if obis in values), None)
+        if register is None:
+            continue
+        type_groups = registers.get(type_code)
+        type_text = type_groups[0] if type_groups else ""
+        device_type = int(type_text) if type_text.isdecimal() and len(type_text) <= 3 else None
+        groups = registers[register]
+        found.append(
+            SubMeter(
+                channel=channel,
+                register=register,
+                medium=_medium(device_type, values[register].unit),
+                device_type=device_type,
+                equipment_id=_first_text(registers, id_codes),
+                # (capture time)(value*unit); DSMR 4's heat example sends the value alone.
+                captured=_timestamp(groups[0]) if len(groups) >= 2 else None,
+            )
+        )
+    return tuple(found)
+
+
+def _medium(device_type: int | None, unit: str | None) -> str | None:
+    """What a sub-meter measures; None when the device type and the unit disagree."""
+    if device_type is None:
+        medium = _MEDIUM_BY_UNIT.get(unit or "")
+    else:
+        medium = _MEDIUM_BY_DEVICE_TYPE.get(device_type)
+    return medium if medium is not None and unit in _MEDIUM_UNITS[medium] else None
 
 
 def _first_text(registers: Mapping[Obis, list[str]], codes: Iterable[Obis]) -> str | None:
