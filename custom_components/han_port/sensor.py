@@ -26,7 +26,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import StrEnum
 import math
-from typing import TYPE_CHECKING, Any, Self, override
+from typing import TYPE_CHECKING, Any, Final, Self, override
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -59,7 +59,7 @@ from .const import (
     DEFAULT_SCALE,
 )
 from .entity import HanEntity
-from .han import Measurement
+from .han import Measurement, Unit
 from .han.model import MBUS_CHANNELS, MEDIA, MEDIUM_COOLING, MEDIUM_GAS, MEDIUM_HEAT, MEDIUM_WATER
 from .hub import KEY_LIST_VERSION, KEY_METER_ID, sub_meter_key
 
@@ -90,9 +90,9 @@ class HanSensorEntityDescription(SensorEntityDescription):
     and `channel`: it belongs to that meter's device.
     """
 
-    decoder_unit: str | None = None  # the unit the decoder gives (model.Measurement)
+    decoder_unit: Unit | None = None  # the unit the decoder gives (model.Measurement)
     # Other units the decoder may give, each with its factor to the native unit.
-    other_units: tuple[tuple[str, float], ...] = ()
+    other_units: tuple[tuple[Unit, float], ...] = ()
     scaled: bool = False  # multiplied by the current-transformer scale option
     throttle: Throttle = Throttle.NONE
     register: bool = False  # cumulative: restored, never 0, never decreasing
@@ -111,7 +111,7 @@ def _power(
         native_unit_of_measurement=(
             UnitOfReactivePower.VOLT_AMPERE_REACTIVE if reactive else UnitOfPower.WATT
         ),
-        decoder_unit="var" if reactive else "W",
+        decoder_unit=Unit.VAR if reactive else Unit.WATT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         scaled=True,
@@ -131,7 +131,7 @@ def _energy(
             if reactive
             else UnitOfEnergy.KILO_WATT_HOUR
         ),
-        decoder_unit="kvarh" if reactive else "kWh",
+        decoder_unit=Unit.KILO_VAR_HOUR if reactive else Unit.KILO_WATT_HOUR,
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=2,
         scaled=True,
@@ -143,13 +143,19 @@ def _energy(
 # Each sub-meter medium's reading: device class, unit, unit from the decoder, other
 # units. DSMR gives gas and water in m3 and heat or cold in GJ; a heat meter counting
 # kWh is read in GJ too (1 kWh = 3.6 MJ), so the sensor's unit never changes.
+_KWH_TO_GJ: Final = ((Unit.KILO_WATT_HOUR, 0.0036),)
 _SUB_METER_READINGS: Mapping[
-    str, tuple[SensorDeviceClass, str, str, tuple[tuple[str, float], ...]]
+    str, tuple[SensorDeviceClass, str, Unit, tuple[tuple[Unit, float], ...]]
 ] = {
-    MEDIUM_GAS: (SensorDeviceClass.GAS, UnitOfVolume.CUBIC_METERS, "m3", ()),
-    MEDIUM_WATER: (SensorDeviceClass.WATER, UnitOfVolume.CUBIC_METERS, "m3", ()),
-    MEDIUM_HEAT: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, "GJ", (("kWh", 0.0036),)),
-    MEDIUM_COOLING: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, "GJ", (("kWh", 0.0036),)),
+    MEDIUM_GAS: (SensorDeviceClass.GAS, UnitOfVolume.CUBIC_METERS, Unit.CUBIC_METERS, ()),
+    MEDIUM_WATER: (SensorDeviceClass.WATER, UnitOfVolume.CUBIC_METERS, Unit.CUBIC_METERS, ()),
+    MEDIUM_HEAT: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, Unit.GIGA_JOULE, _KWH_TO_GJ),
+    MEDIUM_COOLING: (
+        SensorDeviceClass.ENERGY,
+        UnitOfEnergy.GIGA_JOULE,
+        Unit.GIGA_JOULE,
+        _KWH_TO_GJ,
+    ),
 }
 
 
@@ -210,7 +216,7 @@ def _phase_sensors(phase: str, base: int) -> tuple[HanSensorEntityDescription, .
             translation_placeholders=placeholders,
             device_class=SensorDeviceClass.CURRENT,
             native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
-            decoder_unit="A",
+            decoder_unit=Unit.AMPERE,
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=2,
             scaled=True,
@@ -222,7 +228,7 @@ def _phase_sensors(phase: str, base: int) -> tuple[HanSensorEntityDescription, .
             translation_placeholders=placeholders,
             device_class=SensorDeviceClass.VOLTAGE,
             native_unit_of_measurement=UnitOfElectricPotential.VOLT,
-            decoder_unit="V",
+            decoder_unit=Unit.VOLT,
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=1,
             throttle=Throttle.MEASUREMENT,
@@ -258,7 +264,7 @@ SENSORS: tuple[HanSensorEntityDescription, ...] = (
         translation_key="frequency",
         device_class=SensorDeviceClass.FREQUENCY,
         native_unit_of_measurement=UnitOfFrequency.HERTZ,
-        decoder_unit="Hz",
+        decoder_unit=Unit.HERTZ,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=2,
         throttle=Throttle.MEASUREMENT,

@@ -12,21 +12,19 @@ from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.han_port.han import DecoderOptions, Event, Reading, StreamDecoder
+from custom_components.han_port.han.cosem import CLOCK_STATUS_DST, DateTimeEncoding, Tag
 from custom_components.han_port.han.crc import crc16_x25
 from custom_components.han_port.han.model import Obis
+from custom_components.han_port.han.vendors import Role
 from devtools.builder import (
-    CLOCK_STATUS_DST,
     LAYOUTS,
     LLC_HEADER,
     NULL,
     Data,
-    DateTimeEncoding,
     Element,
     HdlcLink,
     ListLayout,
     ListMessage,
-    Role,
-    Tag,
     array,
     build_apdu,
     build_body,

@@ -28,13 +28,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from custom_components.han_port.han import (
-    DecoderStats,
-    Measurement,
-    Obis,
-    Reading,
-    cli,
-)
+from custom_components.han_port.han import DecoderStats, Measurement, Obis, Reading, cli
 
 from ..serial_proxy import Line, serial_proxy
 
@@ -53,7 +47,7 @@ NO_HDLC = [
     for entry in CORPUS
     if entry["country"] == "NO" and entry["transport"] == "hdlc" and entry["valid"]
 ]
-# What the corpus calls a rejection, in the decoder's REASON_* words.
+# What the corpus calls a rejection, in the decoder's Reason words.
 REASON_OF = {"FCS mismatch": "crc", "HCS mismatch": "crc", "format type 1": "format"}
 
 type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]

@@ -6,12 +6,7 @@ import pytest
 
 from custom_components.han_port.han import hdlc
 from custom_components.han_port.han.crc import crc16_x25
-from custom_components.han_port.han.model import (
-    REASON_CRC,
-    REASON_LENGTH,
-    REASON_MALFORMED,
-    REASON_TRUNCATED,
-)
+from custom_components.han_port.han.model import Reason
 from custom_components.han_port.han.stream import MAX_MESSAGE, StreamDecoder
 
 from .conftest import (
@@ -62,13 +57,13 @@ def test_five_byte_address_is_not_a_frame() -> None:
     frame = hdlc_frame(LLC + APDU, dest=b"\x02\x02\x02\x02\x41")
     result = _parse(frame)
     assert isinstance(result, hdlc.HdlcReject)
-    assert result.reason == ""  # junk, not worth an event by itself
+    assert result.reason is None  # junk, not worth an event by itself
 
 
 def test_format_type_other_than_3_is_not_a_frame() -> None:
     result = _parse(b"\x7e\x13\x2b\x48\xa2")
     assert isinstance(result, hdlc.HdlcReject)
-    assert result.reason == ""
+    assert result.reason is None
     assert result.end == 1
 
 
@@ -88,7 +83,7 @@ def test_hcs_mismatch_is_rejected_before_the_frame_is_complete() -> None:
     # Only the header is needed to tell: junk must not make the decoder wait for 2 KiB.
     result = _parse(bytes(frame[:10]))
     assert isinstance(result, hdlc.HdlcReject)
-    assert result.reason == REASON_CRC
+    assert result.reason == Reason.CRC
     assert result.detail == "HCS mismatch"
 
 
@@ -97,7 +92,7 @@ def test_fcs_mismatch_with_closing_flag_is_crc() -> None:
     frame[-2] ^= 0x01
     result = _parse(bytes(frame))
     assert isinstance(result, hdlc.HdlcReject)
-    assert (result.reason, result.detail, result.end) == (REASON_CRC, "FCS mismatch", 43)
+    assert (result.reason, result.detail, result.end) == (Reason.CRC, "FCS mismatch", 43)
 
 
 def test_fcs_mismatch_without_closing_flag_is_truncated() -> None:
@@ -105,7 +100,7 @@ def test_fcs_mismatch_without_closing_flag_is_truncated() -> None:
     frame = AIDON_L1[:20] + AIDON_L1[22:] + b"\x00\x00"
     result = _parse(frame)
     assert isinstance(result, hdlc.HdlcReject)
-    assert result.reason == REASON_TRUNCATED
+    assert result.reason == Reason.TRUNCATED
     assert "have 42 bytes, need 44" in result.detail
 
 
@@ -115,7 +110,7 @@ def test_fcs_mismatch_with_no_flag_anywhere_is_truncated() -> None:
     frame[-2] ^= 0x01
     result = _parse(bytes(frame) + b"\x00")
     assert isinstance(result, hdlc.HdlcReject)
-    assert result.reason == REASON_TRUNCATED
+    assert result.reason == Reason.TRUNCATED
     assert "no closing flag" in result.detail
 
 
@@ -144,7 +139,7 @@ def test_length_that_cannot_hold_the_header_is_a_length_error(length: int, detai
     frame = hdlc_frame(LLC + APDU, dest=b"\x41", src=b"\x21")
     result = _parse(_with_length(frame, length))
     assert isinstance(result, hdlc.HdlcReject)
-    assert result.reason == REASON_LENGTH
+    assert result.reason == Reason.LENGTH
     assert detail in result.detail
 
 
@@ -242,7 +237,7 @@ def test_segmented_message_larger_than_the_bound_is_malformed() -> None:
     for _ in range(MAX_MESSAGE // 2000 + 1):
         events += decoder.feed(chunk)
 
-    assert reasons(events) == [REASON_MALFORMED]
+    assert reasons(events) == [Reason.MALFORMED]
     assert decoder._segments == []
     # The decoder is not stuck: the next message decodes.
     assert len(readings(decoder.feed(AIDON_L1))) == 1

@@ -8,11 +8,11 @@ from datetime import UTC, datetime
 import pytest
 
 from custom_components.han_port.han import (
-    REASONS,
     DecoderOptions,
     FrameError,
     Measurement,
     Obis,
+    Reason,
     model,
 )
 from custom_components.han_port.han.model import Reading
@@ -95,7 +95,7 @@ def test_system_title_not_in_repr() -> None:
 
 
 def test_reasons_are_the_stable_strings() -> None:
-    assert set(REASONS) == {
+    assert set(Reason) == {
         "crc",
         "truncated",
         "length",

@@ -18,14 +18,11 @@ from custom_components.han_port.han.model import (
     MEDIUM_GAS,
     MEDIUM_HEAT,
     MEDIUM_WATER,
-    REASON_CRC,
-    REASON_FORMAT,
-    REASON_MALFORMED,
-    REASON_TRUNCATED,
     FrameError,
     Measurement,
     Obis,
     Reading,
+    Reason,
     SubMeter,
 )
 from custom_components.han_port.han.p1 import (
@@ -311,7 +308,7 @@ def test_one_changed_character_is_a_crc_error(entry: dict[str, Any]) -> None:
     telegram[digit] = ord("9") if telegram[digit] != ord("9") else ord("8")
     error = rejected(bytes(telegram))
     given_crc = entry["frame_check"]["crc_given"]
-    assert error.reason == REASON_CRC
+    assert error.reason == Reason.CRC
     assert error.detail.startswith(f"P1 CRC mismatch: telegram says {given_crc}, computed ")
     assert error.detail[-4:] == f"{crc16_arc(telegram[: telegram.index(b'\n!') + 2]):04X}"
     assert error.raw == bytes(telegram[:512])
@@ -599,14 +596,14 @@ def test_summer_winter_flag_resolves_the_repeated_autumn_hour() -> None:
 @pytest.mark.parametrize(
     ("telegram", "reason", "detail"),
     [
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n\x8a!\r\n", REASON_FORMAT, "byte 0x8A at offset 27"),
-        (b"KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", REASON_MALFORMED, "does not start with '/'"),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n", REASON_TRUNCATED, "no end line"),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A\r\n", REASON_MALFORMED, "not 4 CRC hex digits"),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2G", REASON_MALFORMED, "not 4 CRC hex digits"),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n/KAM5", REASON_MALFORMED, "'\\r\\n/KAM5'"),
-        (b"/K5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", REASON_MALFORMED, "identification line '/K5'"),
-        (b"/KAM5\r\n\r\nno data here\r\n!\r\n", REASON_MALFORMED, "no OBIS data lines"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n\x8a!\r\n", Reason.FORMAT, "byte 0x8A at offset 27"),
+        (b"KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", Reason.MALFORMED, "does not start with '/'"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n", Reason.TRUNCATED, "no end line"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A\r\n", Reason.MALFORMED, "not 4 CRC hex digits"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2G", Reason.MALFORMED, "not 4 CRC hex digits"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n/KAM5", Reason.MALFORMED, "'\\r\\n/KAM5'"),
+        (b"/K5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", Reason.MALFORMED, "identification line '/K5'"),
+        (b"/KAM5\r\n\r\nno data here\r\n!\r\n", Reason.MALFORMED, "no OBIS data lines"),
     ],
 )
 def test_decode_rejects_with_a_reason(telegram: bytes, reason: str, detail: str) -> None:
@@ -618,7 +615,7 @@ def test_decode_rejects_with_a_reason(telegram: bytes, reason: str, detail: str)
 def test_raw_is_bounded() -> None:
     telegram = b"/KAM5\r\n\r\n" + b"0-0:96.13.0()\r\n" * 100
     error = rejected(telegram)
-    assert error.reason == REASON_TRUNCATED
+    assert error.reason == Reason.TRUNCATED
     assert error.raw == telegram[:512]
 
 

@@ -6,7 +6,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 import pytest
 
 from custom_components.han_port.han.axdr import AxdrError
-from custom_components.han_port.han.model import REASON_DECRYPT
+from custom_components.han_port.han.model import Reason
 from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.security import (
     DecryptError,
@@ -167,7 +167,7 @@ def test_authenticated_only_apdu_is_read_in_the_clear() -> None:
 def test_authenticated_only_apdu_with_a_bad_tag_is_rejected() -> None:
     events = decode_all(hdlc_apdu(_authenticated_only(PLAINTEXT, tag_flip=0x01)), OPTIONS)
     assert readings(events) == []
-    assert reasons(events) == [REASON_DECRYPT]
+    assert reasons(events) == [Reason.DECRYPT]
 
 
 def test_encrypt_authenticated_only_round_trips() -> None:

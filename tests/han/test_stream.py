@@ -14,17 +14,7 @@ from typing import Any
 from hypothesis import example, given, strategies as st
 import pytest
 
-from custom_components.han_port.han.model import (
-    REASON_CRC,
-    REASON_DECRYPT,
-    REASON_FORMAT,
-    REASON_MALFORMED,
-    REASON_NO_KEY,
-    REASON_TRUNCATED,
-    REASON_UNSUPPORTED,
-    FrameError,
-    Reading,
-)
+from custom_components.han_port.han.model import FrameError, Reading, Reason
 from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.stream import JUNK_REPORT, StreamDecoder
 from devtools.builder import glo_ciphering
@@ -67,11 +57,11 @@ def _expected_reason(entry: Entry) -> str:
     """The decoder's reason for the first problem the corpus names in a capture."""
     first: str = entry["expected"]["reasons"][0]
     if first in ("FCS mismatch", "HCS mismatch"):
-        return REASON_CRC
+        return Reason.CRC
     if first.startswith("truncated"):
-        return REASON_TRUNCATED
+        return Reason.TRUNCATED
     if first.startswith("format"):
-        return REASON_FORMAT
+        return Reason.FORMAT
     raise AssertionError(f"corpus reason {first!r} has no mapping")
 
 
@@ -141,7 +131,7 @@ def test_valid_frame_after_a_capture_with_dropped_bytes_still_decodes() -> None:
     assert [as_plain(r) for r in readings(events)] == [
         as_plain(r) for r in readings(decode_all(good))
     ]
-    assert reasons(events) == [REASON_TRUNCATED]
+    assert reasons(events) == [Reason.TRUNCATED]
 
 
 def test_valid_frame_after_an_fcs_error_still_decodes() -> None:
@@ -151,7 +141,7 @@ def test_valid_frame_after_an_fcs_error_still_decodes() -> None:
     events = decode_all(broken + good + broken + good)
 
     assert len(readings(events)) == 2
-    assert reasons(events) == [REASON_CRC, REASON_CRC]
+    assert reasons(events) == [Reason.CRC, Reason.CRC]
 
 
 # -- encryption ----------------------------------------------------------------------------
@@ -162,7 +152,7 @@ def test_encrypted_capture_with_wrong_key_is_a_decrypt_error(corpus: dict[str, E
     events = decode_all(raw_bytes(entry), options_for(entry, key=WRONG_KEY))
 
     assert readings(events) == []
-    assert reasons(events) == [REASON_DECRYPT]
+    assert reasons(events) == [Reason.DECRYPT]
 
 
 def test_encrypted_capture_without_key_is_a_no_key_error(corpus: dict[str, Entry]) -> None:
@@ -170,7 +160,7 @@ def test_encrypted_capture_without_key_is_a_no_key_error(corpus: dict[str, Entry
     events = decode_all(raw_bytes(entry), options_for(entry, key=None))
 
     assert readings(events) == []
-    assert reasons(events) == [REASON_NO_KEY]
+    assert reasons(events) == [Reason.NO_KEY]
 
 
 def _gcm_frame(**overrides: Any) -> bytes:
@@ -208,7 +198,7 @@ def test_flipped_ciphertext_bit_is_a_decrypt_error_never_a_reading(bit: int) -> 
     events = decode_all(hdlc_apdu(bytes(apdu)), options_for(entry, auth_key=AUTH_KEY))
 
     assert readings(events) == []
-    assert reasons(events) == [REASON_DECRYPT]
+    assert reasons(events) == [Reason.DECRYPT]
 
 
 def test_flipped_tag_bit_and_wrong_auth_key_are_decrypt_errors() -> None:
@@ -222,7 +212,7 @@ def test_flipped_tag_bit_and_wrong_auth_key_are_decrypt_errors() -> None:
 
     for events in (flipped, wrong_ak, no_ak):
         assert readings(events) == []
-        assert reasons(events) == [REASON_DECRYPT]
+        assert reasons(events) == [Reason.DECRYPT]
 
 
 def test_decrypted_message_that_does_not_parse_is_a_decrypt_error() -> None:
@@ -242,7 +232,7 @@ def test_decrypted_message_that_does_not_parse_is_a_decrypt_error() -> None:
 
     assert readings(events) == []
     [error] = errors(events)
-    assert error.reason == REASON_DECRYPT
+    assert error.reason == Reason.DECRYPT
     assert "wrong key" in error.detail
 
 
@@ -263,7 +253,7 @@ def test_gbt_frames_fed_one_by_one_with_junk_between(corpus: dict[str, Entry]) -
     [reading] = readings(events)
     assert {str(o): m.value for o, m in reading.values.items()} == entry["expected"]["values"]
     assert decoder.stats.frames == 3
-    assert set(reasons(events)) == {REASON_FORMAT}
+    assert set(reasons(events)) == {Reason.FORMAT}
 
 
 def test_mbus_segments_fed_one_by_one_with_junk_between(corpus: dict[str, Entry]) -> None:
@@ -290,7 +280,7 @@ def test_gbt_block_missing_drops_the_message_then_recovers() -> None:
 
     events = decode_all(first + third + raw_bytes(entry), options_for(entry))
 
-    assert reasons(events) == [REASON_MALFORMED]
+    assert reasons(events) == [Reason.MALFORMED]
     assert len(readings(events)) == 1
 
 
@@ -593,11 +583,11 @@ def test_stats_count_frames_readings_errors_and_skipped_bytes() -> None:
     decoder = StreamDecoder()
     events = decoder.feed(data) + decoder.flush()
 
-    assert reasons(events) == [REASON_FORMAT, REASON_CRC]
+    assert reasons(events) == [Reason.FORMAT, Reason.CRC]
     assert decoder.stats.bytes_in == len(data)
     assert decoder.stats.frames == 3
     assert decoder.stats.readings == 2
-    assert decoder.stats.errors == {REASON_FORMAT: 1, REASON_CRC: 1}
+    assert decoder.stats.errors == {Reason.FORMAT: 1, Reason.CRC: 1}
     # The junk and the rejected frame, its closing flag aside (it is the next one's).
     assert decoder.stats.bytes_skipped == len(junk) + len(bad) - 1
 
@@ -609,7 +599,7 @@ def test_flush_reports_a_partial_frame_as_truncated() -> None:
     assert decoder.feed(frame[:100]) == []
     [error] = decoder.flush()
 
-    assert error.reason == REASON_TRUNCATED
+    assert error.reason == Reason.TRUNCATED
     assert f"need {len(frame)}" in error.detail
     assert error.raw == frame[:100]
     assert decoder._buf == bytearray()
@@ -631,7 +621,7 @@ def test_flush_reports_leftover_junk_as_format() -> None:
     decoder = StreamDecoder()
     decoder.feed(b"\x7e\x13")  # a flag, then not a format type 3 field
     [error] = decoder.flush()
-    assert error.reason == REASON_FORMAT
+    assert error.reason == Reason.FORMAT
 
 
 def test_junk_run_fed_byte_by_byte_is_reported_once() -> None:
@@ -642,7 +632,7 @@ def test_junk_run_fed_byte_by_byte_is_reported_once() -> None:
     assert events == []  # the run has not ended yet
     events += decoder.feed(raw_bytes(BY_ID[KAMSTRUP_L1_ID]))
 
-    assert reasons(events) == [REASON_FORMAT]
+    assert reasons(events) == [Reason.FORMAT]
     assert isinstance(events[1], Reading)
     assert "1000 bytes" in events[0].detail
     assert events[0].raw == b"\x01" * 512  # a sample, bounded
@@ -653,7 +643,7 @@ def test_long_junk_run_is_reported_every_junk_report_bytes() -> None:
     events = []
     for _ in range(3 * JUNK_REPORT // 64):
         events += decoder.feed(b"\x02" * 64)
-    assert reasons(events) == [REASON_FORMAT] * 3
+    assert reasons(events) == [Reason.FORMAT] * 3
     assert decoder.flush() == []
 
 
@@ -661,7 +651,7 @@ def test_junk_after_a_rejected_frame_is_reported() -> None:
     bad = bytearray(raw_bytes(BY_ID[KAMSTRUP_L1_ID]))
     bad[50] ^= 0x01
     events = decode_all(bytes(bad) + b"\x01" * 5000)
-    assert reasons(events) == [REASON_CRC, REASON_FORMAT]
+    assert reasons(events) == [Reason.CRC, Reason.FORMAT]
 
 
 @pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
@@ -736,19 +726,19 @@ def test_p1_telegram_with_bad_crc_is_a_crc_error() -> None:
     events = decode_all(bytes(telegram))
 
     assert readings(events) == []
-    assert reasons(events) == [REASON_CRC]
+    assert reasons(events) == [Reason.CRC]
 
 
 def test_unsupported_apdu_is_reported_as_unsupported() -> None:
     # C4 = get-response: a valid frame, but not something a meter pushes.
     events = decode_all(hdlc_apdu(b"\xc4\x01\xc1\x00\x06\x00\x00\x00\x01"))
-    assert reasons(events) == [REASON_UNSUPPORTED]
+    assert reasons(events) == [Reason.UNSUPPORTED]
 
 
 def test_broken_body_in_a_valid_frame_is_malformed() -> None:
     # Data-notification whose body claims a structure of 5 and holds 1 element.
     events = decode_all(hdlc_apdu(b"\x0f\x00\x00\x00\x01\x00\x02\x05\x12\x00\x01"))
-    assert reasons(events) == [REASON_MALFORMED]
+    assert reasons(events) == [Reason.MALFORMED]
 
 
 def test_aidon_list3_reading_is_aware_utc() -> None:

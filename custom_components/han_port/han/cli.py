@@ -27,8 +27,8 @@ from typing import IO, Any, Final, NoReturn
 
 import serialx
 
-from .model import Event, Reading, Value
-from .options import TRANSPORT_AUTO, TRANSPORTS, DecoderOptions
+from .model import Event, Reading, Transport, Value
+from .options import DecoderOptions
 from .stream import DecoderStats, StreamDecoder
 
 EXIT_OK: Final = 0
@@ -130,8 +130,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys(decode)
     decode.add_argument(
         "--transport",
-        choices=TRANSPORTS,
-        default=TRANSPORT_AUTO,
+        choices=[transport.value for transport in Transport],
+        default=Transport.AUTO.value,
         help="skip the hunt for HDLC, M-Bus and P1 frames (default: auto)",
     )
     decode.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="default: stdin")
@@ -236,7 +236,7 @@ def _print_readings(events: list[Event], *, errors: bool = False) -> int:
 
 def _options(args: argparse.Namespace) -> DecoderOptions:
     return DecoderOptions(
-        transport=getattr(args, "transport", TRANSPORT_AUTO),
+        transport=getattr(args, "transport", Transport.AUTO),
         key=args.key,
         auth_key=args.auth_key,
         country=args.country,

@@ -14,11 +14,10 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .axdr import AxdrError, read_length
+from .cosem import AUTHENTICATION_TAG_LENGTH, SecurityControl
 
-TAG_GENERAL_GLO_CIPHERING: Final = 0xDB
-TAG_LENGTH: Final = 12
-SC_AUTHENTICATED: Final = 0x10
-SC_ENCRYPTED: Final = 0x20
+_AUTHENTICATED: Final = int(SecurityControl.AUTHENTICATED)
+_ENCRYPTED: Final = int(SecurityControl.ENCRYPTED)
 
 
 class DecryptError(ValueError):
@@ -54,21 +53,21 @@ def split_glo_ciphering(apdu: bytes) -> Ciphered:
     counter = int.from_bytes(content[1:5])
     body = content[5:]
     tag = None
-    if control & SC_AUTHENTICATED:
-        if len(body) < TAG_LENGTH:
+    if control & _AUTHENTICATED:
+        if len(body) < AUTHENTICATION_TAG_LENGTH:
             raise AxdrError("authentication tag missing")
-        body, tag = body[:-TAG_LENGTH], body[-TAG_LENGTH:]
+        body, tag = body[:-AUTHENTICATION_TAG_LENGTH], body[-AUTHENTICATION_TAG_LENGTH:]
     return Ciphered(system_title, control, counter, body, tag)
 
 
 def decrypt(ciphered: Ciphered, key: bytes | None, auth_key: bytes | None) -> bytes:
     """Return the plaintext APDU, or raise NoKeyError / DecryptError."""
     iv = ciphered.system_title + ciphered.invocation_counter.to_bytes(4)
-    if auth_key is not None and not ciphered.security_control & SC_AUTHENTICATED:
+    if auth_key is not None and not ciphered.security_control & _AUTHENTICATED:
         # With an authentication key configured the meter authenticates its frames;
         # one without a tag is a downgrade (someone stripped it), not a reading.
         raise DecryptError("frame is not authenticated, but an authentication key is configured")
-    if not ciphered.security_control & SC_ENCRYPTED:
+    if not ciphered.security_control & _ENCRYPTED:
         # Authenticated only: the APDU is in the clear behind a GMAC tag over
         # SC || AK || APDU. Without a key the tag cannot be checked, and the
         # frame's own checksums are all there is, as for a plain meter.
@@ -84,7 +83,7 @@ def decrypt(ciphered: Ciphered, key: bytes | None, auth_key: bytes | None) -> by
         return decryptor.update(ciphered.ciphertext) + decryptor.finalize()
     aad = bytes((ciphered.security_control,)) + (auth_key or b"")
     decryptor = Cipher(
-        algorithms.AES(key), modes.GCM(iv, ciphered.tag, min_tag_length=TAG_LENGTH)
+        algorithms.AES(key), modes.GCM(iv, ciphered.tag, min_tag_length=AUTHENTICATION_TAG_LENGTH)
     ).decryptor()
     decryptor.authenticate_additional_data(aad)
     try:
@@ -97,7 +96,7 @@ def _check_gmac(
     ciphered: Ciphered, tag: bytes, key: bytes, auth_key: bytes | None, iv: bytes
 ) -> None:
     verifier = Cipher(
-        algorithms.AES(key), modes.GCM(iv, tag, min_tag_length=TAG_LENGTH)
+        algorithms.AES(key), modes.GCM(iv, tag, min_tag_length=AUTHENTICATION_TAG_LENGTH)
     ).decryptor()
     verifier.authenticate_additional_data(
         bytes((ciphered.security_control,)) + (auth_key or b"") + ciphered.ciphertext

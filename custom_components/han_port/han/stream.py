@@ -15,40 +15,31 @@ from typing import Final
 from . import hdlc, mbus, p1
 from .apdu import BlockTransfer, UnsupportedApduError, strip_llc, unwrap
 from .axdr import AxdrError
+from .cosem import ApduTag, Hdlc, Mbus
 from .meters import LayoutError
-from .model import (
-    MAX_RAW,
-    REASON_DECRYPT,
-    REASON_FORMAT,
-    REASON_MALFORMED,
-    REASON_NO_KEY,
-    REASON_TRUNCATED,
-    REASON_UNSUPPORTED,
-    Event,
-    FrameError,
-    Reading,
-)
-from .options import (
-    TRANSPORT_AUTO,
-    TRANSPORT_HDLC,
-    TRANSPORT_MBUS,
-    TRANSPORT_P1,
-    DecoderOptions,
-)
+from .model import MAX_RAW, Event, FrameError, Reading, Reason, Transport
+from .options import DecoderOptions
 from .security import DecryptError, NoKeyError
 from .shapes import ShapeCache
 
-_HDLC_FLAG: Final = 0x7E
-_MBUS_START: Final = 0x68
-_P1_START: Final = 0x2F  # "/"
+# Plain ints and module-level names on the per-byte hunt (see cosem.py).
+_HDLC_FLAG: Final = int(Hdlc.FLAG)
+_HDLC_FORMAT_TYPE_3: Final = int(Hdlc.FORMAT_TYPE_3)
+_MBUS_START: Final = int(Mbus.START)
+_P1_START: Final = p1.START
+_BLOCK_TRANSFER: Final = bytes((ApduTag.GENERAL_BLOCK_TRANSFER,))
+_AUTO: Final = Transport.AUTO
+_HDLC: Final = Transport.HDLC
+_MBUS: Final = Transport.MBUS
+_P1: Final = Transport.P1
 _IDLE_P1: Final = b"\r\n"
 # Where the hunt for the next frame stops, per transport (None: not yet known).
 # CR and LF stop it too: between P1 telegrams they are idle, not junk.
 _HUNT: Final = {
     None: re.compile(rb"[\x7e\x68/\r\n]"),
-    TRANSPORT_HDLC: re.compile(rb"\x7e"),
-    TRANSPORT_MBUS: re.compile(rb"\x68"),
-    TRANSPORT_P1: re.compile(rb"[/\r\n]"),
+    _HDLC: re.compile(rb"\x7e"),
+    _MBUS: re.compile(rb"\x68"),
+    _P1: re.compile(rb"[/\r\n]"),
 }
 _P1_TEXT: Final = bytes(range(0x20, 0x7F)) + b"\r\n"  # what a telegram may hold
 # Report a run of bytes that are not frames once it ends, or every this many bytes,
@@ -63,13 +54,19 @@ MAX_MESSAGE: Final = 65536
 
 @dataclass(slots=True)
 class DecoderStats:
-    """Counters since the decoder was made."""
+    """Counters since the decoder was made, and what it holds after the last call.
+
+    `buffered` is how many bytes wait for the rest of a frame (never more than one
+    frame's worth); `shapes` how many message shapes are compiled (shapes.py).
+    """
 
     bytes_in: int = 0
     bytes_skipped: int = 0
     frames: int = 0
     readings: int = 0
-    errors: dict[str, int] = field(default_factory=dict)
+    errors: dict[Reason, int] = field(default_factory=dict)
+    buffered: int = 0
+    shapes: int = 0
 
 
 class StreamDecoder:
@@ -79,8 +76,8 @@ class StreamDecoder:
         self.options = options or DecoderOptions()
         self.stats = DecoderStats()
         self._buf = bytearray()
-        self._locked: str | None = (
-            None if self.options.transport == TRANSPORT_AUTO else self.options.transport
+        self._locked: Transport | None = (
+            None if self.options.transport is _AUTO else self.options.transport
         )
         self._junk = 0  # bytes in the current run of junk
         self._junk_sample = bytearray()
@@ -97,7 +94,7 @@ class StreamDecoder:
         self._tail_end = 0  # stream offset up to which skipped bytes are a rejected frame's
 
     @property
-    def transport(self) -> str | None:
+    def transport(self) -> Transport | None:
         """The transport the stream turned out to use, once a frame decoded."""
         return self._locked
 
@@ -112,15 +109,17 @@ class StreamDecoder:
         buf = self._buf
         if self._p1_waiting and not self._p1_ready(chunk):
             buf += chunk
+            self.stats.buffered = len(buf)
             return events
         buf += chunk
         pos = self._scan(buf, events)
         if pos:
             del buf[:pos]
             self._offset += pos
-        if self._since_reading > _RELOCK and self.options.transport == TRANSPORT_AUTO:
+        if self._since_reading > _RELOCK and self.options.transport is _AUTO:
             self._locked = None
             self._since_reading = 0
+        self.stats.buffered = len(buf)
         return events
 
     def flush(self) -> list[Event]:
@@ -146,11 +145,11 @@ class StreamDecoder:
                 break
             if buf[0] in (_HDLC_FLAG, _MBUS_START, _P1_START) and len(buf) > 2 and not reported:
                 need = ""
-                if buf[0] == _HDLC_FLAG and buf[1] & 0xF0 == 0xA0:
+                if buf[0] == _HDLC_FLAG and buf[1] & 0xF0 == _HDLC_FORMAT_TYPE_3:
                     need = f", need {(((buf[1] & 7) << 8) | buf[2]) + 2}"
                 self._report_junk(events)
                 self._error(
-                    events, REASON_TRUNCATED, f"input ended: have {len(buf)} bytes{need}", buf
+                    events, Reason.TRUNCATED, f"input ended: have {len(buf)} bytes{need}", buf
                 )
                 reported = True
                 self._tail_end = self._offset + len(buf)
@@ -163,6 +162,7 @@ class StreamDecoder:
             self._drop(self._scan(buf, events))
             self._p1_waiting = False
         self._report_junk(events)
+        self.stats.buffered = len(buf)
         return events
 
     def _drop(self, count: int) -> None:
@@ -180,7 +180,7 @@ class StreamDecoder:
         self._p1_waiting = False
         while pos < size:
             byte = buf[pos]
-            if byte == _HDLC_FLAG and locked in (None, TRANSPORT_HDLC):
+            if byte == _HDLC_FLAG and locked in (None, _HDLC):
                 if pos + 1 < size and buf[pos + 1] == _HDLC_FLAG:
                     pos += 1  # idle flags between frames
                     continue
@@ -195,7 +195,7 @@ class StreamDecoder:
                     continue
                 pos = self._reject(buf, pos, result, events)
                 continue
-            if byte == _MBUS_START and locked in (None, TRANSPORT_MBUS):
+            if byte == _MBUS_START and locked in (None, _MBUS):
                 outcome = mbus.parse_frame(buf, pos)
                 if outcome is None:
                     break
@@ -207,7 +207,7 @@ class StreamDecoder:
                     continue
                 pos = self._reject(buf, pos, outcome, events)
                 continue
-            if byte == _P1_START and locked in (None, TRANSPORT_P1):
+            if byte == _P1_START and locked in (None, _P1):
                 end = p1.find_end(buf, pos)
                 if end == p1.NEED_MORE:
                     self._p1_waiting = True
@@ -224,7 +224,7 @@ class StreamDecoder:
                     self.stats.bytes_skipped += 1
                     pos += 1
                     continue
-            elif byte in _IDLE_P1 and locked in (None, TRANSPORT_P1):
+            elif byte in _IDLE_P1 and locked in (None, _P1):
                 pos += 1  # CR LF between telegrams
                 continue
             pos = self._skip(buf, pos, self._next_start(buf, pos + 1, locked), events)
@@ -248,7 +248,7 @@ class StreamDecoder:
             or len(self._buf) + len(data) > p1.P1_MAX_LENGTH
         )
 
-    def _next_start(self, buf: bytearray, start: int, locked: str | None) -> int:
+    def _next_start(self, buf: bytearray, start: int, locked: Transport | None) -> int:
         # One regex search finds the earliest marker: a find() per marker would scan
         # to the end of the buffer for each absent one, on every skip (quadratic).
         found = _HUNT[locked].search(buf, start)
@@ -278,7 +278,7 @@ class StreamDecoder:
                 f"{self._junk} bytes that are not a frame: check the baud rate and parity, "
                 "or the adapter"
             )
-            self._error(events, REASON_FORMAT, detail, self._junk_sample, count_frame=False)
+            self._error(events, Reason.FORMAT, detail, self._junk_sample, count_frame=False)
             self._junk = 0
             self._junk_sample = bytearray()
 
@@ -290,7 +290,7 @@ class StreamDecoder:
         events: list[Event],
     ) -> int:
         """A candidate frame at pos failed; return where the hunt resumes."""
-        if not reject.reason:
+        if reject.reason is None:
             return self._skip(buf, pos, pos + 1, events)
         self._report_junk(events)
         self._error(events, reject.reason, reject.detail, buf[pos : reject.end + 1])
@@ -309,7 +309,7 @@ class StreamDecoder:
     def _error(
         self,
         events: list[Event],
-        reason: str,
+        reason: Reason,
         detail: str,
         raw: bytes | bytearray,
         *,
@@ -338,25 +338,25 @@ class StreamDecoder:
             self._segments.append(information)
             if sum(map(len, self._segments)) > MAX_MESSAGE:
                 self._segments = []
-                self._error(events, REASON_MALFORMED, "segmented message too large", b"")
+                self._error(events, Reason.MALFORMED, "segmented message too large", b"")
                 return
             if frame.segmented:
                 return
             information = b"".join(self._segments)
             self._segments = []
         apdu = strip_llc(information)
-        if apdu[:1] == b"\xe0":
-            self._on_block(apdu, TRANSPORT_HDLC, buf[pos : frame.end + 1], events)
+        if apdu[:1] == _BLOCK_TRANSFER:
+            self._on_block(apdu, _HDLC, buf[pos : frame.end + 1], events)
             return
-        self._on_apdu(apdu, TRANSPORT_HDLC, bytes(buf[pos : frame.end + 1]), events)
+        self._on_apdu(apdu, _HDLC, bytes(buf[pos : frame.end + 1]), events)
 
     def _on_block(
-        self, apdu: bytes, transport: str, raw: bytes | bytearray, events: list[Event]
+        self, apdu: bytes, transport: Transport, raw: bytes | bytearray, events: list[Event]
     ) -> None:
         try:
             whole = self._blocks.add(apdu)
         except AxdrError as err:
-            self._error(events, REASON_MALFORMED, f"block transfer: {err}", raw)
+            self._error(events, Reason.MALFORMED, f"block transfer: {err}", raw)
             return
         if whole is not None:
             self._on_apdu(whole, transport, whole, events)
@@ -370,7 +370,7 @@ class StreamDecoder:
         elif frame.sequence != self._mbus_next or not self._mbus_parts:
             self._mbus_parts = []
             self._error(
-                events, REASON_MALFORMED, "M-Bus segment out of order", buf[pos : frame.end]
+                events, Reason.MALFORMED, "M-Bus segment out of order", buf[pos : frame.end]
             )
             return
         self._mbus_parts.append(frame.fragment)
@@ -379,43 +379,44 @@ class StreamDecoder:
             return
         apdu = b"".join(self._mbus_parts)
         self._mbus_parts = []
-        if apdu[:1] == b"\xe0":
-            self._on_block(apdu, TRANSPORT_MBUS, buf[pos : frame.end], events)
+        if apdu[:1] == _BLOCK_TRANSFER:
+            self._on_block(apdu, _MBUS, buf[pos : frame.end], events)
             return
-        self._on_apdu(apdu, TRANSPORT_MBUS, apdu, events)
+        self._on_apdu(apdu, _MBUS, apdu, events)
 
     def _on_p1(self, telegram: bytes, events: list[Event]) -> bool:
         self.stats.frames += 1
         result = p1.decode_telegram(telegram)
         if isinstance(result, Reading):
-            self._accept(result, TRANSPORT_P1, events)
+            self._accept(result, _P1, events)
             return True
         self._error(events, result.reason, result.detail, telegram, count_frame=False)
         return False
 
-    def _on_apdu(self, apdu: bytes, transport: str, raw: bytes, events: list[Event]) -> None:
+    def _on_apdu(self, apdu: bytes, transport: Transport, raw: bytes, events: list[Event]) -> None:
         options = self.options
         plain = None
         try:
             plain = unwrap(apdu, options.key, options.auth_key)
             reading = self._shapes.read(plain, transport)
+            self.stats.shapes = self._shapes.count
         except NoKeyError as err:
-            self._error(events, REASON_NO_KEY, str(err), raw, count_frame=False)
+            self._error(events, Reason.NO_KEY, str(err), raw, count_frame=False)
         except DecryptError as err:
-            self._error(events, REASON_DECRYPT, str(err), raw, count_frame=False)
+            self._error(events, Reason.DECRYPT, str(err), raw, count_frame=False)
         except (UnsupportedApduError, LayoutError) as err:
-            self._error(events, REASON_UNSUPPORTED, str(err), raw, count_frame=False)
+            self._error(events, Reason.UNSUPPORTED, str(err), raw, count_frame=False)
         except (ValueError, ArithmeticError) as err:  # AxdrError and friends: broken content
             if plain is not None and plain.encrypted:
                 # Without an authentication tag a wrong key shows up only here.
                 detail = f"decrypted message does not parse ({err}): wrong key?"
-                self._error(events, REASON_DECRYPT, detail, raw, count_frame=False)
+                self._error(events, Reason.DECRYPT, detail, raw, count_frame=False)
             else:
-                self._error(events, REASON_MALFORMED, str(err), raw, count_frame=False)
+                self._error(events, Reason.MALFORMED, str(err), raw, count_frame=False)
         else:
             self._accept(reading, transport, events)
 
-    def _accept(self, reading: Reading, transport: str, events: list[Event]) -> None:
+    def _accept(self, reading: Reading, transport: Transport, events: list[Event]) -> None:
         self.stats.readings += 1
         self._since_reading = 0
         self._locked = transport
