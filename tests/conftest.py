@@ -32,6 +32,7 @@ from custom_components.han_port.const import (
 )
 from devtools.builder import ListMessage, build_frame, layout_for
 
+from .mqtt_broker import MosquittoBroker, MqttMeter
 from .pty_meter import PtyMeter
 from .tcp_meter import TcpMeter
 
@@ -245,3 +246,68 @@ def outage_logs(caplog: pytest.LogCaptureFixture) -> tuple[int, int]:
     stopped = sum(1 for r in records if r.levelno == logging.WARNING)
     returned = sum(1 for r in records if r.levelno == logging.INFO and "again" in r.message)
     return stopped, returned
+
+
+# -- MQTT: a real broker, HA's mqtt integration connected to it --------------------------
+
+
+@pytest.fixture(scope="session")
+def mosquitto(tmp_path_factory: pytest.TempPathFactory) -> Generator[MosquittoBroker]:
+    """One Mosquitto broker on loopback for the session; stopped at the end."""
+    broker = MosquittoBroker(tmp_path_factory.mktemp("mosquitto"))
+    broker.start()
+    yield broker
+    broker.stop()
+
+
+async def setup_mqtt(hass: HomeAssistant, port: int) -> MockConfigEntry:
+    """HA's mqtt integration with a config entry for 127.0.0.1:`port`, connected."""
+    from homeassistant.components import mqtt
+
+    entry = MockConfigEntry(
+        domain="mqtt",
+        data={"broker": "127.0.0.1", "port": port},
+        # No discovery: its hundred subscriptions would only slow the tests down.
+        options={"discovery": False},
+        version=2,
+        minor_version=1,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await until(lambda: mqtt.is_connected(hass))
+    return entry
+
+
+async def teardown_mqtt(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Unload HAN Port's entries, then mqtt: its client thread and timers end with it."""
+    for han_entry in hass.config_entries.async_entries(DOMAIN):
+        if han_entry.state is ConfigEntryState.LOADED:
+            await hass.config_entries.async_unload(han_entry.entry_id)
+    if entry.state is ConfigEntryState.LOADED:
+        await hass.config_entries.async_unload(entry.entry_id)
+    await hass.async_block_till_done()
+
+
+@pytest.fixture
+async def mqtt_entry(
+    hass: HomeAssistant,
+    socket_enabled: None,
+    mock_hass_config: None,
+    mosquitto: MosquittoBroker,
+) -> AsyncGenerator[MockConfigEntry]:
+    """HA's mqtt integration connected to the session's broker; unloaded at the end."""
+    entry = await setup_mqtt(hass, mosquitto.port)
+    yield entry
+    await teardown_mqtt(hass, entry)
+
+
+@pytest.fixture
+async def mqtt_meter(
+    hass: HomeAssistant, mqtt_entry: MockConfigEntry, request: pytest.FixtureRequest
+) -> AsyncGenerator[MqttMeter]:
+    """A reader publishing on a topic of this test's own (retained messages stay apart)."""
+    meter = MqttMeter(hass, f"han-port-test/{request.node.name}/data")
+    yield meter
+    await meter.stopped()
+    # Clear what the test left retained on its topic.
+    await meter.publish(b"", retain=True)

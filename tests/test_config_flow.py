@@ -9,7 +9,7 @@ from unittest.mock import patch
 from homeassistant.config_entries import SOURCE_USB, SOURCE_USER, ConfigEntryState
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResult, FlowResultType
-from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers import device_registry as dr, entity_registry as er
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
 import pytest
 
@@ -30,6 +30,7 @@ from custom_components.han_port.const import (
     CONF_SCALE,
     CONF_SEEN_OBIS,
     CONF_SUB_METERS,
+    CONF_SYSTEM_TITLE,
     CONF_TRANSPORT,
     DOMAIN,
 )
@@ -57,6 +58,7 @@ from .tcp_meter import TcpMeter
 pytestmark = pytest.mark.usefixtures("integration")
 
 KAMSTRUP_ID = "2200567223197714"
+OTHER_ID = "2200567223190000"
 
 
 async def _listen(hass: HomeAssistant, flow_id: str, user_input: dict[str, Any]) -> FlowResult:
@@ -396,9 +398,10 @@ async def test_reconfigure_to_another_port(
 
 
 async def test_reconfigure_errors(hass: HomeAssistant, meter: PtyMeter, tmp_path: Path) -> None:
-    """A missing port shows the form again; another meter is refused."""
-    entry = make_entry(meter.path, unique_id="some-other-meter")
+    """A missing port shows the form again; a meter with an entry of its own is refused."""
+    entry = make_entry(meter.path, unique_id=OTHER_ID)
     entry.add_to_hass(hass)
+    make_entry("/dev/ttyUSB9", unique_id=KAMSTRUP_ID).add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     result = await _listen(hass, result["flow_id"], {CONF_DEVICE: str(tmp_path / "missing")})
     assert result["type"] is FlowResultType.FORM
@@ -408,7 +411,95 @@ async def test_reconfigure_errors(hass: HomeAssistant, meter: PtyMeter, tmp_path
     meter.start([frame(KAMSTRUP_LIST1)])
     result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_meter"
+    assert result["reason"] == "already_configured"
+    assert entry.unique_id == OTHER_ID
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_reconfigure_onto_a_replaced_meter(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    tmp_path: Path,
+    entity_registry: er.EntityRegistry,
+    device_registry: dr.DeviceRegistry,
+) -> None:
+    """Another meter on the port: both shown, and confirmed the entry goes on with it.
+
+    The grid company replaced the meter (and the user moved the adapter): the same
+    entity ids and device continue under the new meter id, and the old meter's
+    system title is dropped, to be learnt from the new meter.
+    """
+    entry = make_entry(
+        str(tmp_path / "old"),
+        unique_id=OTHER_ID,
+        seen=["1.8.0"],
+        **{CONF_SYSTEM_TITLE: "4B464D0001020304"},
+    )
+    entry.add_to_hass(hass)
+    device = device_registry.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, OTHER_ID)}, serial_number=OTHER_ID
+    )
+    energy = entity_registry.async_get_or_create(
+        "sensor",
+        DOMAIN,
+        f"{OTHER_ID}_1.8.0",
+        config_entry=entry,
+        device_id=device.id,
+        suggested_object_id="kamstrup_active_energy_import",
+    )
+    # P1 sub-meters: one known by the entry's meter and its channel, one by its own id.
+    by_channel = device_registry.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, f"{OTHER_ID}_mbus2")}
+    )
+    by_own_id = device_registry.async_get_or_create(
+        config_entry_id=entry.entry_id, identifiers={(DOMAIN, "G0001")}, serial_number="G0001"
+    )
+    gas = entity_registry.async_get_or_create(
+        "sensor", DOMAIN, f"{OTHER_ID}_gas_1", config_entry=entry, device_id=by_own_id.id
+    )
+    meter.start([frame(KAMSTRUP_LIST1)])
+
+    result = await entry.start_reconfigure_flow(hass)
+    result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "replace_meter"
+    assert result["description_placeholders"] == {
+        "title": entry.title,
+        "device": meter.path,
+        "old_meter": OTHER_ID,
+        "new_meter": KAMSTRUP_ID,
+        "manufacturer": "Kamstrup",
+        "meter_type": expected(KAMSTRUP_LIST1)["meter_type"],
+    }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "meter_replaced"
+
+    assert entry.unique_id == KAMSTRUP_ID
+    assert entry.data[CONF_DEVICE] == meter.path
+    assert (entry.data[CONF_BAUDRATE], entry.data[CONF_PARITY], entry.data[CONF_BYTE_SIZE]) == (
+        2400,
+        "E",
+        8,
+    )
+    assert CONF_SYSTEM_TITLE not in entry.data
+    assert {"1.8.0", "1.7.0"} <= set(entry.data[CONF_SEEN_OBIS])
+    moved = entity_registry.async_get(energy.entity_id)
+    assert moved is not None
+    assert moved.unique_id == f"{KAMSTRUP_ID}_1.8.0"
+    moved_device = device_registry.async_get(device.id)
+    assert moved_device is not None
+    assert moved_device.identifiers == {(DOMAIN, KAMSTRUP_ID)}
+    assert moved_device.serial_number == KAMSTRUP_ID
+    moved_gas = entity_registry.async_get(gas.entity_id)
+    assert moved_gas is not None
+    assert moved_gas.unique_id == f"{KAMSTRUP_ID}_gas_1"
+    sub_meters = [device_registry.async_get(d.id) for d in (by_channel, by_own_id)]
+    assert [(d.identifiers, d.serial_number) for d in sub_meters if d is not None] == [
+        ({(DOMAIN, f"{KAMSTRUP_ID}_mbus2")}, None),
+        ({(DOMAIN, "G0001")}, "G0001"),
+    ]
 
 
 @pytest.mark.usefixtures("mock_setup_entry")

@@ -25,7 +25,7 @@ from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
 
-from custom_components.han_port import hub as hub_module
+from custom_components.han_port import hub as hub_module, meter_filter
 from custom_components.han_port.const import CONF_KEY, DOMAIN, ISSUE_NO_VALID_FRAMES
 from custom_components.han_port.han import Reading, StreamDecoder
 from custom_components.han_port.hub import CONF_SYSTEM_TITLE, MeterHub
@@ -553,3 +553,39 @@ async def test_system_title_keeps_another_encrypted_meter_out(
     bridge.send(encrypted_frame(OTHER_TITLE, 80, meter_id=None))
     await until(lambda: hub.decoder.stats.readings > readings)
     assert hub.foreign_readings == 1
+
+
+async def test_a_neighbour_on_the_bus_never_raises_the_replaced_meter_issue(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    fake_clock: list[float],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Shared M-Bus: ours and a neighbour's interleave; ours then falls silent.
+
+    The neighbour's meter has been heard between our own readings, so it is no
+    replacement, however long it then sends alone.
+    """
+    hub = await _setup(hass, meter.path, seen=["1.7.0"], options={"power_interval": 0})
+    neighbour = "7310000000000001"
+    rounds = 2 * max(
+        meter_filter.SWAP_AFTER_READINGS, int(meter_filter.SWAP_AFTER_SECONDS / 10) + 1
+    )
+
+    async def send(data: bytes) -> None:
+        readings = hub.decoder.stats.readings
+        meter.send(data)
+        await until(lambda: hub.decoder.stats.readings > readings)
+
+    for index in range(rounds):
+        await send(_power_frame(1000 + index))
+        await send(built_frame("kamstrup", "list2", {"1.7.0": 50}, meter_id=neighbour))
+        fake_clock[0] += 10
+    for _ in range(rounds):
+        await send(built_frame("kamstrup", "list2", {"1.7.0": 50}, meter_id=neighbour))
+        fake_clock[0] += 10
+    await hass.async_block_till_done()
+    assert hub.foreign_readings == 2 * rounds
+    assert state_of(hass, POWER) == str(1000 + rounds - 1)
+    assert not [issue for issue in issue_registry.issues.values() if issue.domain == DOMAIN]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections import Counter
 from datetime import datetime, timedelta
+import logging
 import math
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
@@ -34,7 +35,8 @@ from custom_components.han_port.const import (
 )
 from custom_components.han_port.han import Measurement, Obis, Reading, StreamDecoder
 from custom_components.han_port.hub import KEY_LIST_VERSION, KEY_METER_ID, MeterHub, entity_key
-from custom_components.han_port.sensor import SENSORS_BY_KEY
+from custom_components.han_port.register import SETTLE_READINGS, SETTLE_SECONDS, RegisterBasis
+from custom_components.han_port.sensor import SENSORS_BY_KEY, RegisterStoredData
 from devtools.simulator import SimulatedMeter
 
 from .conftest import (
@@ -244,8 +246,9 @@ async def test_garbage_values_are_ignored(hass: HomeAssistant, meter: PtyMeter) 
         (50000.0, 1.0, "50000.0", "50000.0"),
         # Restored, then the meter's higher register value replaces it.
         (1.0, 1.0, "1.0", None),
-        # Restored under another CT scale: incomparable, so not restored.
-        (50000.0, 40.0, STATE_UNKNOWN, None),
+        # Restored under another CT scale: shown, and the meter's value under the new
+        # scale re-bases the series instead of replacing it (no statistics spike).
+        (50000.0, 40.0, "50000.0", "50000.0"),
     ],
 )
 async def test_energy_restored_after_restart(
@@ -287,13 +290,13 @@ async def test_energy_restored_after_restart(
 
 
 async def test_restore_ignores_unusable_data(hass: HomeAssistant, meter: PtyMeter) -> None:
-    """A stored 0, a string or another unit is not a register value."""
+    """A negative value, a string or another unit is not a register value."""
     mock_restore_cache_with_extra_data(
         hass,
         [
             (
-                State(ENERGY, "0"),
-                {"native_value": 0, "native_unit_of_measurement": "kWh"},
+                State(ENERGY, "-1"),
+                {"native_value": -1, "native_unit_of_measurement": "kWh"},
             ),
             (
                 State("sensor.kamstrup_active_energy_export", "x"),
@@ -575,14 +578,17 @@ async def test_sub_meter_without_id_then_with_one(
     )
 
 
-async def test_replaced_gas_meter_starts_afresh(
+async def test_replaced_gas_meter_continues(
     hass: HomeAssistant,
     *,
     meter: PtyMeter,
     device_registry: dr.DeviceRegistry,
     caplog: pytest.LogCaptureFixture,
 ) -> None:
-    """A lower reading is a glitch, unless another meter now sits on the channel."""
+    """A lower reading is a glitch, unless another meter now sits on the channel: then
+    the register re-bases, counting on from its value by what the new meter measures
+    (a drop would make the statistics count the new meter's whole register again).
+    """
     entry = _p1_entry(meter)
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
@@ -594,18 +600,21 @@ async def test_replaced_gas_meter_starts_afresh(
     new_id = hex_id("G0099999999999999")
     for gas, gas_id in (
         ("00003.000*m3", GAS_ID),  # the same meter going down: not shown
-        ("00000.000*m3", new_id),  # the new meter's first reading: 0 is never shown
-        ("00000.020*m3", new_id),  # the new meter counts from its own start
-        ("00000.010*m3", new_id),  # and is glitch-guarded like the old one
+        ("00000.000*m3", new_id),  # the new meter's first reading: the re-base
+        ("00000.020*m3", new_id),  # 0.02 m3 measured by the new meter
+        ("00000.010*m3", new_id),  # and glitch-guarded like the old one
         ("00000.030*m3", new_id),
     ):
         await _send_all(meter, [dsmr5_gas_and_water(gas, gas_id=gas_id)], hub)
         published.append(state_of(hass, GAS))
-    assert published == ["12785.123", "12785.123", "0.02", "0.02", "0.03"]
+    assert published == ["12785.123", "12785.123", "12785.143", "12785.143", "12785.153"]
     replaced = _sub_meter_device(device_registry, entry, new_id)
     assert (replaced.id, replaced.serial_number) == (device.id, new_id)
     assert entry.data[CONF_SUB_METERS]["1"] == new_id
     assert any("was replaced" in record.message for record in caplog.records)
+    rebased = [r.getMessage() for r in caplog.records if r.getMessage().startswith(GAS)]
+    assert len(rebased) == 1
+    assert "the meter was replaced" in rebased[0]
 
 
 async def test_sub_meters_that_get_no_sensor(
@@ -636,3 +645,127 @@ async def test_sub_meters_that_get_no_sensor(
     assert (
         water.device_id == _sub_meter_device(device_registry, entry, f"{DSMR5_METER_ID}_mbus2").id
     )
+
+
+# ---- registers that restart: 0 for good, a changed unit ---------------------------------
+
+EXPORT = "sensor.kamstrup_active_energy_export"
+
+
+async def test_export_register_that_is_always_0_shows_0(
+    hass: HomeAssistant, meter: PtyMeter, fake_clock: list[float]
+) -> None:
+    """No solar: export stays 0; shown as 0 once the meter has kept sending it.
+
+    A first 0 is not shown at once (a glitching 0 followed by the real value would be
+    a spike in the statistics); after register.SETTLE_READINGS readings over
+    SETTLE_SECONDS it is, and a restart restores it at once.
+    """
+    entry = make_entry(meter.path, seen=["1.8.0", "2.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    step = SETTLE_SECONDS / (SETTLE_READINGS - 1)
+    shown = []
+    for index in range(SETTLE_READINGS + 1):
+        frame_data = built_frame("kamstrup", "list2", {"1.8.0": 1000.0 + index, "2.8.0": 0.0})
+        await _send_all(meter, [frame_data], hub)
+        shown.append(state_of(hass, EXPORT))
+        fake_clock[0] += step
+    assert shown == [STATE_UNKNOWN] * (SETTLE_READINGS - 1) + ["0.0", "0.0"]
+    assert state_of(hass, ENERGY) == f"{1000.0 + SETTLE_READINGS}"
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await _send_all(meter, [frame(KAMSTRUP_LIST1)], entry.runtime_data.hub)
+    assert state_of(hass, EXPORT) == "0.0"
+
+
+async def test_a_0_after_a_real_value_is_never_shown(
+    hass: HomeAssistant, meter: PtyMeter, fake_clock: list[float]
+) -> None:
+    """However long a register reads 0 after a real value, it keeps the real value."""
+    entry = make_entry(meter.path, seen=["1.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": 1234.5})], hub)
+    for _ in range(3 * SETTLE_READINGS):
+        fake_clock[0] += SETTLE_SECONDS
+        await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": 0.0})], hub)
+        assert state_of(hass, ENERGY) == "1234.5"
+
+
+async def test_kamstrup_country_corrected_re_bases_once(
+    hass: HomeAssistant, meter: PtyMeter, caplog: pytest.LogCaptureFixture
+) -> None:
+    """NO -> SE: the same raw register now reads 10 x lower; shown on from where it was.
+
+    Before, the lower value was refused for ever and the register froze.
+    """
+    hass.config.country = "NO"
+    entry = make_entry(meter.path, seen=["1.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    # 1234.56 kWh in 0.01 kWh is the raw 123456; read in Wh it is 123.456 kWh.
+    register = [built_frame("kamstrup", "list2", {"1.8.0": value}) for value in (1234.56, 1235.0)]
+    await _send_all(meter, register[:1], entry.runtime_data.hub)
+    assert state_of(hass, ENERGY) == "1234.56"
+
+    hass.config.country = "SE"
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    caplog.clear()
+    shown = []
+    for data in (register[0], register[1], register[1]):
+        await _send_all(meter, [data], entry.runtime_data.hub)
+        shown.append(state_of(hass, ENERGY))
+    # 123.456 -> 123.5 kWh: 0.044 kWh more, added to what was shown.
+    assert shown == ["1234.56", "1234.604", "1234.604"]
+    # One line per register (the meter's other registers appeared as it sent them).
+    lines = [r for r in caplog.records if r.name == "custom_components.han_port"]
+    assert {(r.levelno, "unit for it changed" in r.getMessage()) for r in lines} == {
+        (logging.INFO, True)
+    }
+    registers = [r.getMessage().split()[0] for r in lines]
+    assert sorted(registers) == sorted(set(registers))
+    assert ENERGY in registers
+
+
+async def test_a_lower_series_that_persists_re_bases_once(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    fake_clock: list[float],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A meter without an id (Swedish P1) replaced: its lower register is believed once
+    it has kept coming, and counted on from the shown value, with one warning.
+    """
+    entry = make_entry(meter.path, unique_id=None, seen=["1.8.0"])
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": 1000.0})], hub)
+    caplog.clear()
+    step = SETTLE_SECONDS / (SETTLE_READINGS - 1)
+    shown = []
+    for energy in (5.0, 6.0, 7.0, 7.5):
+        fake_clock[0] += step
+        await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": energy})], hub)
+        shown.append(state_of(hass, ENERGY))
+    assert shown == ["1000.0", "1000.0", "1002.0", "1002.5"]
+    lines = [r for r in caplog.records if r.name == "custom_components.han_port"]
+    assert [(r.levelno, r.getMessage().split()[0]) for r in lines] == [(logging.WARNING, ENERGY)]
+
+
+def test_stored_register_data_round_trip() -> None:
+    """What a register stores reads back; a damaged basis reads as none (re-learnt)."""
+    basis = RegisterBasis("2200567223197714", -2, 1.0)
+    stored = RegisterStoredData(1234.56, "kWh", 1.0, 1111.104, basis).as_dict()
+    assert RegisterStoredData.from_stored(stored) == RegisterStoredData(
+        1234.56, "kWh", 1.0, 1111.104, basis
+    )
+    for damaged in ({"meter": 7, "exponent": -2, "scale": 1.0}, {"meter": "x", "exponent": "-2"}):
+        restored = RegisterStoredData.from_stored({**stored, "basis": damaged})
+        assert restored is not None
+        assert restored.basis is None
+    assert RegisterStoredData.from_stored({**stored, "offset": "1"}) is None

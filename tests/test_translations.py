@@ -10,7 +10,11 @@ from typing import Any
 
 import pytest
 
-from custom_components.han_port.const import ISSUE_DECRYPT_FAILING, ISSUE_NO_VALID_FRAMES
+from custom_components.han_port.const import (
+    ISSUE_DECRYPT_FAILING,
+    ISSUE_METER_REPLACED,
+    ISSUE_NO_VALID_FRAMES,
+)
 from custom_components.han_port.sensor import SENSORS
 
 PACKAGE = Path(__file__).parent.parent / "custom_components" / "han_port"
@@ -69,4 +73,12 @@ def test_code_and_strings_agree() -> None:
     flow_errors = {"cannot_connect", "no_data", "no_valid_frames", "invalid_key", "unknown"}
     field_errors = {"invalid_key_format", "auth_key_not_used"}
     assert flow_errors | field_errors <= set(STRINGS["config"]["error"])
-    assert {ISSUE_NO_VALID_FRAMES, ISSUE_DECRYPT_FAILING} <= set(STRINGS["issues"])
+    assert {ISSUE_NO_VALID_FRAMES, ISSUE_DECRYPT_FAILING, ISSUE_METER_REPLACED} <= set(
+        STRINGS["issues"]
+    )
+    # The replaced meter: a fix flow in the repair, a step and an end in reconfigure.
+    fix_flow = STRINGS["issues"][ISSUE_METER_REPLACED]["fix_flow"]
+    assert set(fix_flow["step"]) == {"confirm"}
+    assert set(fix_flow["abort"]) == {"already_configured", "entry_gone"}
+    assert "replace_meter" in STRINGS["config"]["step"]
+    assert "meter_replaced" in STRINGS["config"]["abort"]

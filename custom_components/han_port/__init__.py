@@ -21,15 +21,19 @@ from .const import (
     CONF_METER_TYPE,
     CONF_PARITY,
     CONF_SEEN_OBIS,
+    CONF_SOURCE,
+    CONF_TOPIC,
     CONF_TRANSPORT,
     DEFAULT_BYTE_SIZE,
     DOMAIN,
     LOGGER,
+    SOURCE_MQTT,
 )
 from .entity import async_register_meter_device
 from .han import DecoderOptions, Transport
 from .han.model import MEDIUM_GAS
 from .hub import MeterHub, MeterIdentity, device_identifier, sub_meter_key
+from .mqtt_source import MqttSource, source_name
 from .reader import LineSettings, MeterReader, PortError
 
 PLATFORMS = [Platform.SENSOR]
@@ -41,10 +45,11 @@ _KEY_GAS_BEFORE_1_2 = "0-24.2.1"
 
 @dataclass(slots=True)
 class HanRuntimeData:
-    """What a loaded entry holds: the hub entities listen to and the port reader."""
+    """What a loaded entry holds: the hub entities listen to and the port reader
+    (or the MQTT subscription)."""
 
     hub: MeterHub
-    reader: MeterReader
+    reader: MeterReader | MqttSource
 
 
 type HanConfigEntry = ConfigEntry[HanRuntimeData]
@@ -104,7 +109,7 @@ def _migrate_gas_sensor(hass: HomeAssistant, entry: HanConfigEntry) -> None:
 
 async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
     """Open the port, start reading, set up the sensors."""
-    device: str = entry.data[CONF_DEVICE]
+    device: str = entry_source_name(entry)
     hub = MeterHub(
         hass,
         entry,
@@ -117,16 +122,20 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
             list_version=entry.data.get(CONF_LIST_VERSION),
         ),
     )
-    reader = MeterReader(
-        device,
-        LineSettings(
-            entry.data[CONF_BAUDRATE],
-            entry.data[CONF_PARITY],
-            entry.data.get(CONF_BYTE_SIZE, DEFAULT_BYTE_SIZE),
-        ),
-        hub.feed,
-        hub.set_connected,
-    )
+    reader: MeterReader | MqttSource
+    if entry.data.get(CONF_SOURCE) == SOURCE_MQTT:
+        reader = mqtt_source_for(hass, entry.data[CONF_TOPIC], hub)
+    else:
+        reader = MeterReader(
+            device,
+            LineSettings(
+                entry.data[CONF_BAUDRATE],
+                entry.data[CONF_PARITY],
+                entry.data.get(CONF_BYTE_SIZE, DEFAULT_BYTE_SIZE),
+            ),
+            hub.feed,
+            hub.set_connected,
+        )
     try:
         await reader.async_open()
     except PortError as err:
@@ -143,6 +152,26 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
     entry.async_create_background_task(hass, reader.run(), f"{DOMAIN} reader {device}")
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
+
+
+def entry_source_name(entry: ConfigEntry) -> str:
+    """The port or bridge an entry reads, or "mqtt:<topic>" for an MQTT entry."""
+    if entry.data.get(CONF_SOURCE) == SOURCE_MQTT:
+        return source_name(entry.data[CONF_TOPIC])
+    device: str = entry.data[CONF_DEVICE]
+    return device
+
+
+def mqtt_source_for(hass: HomeAssistant, topic: str, hub: MeterHub) -> MqttSource:
+    """The source for an MQTT entry: the hub's decoder behind HA's mqtt subscription."""
+    return MqttSource(
+        hass,
+        topic,
+        on_chunk=hub.feed,
+        on_apdu=hub.feed_apdu,
+        in_frame=lambda: hub.decoder.in_frame,
+        on_connection=hub.set_connected,
+    )
 
 
 async def async_unload_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:

@@ -47,17 +47,24 @@ from .const import (
     CONF_POWER_INTERVAL,
     CONF_SCALE,
     CONF_SEEN_OBIS,
+    CONF_SOURCE,
     CONF_SUB_METERS,
     CONF_SYSTEM_TITLE,
+    CONF_TOPIC,
     CONF_TRANSPORT,
     DEFAULT_MEASUREMENT_INTERVAL,
     DEFAULT_POWER_INTERVAL,
     DEFAULT_SCALE,
     DOMAIN,
     LOGGER,
+    SOURCE_MQTT,
 )
 from .detect import DetectionError, Heard, decode_captured, detect_meter
+from .entity import async_adopt_meter
+from .han import Reading
+from .han.model import Transport
 from .hub import KEY_LIST_VERSION, KEY_METER_ID, reading_keys
+from .mqtt_source import MqttDetectionError, MqttHeard, listen_mqtt, mqtt_configured
 from .reader import line_settings_apply
 
 # An AES-128 key as the grid company hands it out: 32 hex digits; people paste it
@@ -103,6 +110,9 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
         self._heard: Heard | None = None
         self._listen_task: asyncio.Task[Heard] | None = None
         self._error: str | None = None
+        self._mqtt_heard: MqttHeard | None = None
+        self._mqtt_task: asyncio.Task[MqttHeard] | None = None
+        self._placeholders: dict[str, str] = {}
 
     @staticmethod
     @callback
@@ -113,8 +123,10 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
     # ---- where the port comes from -------------------------------------------------
 
     async def async_step_user(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
-        """Pick a port from the list, or type a path or a socket://host:port URL."""
+        """Pick a port from the list, type a path or a socket://host:port URL, or a topic."""
         if user_input is not None:
+            if (mqtt := await self._async_topic_chosen(user_input)) is not None:
+                return mqtt
             device = user_input[CONF_DEVICE].strip()
             self._async_abort_entries_match({CONF_DEVICE: device})
             self._data = {CONF_DEVICE: device}
@@ -154,6 +166,8 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Move the meter to another port (or adapter); entities and history stay."""
         entry = self._get_reconfigure_entry()
+        if entry.data.get(CONF_SOURCE) == SOURCE_MQTT:
+            return await self.async_step_mqtt_reconfigure()
         if user_input is not None:
             self._data = {
                 CONF_DEVICE: user_input[CONF_DEVICE].strip(),
@@ -167,12 +181,19 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
         errors = {"base": self._error} if self._error else {}
         self._error = None
         schema = probatio.Schema({probatio.Required(CONF_DEVICE): SerialPortSelector()})
+        if step_id == "user":
+            schema = _USER_SCHEMA
         return self.async_show_form(
             step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(
-                schema, {CONF_DEVICE: device or self._data.get(CONF_DEVICE)}
+                schema,
+                {
+                    CONF_DEVICE: device or self._data.get(CONF_DEVICE),
+                    CONF_TOPIC: self._data.get(CONF_TOPIC),
+                },
             ),
             errors=errors,
+            description_placeholders=self._take_placeholders(),
         )
 
     # ---- listening -------------------------------------------------------------------
@@ -274,8 +295,11 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
         reading = heard.reading
         await self.async_set_unique_id(reading.meter_id, raise_on_progress=False)
         if self.source == SOURCE_RECONFIGURE:
-            if reading.meter_id is not None:
-                self._abort_if_unique_id_mismatch(reason="wrong_meter")
+            if (
+                reading.meter_id is not None
+                and reading.meter_id != self._get_reconfigure_entry().unique_id
+            ):
+                return await self.async_step_replace_meter()
         elif reading.meter_id is not None:
             self._abort_if_unique_id_configured()
 
@@ -297,13 +321,7 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
                 },
             )
 
-        data = {
-            **self._data,
-            CONF_BAUDRATE: heard.settings.baudrate,
-            CONF_PARITY: heard.settings.parity,
-            CONF_BYTE_SIZE: heard.settings.byte_size,
-            CONF_TRANSPORT: reading.transport,
-        }
+        data = self._heard_data()
         if reading.system_title:
             # From the first frame on, the hub tells this meter's encrypted frames
             # from a neighbour's on the same bus by it (entry data, see hub.py).
@@ -312,25 +330,289 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
             return self.async_update_reload_and_abort(
                 self._get_reconfigure_entry(), data_updates=data
             )
-        keys = reading_keys(reading)
-        if reading.meter_id:
-            keys.add(KEY_METER_ID)
-        if reading.list_version:
-            keys.add(KEY_LIST_VERSION)
-        data |= {
-            CONF_METER_TYPE: reading.meter_type,
-            CONF_MANUFACTURER: reading.manufacturer,
-            CONF_LIST_VERSION: reading.list_version,
-            CONF_SEEN_OBIS: sorted(keys),
-        }
-        if sub_meters := {
-            str(sub_meter.channel): sub_meter.equipment_id
-            for sub_meter in reading.sub_meters
-            if sub_meter.medium is not None
-        }:
-            data[CONF_SUB_METERS] = sub_meters
+        data |= _meter_data(reading)
         title = " ".join(part for part in (reading.manufacturer, reading.meter_type) if part)
         return self.async_create_entry(title=title or "HAN Port", data=data)
+
+    async def async_step_replace_meter(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Reconfiguring found another meter: continue the entry with it (meter replaced).
+
+        The grid company replaced the meter: the same entities, device and history go
+        on with the new one (entity.async_adopt_meter). A meter that has an entry of
+        its own is not taken over; cancelling leaves the entry as it was.
+        """
+        heard = self._heard
+        assert heard is not None
+        assert heard.reading is not None
+        reading = heard.reading
+        assert reading.meter_id is not None
+        entry = self._get_reconfigure_entry()
+        # The flow's unique id is the new meter's: another entry with it aborts here.
+        self._abort_if_unique_id_configured()
+        if user_input is None:
+            return self.async_show_form(
+                step_id="replace_meter",
+                description_placeholders={
+                    "title": entry.title,
+                    "device": self._data[CONF_DEVICE],
+                    "old_meter": entry.unique_id or "-",
+                    "new_meter": reading.meter_id,
+                    "manufacturer": reading.manufacturer or "-",
+                    "meter_type": reading.meter_type or "-",
+                },
+            )
+        await async_adopt_meter(
+            self.hass,
+            entry,
+            reading.meter_id,
+            system_title=reading.system_title.hex().upper() if reading.system_title else None,
+            meter_type=reading.meter_type,
+            manufacturer=reading.manufacturer,
+            list_version=reading.list_version,
+        )
+        keys = reading_keys(reading)
+        return self.async_update_reload_and_abort(
+            entry,
+            data_updates={
+                **self._heard_data(),
+                CONF_SEEN_OBIS: sorted(keys.union(entry.data.get(CONF_SEEN_OBIS, ()))),
+            },
+            reason="meter_replaced",
+        )
+
+    def _heard_data(self) -> dict[str, Any]:
+        """The port, keys and line settings the meter was heard with."""
+        heard = self._heard
+        assert heard is not None
+        assert heard.reading is not None
+        return {
+            **self._data,
+            CONF_BAUDRATE: heard.settings.baudrate,
+            CONF_PARITY: heard.settings.parity,
+            CONF_BYTE_SIZE: heard.settings.byte_size,
+            CONF_TRANSPORT: heard.reading.transport,
+        }
+
+    # ---- an MQTT topic ------------------------------------------------------------------
+
+    async def _async_topic_chosen(self, user_input: dict[str, Any]) -> ConfigFlowResult | None:
+        """The user step with a topic: listen on it. None: a port was chosen instead."""
+        topic = str(user_input.get(CONF_TOPIC) or "").strip()
+        device = str(user_input.get(CONF_DEVICE) or "").strip()
+        if device and not topic:
+            return None
+        self._data = {CONF_SOURCE: SOURCE_MQTT, CONF_TOPIC: topic}
+        if not topic:
+            self._error = "no_source"
+        elif device:
+            self._error = "port_and_topic"
+        else:
+            self._error = self._topic_error(topic)
+        if self._error is not None:
+            return self._show_port_form("user")
+        self._async_abort_entries_match({CONF_TOPIC: topic})
+        return await self.async_step_mqtt_listen()
+
+    def _topic_error(self, topic: str) -> str | None:
+        """Why HAN Port cannot listen on `topic`, or None."""
+        if not mqtt_configured(self.hass):
+            # Said before listening: the topic is not what is wrong.
+            return "mqtt_not_configured"
+        from homeassistant.components.mqtt import valid_subscribe_topic  # noqa: PLC0415
+
+        try:
+            valid_subscribe_topic(topic)
+        except probatio.Invalid:
+            return "invalid_topic"
+        return None
+
+    async def async_step_mqtt_reconfigure(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Move an MQTT meter to another topic; entities and history stay."""
+        entry = self._get_reconfigure_entry()
+        if user_input is not None:
+            topic = str(user_input[CONF_TOPIC]).strip()
+            self._data = {
+                CONF_SOURCE: SOURCE_MQTT,
+                CONF_TOPIC: topic,
+                CONF_KEY: entry.data.get(CONF_KEY),
+                CONF_AUTH_KEY: entry.data.get(CONF_AUTH_KEY),
+            }
+            self._error = self._topic_error(topic)
+            if self._error is None:
+                return await self.async_step_mqtt_listen()
+        errors = {"base": self._error} if self._error else {}
+        self._error = None
+        schema = probatio.Schema({probatio.Required(CONF_TOPIC): TextSelector()})
+        return self.async_show_form(
+            step_id="mqtt_reconfigure",
+            data_schema=self.add_suggested_values_to_schema(
+                schema, {CONF_TOPIC: self._data.get(CONF_TOPIC) or entry.data[CONF_TOPIC]}
+            ),
+            errors=errors,
+            description_placeholders=self._take_placeholders(),
+        )
+
+    async def async_step_mqtt_listen(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Listen on the topic until the meter names itself (bounded)."""
+        topic: str = self._data[CONF_TOPIC]
+        if self._mqtt_task is None:
+            self._mqtt_task = self.hass.async_create_task(
+                listen_mqtt(self.hass, topic, decoder_options(self.hass, self._data)),
+                eager_start=False,
+            )
+        if not self._mqtt_task.done():
+            return self.async_show_progress(
+                step_id="mqtt_listen",
+                progress_action="mqtt_listen",
+                progress_task=self._mqtt_task,
+                description_placeholders={"topic": topic},
+            )
+        task, self._mqtt_task = self._mqtt_task, None
+        try:
+            self._mqtt_heard = task.result()
+        except MqttDetectionError as err:
+            self._error = err.reason
+            ignored = ", ".join(f"{kind}: {count}" for kind, count in err.ignored.items())
+            self._placeholders = {"topic": topic, "ignored": ignored or "-"}
+        except Exception:
+            # A bug must not leave the user at a progress bar that never ends.
+            LOGGER.exception("Unexpected error while listening on MQTT topic %s", topic)
+            self._error = "unknown"
+        if self._error is not None:
+            return self.async_show_progress_done(
+                next_step_id="mqtt_reconfigure" if self.source == SOURCE_RECONFIGURE else "user"
+            )
+        assert self._mqtt_heard is not None
+        if self._mqtt_heard.reading is None:
+            return self.async_show_progress_done(next_step_id="mqtt_key")
+        return self.async_show_progress_done(next_step_id="mqtt_confirm")
+
+    async def async_step_mqtt_key(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """The frames on the topic are encrypted: ask for the key, check it on what came."""
+        heard = self._mqtt_heard
+        assert heard is not None
+        errors: dict[str, str] = {}
+        if user_input is not None:
+            key = normalize_key(user_input[CONF_KEY])
+            auth_text = user_input.get(CONF_AUTH_KEY, "").strip()
+            auth_key = normalize_key(auth_text) if auth_text else None
+            if key is None:
+                errors[CONF_KEY] = "invalid_key_format"
+            elif auth_text and auth_key is None:
+                errors[CONF_AUTH_KEY] = "invalid_key_format"
+            else:
+                data = {**self._data, CONF_KEY: key, CONF_AUTH_KEY: auth_key}
+                decoded = heard.decode_again(decoder_options(self.hass, data))
+                if decoded.reading is not None:
+                    self._data = data
+                    self._mqtt_heard = decoded
+                    return await self.async_step_mqtt_confirm()
+                without_auth = {**data, CONF_AUTH_KEY: None}
+                if (
+                    auth_key
+                    and heard.decode_again(decoder_options(self.hass, without_auth)).reading
+                ):
+                    errors[CONF_AUTH_KEY] = "auth_key_not_used"
+                else:
+                    errors["base"] = "invalid_key"
+        elif heard.decrypt_failed:
+            errors["base"] = "invalid_key"
+        schema = probatio.Schema(
+            {
+                probatio.Required(CONF_KEY): TextSelector(),
+                probatio.Optional(CONF_AUTH_KEY): TextSelector(),
+            }
+        )
+        return self.async_show_form(
+            step_id="mqtt_key",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            errors=errors,
+            description_placeholders={"topic": self._data[CONF_TOPIC]},
+        )
+
+    async def async_step_mqtt_confirm(
+        self, user_input: dict[str, Any] | None = None
+    ) -> ConfigFlowResult:
+        """Show the meter found on the topic; create (or, reconfiguring, update) the entry."""
+        heard = self._mqtt_heard
+        assert heard is not None
+        assert heard.reading is not None
+        reading = heard.reading
+        await self.async_set_unique_id(reading.meter_id, raise_on_progress=False)
+        if self.source == SOURCE_RECONFIGURE:
+            if reading.meter_id is not None:
+                self._abort_if_unique_id_mismatch(reason="wrong_meter")
+        elif reading.meter_id is not None:
+            self._abort_if_unique_id_configured()
+        if user_input is None:
+            return self.async_show_form(
+                step_id="mqtt_confirm",
+                description_placeholders={
+                    "manufacturer": reading.manufacturer or "-",
+                    "meter_type": reading.meter_type or "-",
+                    "meter_id": reading.meter_id or "-",
+                    "list_version": reading.list_version or "-",
+                    "topic": self._data[CONF_TOPIC],
+                    "payload": heard.form,
+                    "transport": reading.transport,
+                    "encrypted": "yes" if reading.encrypted else "no",
+                    "values": str(len(reading.values)),
+                },
+            )
+        data = {**self._data, CONF_TRANSPORT: Transport.AUTO}
+        if reading.system_title:
+            data[CONF_SYSTEM_TITLE] = reading.system_title.hex().upper()
+        if self.source == SOURCE_RECONFIGURE:
+            return self.async_update_reload_and_abort(
+                self._get_reconfigure_entry(), data_updates=data, reason="topic_changed"
+            )
+        data |= _meter_data(reading)
+        title = " ".join(part for part in (reading.manufacturer, reading.meter_type) if part)
+        return self.async_create_entry(title=title or "HAN Port", data=data)
+
+    def _take_placeholders(self) -> dict[str, str]:
+        """Placeholders an error message on the next form uses (once)."""
+        placeholders, self._placeholders = self._placeholders, {}
+        return placeholders
+
+
+# The user step: a port, or the topic an MQTT reader publishes to (one of the two).
+_USER_SCHEMA: Final = probatio.Schema(
+    {
+        probatio.Optional(CONF_DEVICE): SerialPortSelector(),
+        probatio.Optional(CONF_TOPIC): TextSelector(),
+    }
+)
+
+
+def _meter_data(reading: Reading) -> dict[str, Any]:
+    """What a new entry keeps of the meter's first reading (serial or MQTT alike)."""
+    keys = reading_keys(reading)
+    if reading.meter_id:
+        keys.add(KEY_METER_ID)
+    if reading.list_version:
+        keys.add(KEY_LIST_VERSION)
+    data: dict[str, Any] = {
+        CONF_METER_TYPE: reading.meter_type,
+        CONF_MANUFACTURER: reading.manufacturer,
+        CONF_LIST_VERSION: reading.list_version,
+        CONF_SEEN_OBIS: sorted(keys),
+    }
+    if sub_meters := {
+        str(sub_meter.channel): sub_meter.equipment_id
+        for sub_meter in reading.sub_meters
+        if sub_meter.medium is not None
+    }:
+        data[CONF_SUB_METERS] = sub_meters
+    return data
 
 
 class HanPortOptionsFlow(OptionsFlowWithReload):

@@ -11,6 +11,11 @@ LOGGER: Final = logging.getLogger(__package__)
 # Config entry data. "device" is the key HA's usb integration looks for when it
 # attributes a serial port to the integration using it.
 CONF_DEVICE: Final = "device"
+# Where the frames come from: a serial port or bridge ("device"; entries without
+# this key) or an MQTT topic through Home Assistant's mqtt integration.
+CONF_SOURCE: Final = "source"
+SOURCE_MQTT: Final = "mqtt"
+CONF_TOPIC: Final = "topic"
 CONF_BAUDRATE: Final = "baudrate"
 CONF_PARITY: Final = "parity"
 # Data bits; entries made before 7E1 was detected have no such key and mean 8.
@@ -47,3 +52,5 @@ DEFAULT_SCALE: Final = 1.0
 # Repair issue ids (suffixed with the entry id).
 ISSUE_NO_VALID_FRAMES: Final = "no_valid_frames"
 ISSUE_DECRYPT_FAILING: Final = "decrypt_failing"
+# Fixable: another meter has taken this one's place on the port (meter_filter.py).
+ISSUE_METER_REPLACED: Final = "meter_replaced"

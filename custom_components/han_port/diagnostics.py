@@ -23,9 +23,17 @@ from typing import TYPE_CHECKING, Any, Final
 from homeassistant.components.diagnostics import REDACTED, async_redact_data
 from homeassistant.core import HomeAssistant
 
-from .const import CONF_AUTH_KEY, CONF_DEVICE, CONF_KEY, CONF_SUB_METERS, CONF_SYSTEM_TITLE
+from .const import (
+    CONF_AUTH_KEY,
+    CONF_DEVICE,
+    CONF_KEY,
+    CONF_SUB_METERS,
+    CONF_SYSTEM_TITLE,
+    CONF_TOPIC,
+)
 from .han import FrameError, Measurement, Obis, Reading
-from .reader import is_network_port
+from .mqtt_source import MqttSource, redact_topic
+from .reader import MeterReader, is_network_port
 
 if TYPE_CHECKING:
     from . import HanConfigEntry
@@ -166,6 +174,11 @@ class _Redactor:
     def hex(self, raw: bytes, *, cut: bool = False) -> str:
         return redacted_hex(raw, self.forms, cut=cut)
 
+    @property
+    def texts(self) -> list[str]:
+        """The printable forms of the ids, longest first."""
+        return self._texts
+
     def text(self, text: str) -> str:
         for form in self._texts:
             text = text.replace(form, MARKER)
@@ -243,6 +256,23 @@ def _texts(data: Mapping[str, Any], redactor: _Redactor) -> dict[str, Any]:
     }
 
 
+def _source(reader: MeterReader | MqttSource, redactor: _Redactor) -> dict[str, Any]:
+    """Where the bytes come from: the port and its settings, or the MQTT topic."""
+    if isinstance(reader, MqttSource):
+        payloads = reader.payloads
+        return {
+            "port_kind": "mqtt",
+            "topic": redact_topic(reader.topic, redactor.texts),
+            "messages": payloads.messages,
+            "payload_forms": {str(form): count for form, count in payloads.forms.most_common()},
+            "ignored_messages": dict(sorted(payloads.ignored.items())),
+        }
+    return {
+        "port_kind": "network" if is_network_port(reader.device) else "serial",
+        "settings": str(reader.settings),
+    }
+
+
 async def async_get_config_entry_diagnostics(
     hass: HomeAssistant, entry: HanConfigEntry
 ) -> dict[str, Any]:
@@ -252,14 +282,17 @@ async def async_get_config_entry_diagnostics(
     stats = hub.decoder.stats
     window = hub.last_bytes.window()
     redactor = _Redactor(_ids(entry, [window, *(error.raw for error in hub.last_errors)]))
+    data = _texts(async_redact_data(dict(entry.data), TO_REDACT), redactor)
+    if isinstance(topic := entry.data.get(CONF_TOPIC), str):
+        # Only the ids in a topic are secret; the rest says which reader it is.
+        data[CONF_TOPIC] = redact_topic(topic, redactor.texts)
     return {
         "entry": {
-            "data": _texts(async_redact_data(dict(entry.data), TO_REDACT), redactor),
+            "data": data,
             "options": dict(entry.options),
         },
         "connection": {
-            "port_kind": "network" if is_network_port(reader.device) else "serial",
-            "settings": str(reader.settings),
+            **_source(reader, redactor),
             "connected": hub.connected,
             "available": hub.available,
             "connects": reader.connects,

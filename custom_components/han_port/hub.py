@@ -25,11 +25,13 @@ from .const import (
     CONF_SYSTEM_TITLE,
     DOMAIN,
     ISSUE_DECRYPT_FAILING,
+    ISSUE_METER_REPLACED,
     ISSUE_NO_VALID_FRAMES,
     LOGGER,
 )
 from .han import DecoderOptions, Event, FrameError, Measurement, Obis, Reading, StreamDecoder
 from .han.model import Reason, SubMeter
+from .meter_filter import MeterFilter
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -212,7 +214,7 @@ class MeterHub:
         self.foreign_readings = 0
         self.foreign_ids: deque[bytes] = deque(maxlen=FOREIGN_IDS)
         title = entry.data.get(CONF_SYSTEM_TITLE)
-        self._system_title: bytes | None = bytes.fromhex(title) if title else None
+        self.meter_filter = MeterFilter(entry.unique_id, bytes.fromhex(title) if title else None)
 
     # ---- listeners -------------------------------------------------------------
 
@@ -244,18 +246,27 @@ class MeterHub:
         self.handle_events(self.decoder.feed(chunk), monotonic())
 
     @callback
+    def feed_apdu(self, apdu: bytes) -> None:
+        """Decode an APDU that came without a frame (an MQTT bridge) and dispatch it."""
+        self.last_bytes.append(apdu)
+        self.handle_events(self.decoder.feed_apdu(apdu), monotonic())
+
+    @callback
     def handle_events(self, events: Iterable[Event], now: float) -> None:
         """Dispatch decoder events (`now`: monotonic seconds when they arrived)."""
         got_reading = False
         for event in events:
             if isinstance(event, Reading):
-                if self._is_foreign(event):
-                    continue
+                # Another meter's reading is a valid frame too: the adapter and the
+                # line settings are right, whatever the meter (a neighbour, a new one).
                 got_reading = True
-                self._on_reading(event, now)
+                if not self._is_foreign(event, now):
+                    self._on_reading(event, now)
             else:
                 self._on_frame_error(event, now)
-        if not got_reading:
+        if got_reading:
+            self._invalid_since = None
+        else:
             self._check_no_valid_frames(now)
 
     @callback
@@ -272,30 +283,20 @@ class MeterHub:
 
     # ---- readings ----------------------------------------------------------------
 
-    def _is_foreign(self, reading: Reading) -> bool:
+    def _is_foreign(self, reading: Reading, now: float) -> bool:
         """Whether `reading` comes from a meter other than the entry's (then counted).
 
-        The entry's meter id is its unique id (Swedish P1 ports send none: nothing
-        to compare). The system title is compared once one is known, so that an
-        encrypted list without a meter id (Kaifa and Aidon list 1) is checked too.
+        MeterFilter decides; a meter that has replaced ours raises a repair issue
+        that offers to adopt it, and our meter identified again withdraws it.
         """
-        expected_id = self.entry.unique_id
         meter_id = reading.meter_id
         title = reading.system_title
-        # An empty meter id (some lists pad the field) names no meter at all.
-        wrong_id = bool(meter_id) and expected_id is not None and meter_id != expected_id
-        wrong_title = (
-            title is not None and self._system_title is not None and title != self._system_title
-        )
-        if not (wrong_id or wrong_title):
-            # Learn the title only from a reading the meter id vouches for (or on an
-            # entry without one), so a neighbour's list 1 can never be learnt.
-            if (
-                title is not None
-                and self._system_title is None
-                and (expected_id is None or meter_id == expected_id)
-            ):
-                self._remember_system_title(title)
+        attribution = self.meter_filter.attribute(meter_id, title, now)
+        if attribution.learnt_title is not None:
+            self._remember_system_title(attribution.learnt_title)
+        if attribution.own:
+            if attribution.identified and ISSUE_METER_REPLACED in self._issues:
+                self._clear_issues({ISSUE_METER_REPLACED})
             return False
         self.foreign_readings += 1
         for secret in (meter_id.encode() if meter_id else None, title):
@@ -307,12 +308,31 @@ class MeterHub:
                 "Ignored a reading from another meter on %s (%d so far): its %s does not match",
                 self.device,
                 self.foreign_readings,
-                "meter id" if wrong_id else "system title",
+                attribution.mismatch,
+            )
+        if (
+            ISSUE_METER_REPLACED not in self._issues
+            and (replacement := self.meter_filter.replacement(now)) is not None
+            # Its own reading: the type and maker below are the new meter's.
+            and replacement.meter_id == meter_id
+        ):
+            self._raise_issue(
+                ISSUE_METER_REPLACED,
+                fixable=True,
+                data={
+                    "entry_id": self.entry.entry_id,
+                    "meter_id": replacement.meter_id,
+                    "system_title": (
+                        replacement.system_title.hex().upper() if replacement.system_title else None
+                    ),
+                    "meter_type": reading.meter_type,
+                    "manufacturer": reading.manufacturer,
+                    "list_version": reading.list_version,
+                },
             )
         return True
 
     def _remember_system_title(self, title: bytes) -> None:
-        self._system_title = title
         self.hass.config_entries.async_update_entry(
             self.entry, data={**self.entry.data, CONF_SYSTEM_TITLE: title.hex().upper()}
         )
@@ -321,8 +341,10 @@ class MeterHub:
         self.last_readings.append(reading)
         self._invalid_since = None
         self._decrypt_failing_since = None
-        if self._issues:
-            self._clear_issues()
+        if self._issues - {ISSUE_METER_REPLACED}:
+            # A replaced meter's issue stays: a reading naming no meter (Aidon list 1)
+            # may come from the new one; only ours identified withdraws it.
+            self._clear_issues(self._issues - {ISSUE_METER_REPLACED})
         if (
             reading.meter_id or reading.meter_type or reading.manufacturer or reading.list_version
         ) and (identity := self.identity.merge(reading)) != self.identity:
@@ -517,7 +539,13 @@ class MeterHub:
         ):
             self._raise_issue(ISSUE_NO_VALID_FRAMES)
 
-    def _raise_issue(self, issue: str) -> None:
+    def _raise_issue(
+        self,
+        issue: str,
+        *,
+        fixable: bool = False,
+        data: dict[str, str | int | float | None] | None = None,
+    ) -> None:
         if issue in self._issues:
             return
         self._issues.add(issue)
@@ -526,16 +554,17 @@ class MeterHub:
             self.hass,
             DOMAIN,
             f"{issue}_{self.entry.entry_id}",
-            is_fixable=False,
+            is_fixable=fixable,
             severity=ir.IssueSeverity.ERROR,
             translation_key=issue,
             translation_placeholders={"title": self.entry.title, "device": self.device},
+            data=data,
         )
 
-    def _clear_issues(self) -> None:
-        for issue in self._issues:
+    def _clear_issues(self, issues: set[str] | None = None) -> None:
+        for issue in set(self._issues) if issues is None else issues:
             ir.async_delete_issue(self.hass, DOMAIN, f"{issue}_{self.entry.entry_id}")
-        self._issues.clear()
+            self._issues.discard(issue)
 
     @callback
     def async_shutdown(self) -> None:

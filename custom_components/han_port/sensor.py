@@ -23,10 +23,10 @@ choose between detail and database size.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import StrEnum
 import math
-from typing import TYPE_CHECKING, Any, Final, Self, override
+from typing import TYPE_CHECKING, Any, Final, Self, TypeIs, override
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -50,6 +50,7 @@ from homeassistant.const import (
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
 
+from . import hub as hub_module
 from .const import (
     CONF_MEASUREMENT_INTERVAL,
     CONF_POWER_INTERVAL,
@@ -57,11 +58,15 @@ from .const import (
     DEFAULT_MEASUREMENT_INTERVAL,
     DEFAULT_POWER_INTERVAL,
     DEFAULT_SCALE,
+    LOGGER,
 )
 from .entity import HanEntity
-from .han import Measurement, Unit
+from .han import Measurement, Obis, Unit
+from .han.cosem import quantity
 from .han.model import MBUS_CHANNELS, MEDIA, MEDIUM_COOLING, MEDIUM_GAS, MEDIUM_HEAT, MEDIUM_WATER
-from .hub import KEY_LIST_VERSION, KEY_METER_ID, sub_meter_key
+from .han.vendors import vendor_for
+from .hub import KEY_LIST_VERSION, KEY_METER_ID, device_identifier, sub_meter_key
+from .register import SETTLE_READINGS, RegisterBasis, RegisterChange, RegisterSeries
 
 if TYPE_CHECKING:
     from . import HanConfigEntry
@@ -95,7 +100,7 @@ class HanSensorEntityDescription(SensorEntityDescription):
     other_units: tuple[tuple[Unit, float], ...] = ()
     scaled: bool = False  # multiplied by the current-transformer scale option
     throttle: Throttle = Throttle.NONE
-    register: bool = False  # cumulative: restored, never 0, never decreasing
+    register: bool = False  # cumulative: restored, never a glitch (register.py)
     text: bool = False  # a string (meter id, list version), not a number
     medium: str | None = None
     channel: int | None = None
@@ -356,7 +361,7 @@ class HanSensor(HanEntity, SensorEntity):
         await super().async_added_to_hass()
         key = self.entity_description.key
         if (measurement := self._hub.values.get(key)) is not None:
-            self._accept(measurement)
+            self._accept(measurement, hub_module.monotonic())
         self.async_on_remove(self._hub.async_add_value_listener(key, self._on_measurement))
 
     def _value(self, measurement: Measurement) -> float | str | None:
@@ -381,7 +386,7 @@ class HanSensor(HanEntity, SensorEntity):
             value *= factor
         return value * self._scale if self._scale != 1.0 else value
 
-    def _accept(self, measurement: Measurement) -> bool:
+    def _accept(self, measurement: Measurement, now: float) -> bool:
         """Take the measurement as the state if it is valid and new; True if taken."""
         value = self._value(measurement)
         if value is None or value == self._attr_native_value:
@@ -394,58 +399,95 @@ class HanSensor(HanEntity, SensorEntity):
         if now - self._written_at < self._min_interval:
             # Not now: the next frame after the interval brings the then-current value.
             return
-        if self._accept(measurement):
+        if self._accept(measurement, now):
             self._written_at = now
             self.async_write_ha_state()
 
 
 @dataclass
 class RegisterStoredData(SensorExtraStoredData):
-    """A register's last value and the scale it was multiplied by."""
+    """A register's shown value, its offset to the meter's and what it is counted against.
+
+    Versions before re-basing stored the value and the scale only (no offset, no
+    basis): the value was the meter's own, counted under that scale.
+    """
 
     scale: float = DEFAULT_SCALE
+    offset: float = 0.0
+    basis: RegisterBasis | None = None
 
     @override
     def as_dict(self) -> dict[str, Any]:
-        return {**super().as_dict(), "scale": self.scale}
+        basis = self.basis
+        return {
+            **super().as_dict(),
+            "scale": self.scale,
+            "offset": self.offset,
+            "basis": None
+            if basis is None
+            else {"meter": basis.meter, "exponent": basis.exponent, "scale": basis.scale},
+        }
 
     @classmethod
     def from_stored(cls, stored: dict[str, Any]) -> Self | None:
         """Parse what as_dict wrote; None when it is not a usable register value."""
         value = stored.get("native_value")
         scale = stored.get("scale", DEFAULT_SCALE)
-        if (
-            not isinstance(value, (int, float))
-            or isinstance(value, bool)
-            or not isinstance(scale, (int, float))
-            or not math.isfinite(value)
-            or value <= 0
-        ):
+        offset = stored.get("offset", 0.0)
+        if not (_is_number(value) and _is_number(scale) and _is_number(offset) and value >= 0):
             return None
-        return cls(value, stored.get("native_unit_of_measurement"), float(scale))
+        basis = stored.get("basis")
+        return cls(
+            value,
+            stored.get("native_unit_of_measurement"),
+            float(scale),
+            float(offset),
+            _basis_from(basis) if isinstance(basis, dict) else None,
+        )
+
+
+def _is_number(value: object) -> TypeIs[int | float]:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+
+
+def _electricity_obis(key: str) -> Obis | None:
+    """The OBIS code of an electricity key ("1.8.0", see hub.entity_key), else None."""
+    parts = key.split(".")
+    if len(parts) != 3 or not all(part.isdigit() for part in parts):
+        return None
+    return Obis(1, 0, *(int(part) for part in parts))
+
+
+def _basis_from(stored: dict[str, Any]) -> RegisterBasis | None:
+    meter, exponent, scale = stored.get("meter"), stored.get("exponent"), stored.get("scale")
+    if (
+        not isinstance(meter, str)
+        or not (exponent is None or (isinstance(exponent, int) and not isinstance(exponent, bool)))
+        or not _is_number(scale)
+    ):
+        return None
+    return RegisterBasis(meter, exponent, float(scale))
 
 
 class HanRegisterSensor(HanSensor, RestoreSensor):
     """A cumulative register (kWh, kvarh, m3) for the Energy dashboard.
 
     It restores its last value, so an hourly register is not unknown for up to an
-    hour after a restart, and it never shows 0 or a value below the last one: HA's
-    statistics read any decrease of a TOTAL_INCREASING sensor as a meter reset and
-    would count the whole register again.
-
-    A sub-meter's register starts afresh when another meter appears on its channel
-    (the grid company replaced the gas meter): the new meter counts from its own
-    start, and HA's statistics read that one decrease as the meter reset it is.
+    hour after a restart, and it never shows a glitch (a 0 or a value below the
+    last one): HA's statistics read any decrease of a TOTAL_INCREASING sensor as a
+    new meter cycle and would count the whole register again. When the series
+    really restarts (a replaced meter, a P1 sub-meter replaced on its channel, a
+    changed unit or scale, a lower value that persists) it re-bases instead, once,
+    with one log line: see register.py.
     """
 
     def __init__(self, entry: HanConfigEntry, description: HanSensorEntityDescription) -> None:
         super().__init__(entry, description)
-        self._source = self._equipment_id()
-
-    def _equipment_id(self) -> str | None:
-        """The id of the sub-meter this register counts for (None: not a sub-meter, or unsent)."""
-        channel = self.entity_description.channel
-        return None if channel is None else self._hub.sub_meter_ids.get(channel)
+        # The electricity meter, the decoder's unit and the scale are fixed while the
+        # entry is loaded (adopting a new meter, correcting the country and changing
+        # an option all reload it); a sub-meter's id can change at any telegram.
+        self._basis = self._current_basis()
+        self._series = RegisterSeries()
 
     @override
     async def async_added_to_hass(self) -> None:
@@ -453,28 +495,86 @@ class HanRegisterSensor(HanSensor, RestoreSensor):
             (extra := await self.async_get_last_extra_data()) is not None
             and (stored := RegisterStoredData.from_stored(extra.as_dict())) is not None
             and stored.native_unit_of_measurement == self.native_unit_of_measurement
-            and stored.scale == self._scale
         ):
-            # A changed scale makes the old value incomparable; start afresh then.
-            self._attr_native_value = stored.native_value
+            value = stored.native_value
+            assert isinstance(value, (int, float))
+            self._series = RegisterSeries(
+                value,
+                stored.offset,
+                # Stored without a basis: counted under the stored scale, so that a
+                # changed current-transformer scale still re-bases.
+                stored.basis or replace(self._basis, scale=stored.scale),
+            )
+            self._attr_native_value = value
         await super().async_added_to_hass()
+
+    def _current_basis(self) -> RegisterBasis:
+        hub = self._hub
+        identity = hub.identity
+        description = self.entity_description
+        if description.channel is not None:
+            # A P1 sub-meter: counted against its own meter, known by its equipment
+            # id ("" until the id has come: then any id continues the series).
+            meter = hub.sub_meter_ids.get(description.channel) or ""
+            return RegisterBasis(meter, None, self._scale)
+        exponent: int | None = None
+        if (obis := _electricity_obis(description.key)) and (measured := quantity(obis)):
+            # The decoder's scale for this quantity when the frame carries none: what
+            # changes with HA's country for Kamstrup (Wh in Sweden, 10 Wh elsewhere).
+            exponent = (
+                vendor_for(identity.list_version, hub.meter_filter.system_title, identity.meter_id)
+                .market(hub.decoder.options.country, identity.meter_type)
+                .exponents.get(measured)
+            )
+        return RegisterBasis(device_identifier(hub.entry), exponent, self._scale)
 
     @property
     @override
     def extra_restore_state_data(self) -> RegisterStoredData:
-        return RegisterStoredData(self.native_value, self.native_unit_of_measurement, self._scale)
+        series = self._series
+        return RegisterStoredData(
+            self.native_value,
+            self.native_unit_of_measurement,
+            self._scale,
+            series.offset,
+            series.basis,
+        )
 
     @override
-    def _value(self, measurement: Measurement) -> float | str | None:
-        source = self._equipment_id()
-        if source != self._source:
-            if source is not None and self._source is not None:
-                self._attr_native_value = None
-            self._source = source
-        value = super()._value(measurement)
-        if not isinstance(value, (int, float)) or value <= 0:
-            return None
-        last = self._attr_native_value
-        if isinstance(last, (int, float)) and value < last:
-            return None
-        return value
+    def _accept(self, measurement: Measurement, now: float) -> bool:
+        value = self._value(measurement)
+        if not isinstance(value, (int, float)):
+            return False
+        if self.entity_description.channel is not None:
+            self._basis = self._current_basis()
+        change = self._series.update(value, self._basis, now)
+        if change is None:
+            return False
+        if change.rebase is not None:
+            self._log_rebase(change)
+        if change.shown == self._attr_native_value:
+            return False
+        self._attr_native_value = change.shown
+        return True
+
+    def _log_rebase(self, change: RegisterChange) -> None:
+        unit = self.native_unit_of_measurement
+        if change.previous_basis is not None:
+            LOGGER.info(
+                "%s continues from %s %s with the meter's new values: %s",
+                self.entity_id,
+                change.shown,
+                unit,
+                self._basis.changes_from(change.previous_basis),
+            )
+            return
+        LOGGER.warning(
+            "%s continues from %s %s: the meter has kept sending less (from %s %s on) "
+            "for %d readings; counted as a restarted register, not as a spike",
+            self.entity_id,
+            change.shown,
+            unit,
+            change.lower,
+            unit,
+            SETTLE_READINGS,
+        )

@@ -14,6 +14,7 @@ from typing import Any
 from hypothesis import example, given, strategies as st
 import pytest
 
+from custom_components.han_port.han import mbus
 from custom_components.han_port.han.model import FrameError, Reading, Reason
 from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.stream import JUNK_REPORT, StreamDecoder
@@ -37,6 +38,7 @@ from .conftest import (
     decode_chunks,
     errors,
     hdlc_apdu,
+    hdlc_information,
     options_for,
     raw_bytes,
     readings,
@@ -746,3 +748,90 @@ def test_aidon_list3_reading_is_aware_utc() -> None:
     [reading] = readings(decode_all(raw_bytes(BY_ID[AIDON_L3_ID])))
     assert reading.timestamp is not None
     assert reading.timestamp.utcoffset() == timedelta(0)
+
+
+# -- APDUs without a frame (MQTT bridges) ---------------------------------------------
+
+
+@pytest.mark.parametrize("entry", HDLC_SINGLE, ids=lambda e: e["id"])
+def test_feed_apdu_reads_what_the_frame_carried(entry: Entry) -> None:
+    """The APDU alone, with or without its LLC header: the frame's reading, as "apdu"."""
+    information = hdlc_information(raw_bytes(entry))
+    want = [as_plain(r) for r in readings(decode_all(raw_bytes(entry), options_for(entry)))]
+    for apdu in (information, information[3:]):
+        decoder = StreamDecoder(options_for(entry))
+        got = [as_plain(r) for r in readings(decoder.feed_apdu(apdu))]
+        assert got == [{**reading, "transport": "apdu"} for reading in want]
+        assert decoder.stats.frames == 1
+        assert decoder.stats.bytes_in == len(apdu)
+
+
+def test_feed_apdu_decrypts_and_checks_the_key() -> None:
+    entry = BY_ID[MBUS_ID]
+    apdu = b"".join(_mbus_fragments(raw_bytes(entry)))
+    assert apdu[0] == 0xDB
+    [reading] = readings(StreamDecoder(options_for(entry)).feed_apdu(apdu))
+    assert reading.encrypted
+    assert reasons(StreamDecoder().feed_apdu(apdu)) == [Reason.NO_KEY]
+    wrong = options_for(entry, key=bytes(16))
+    assert reasons(StreamDecoder(wrong).feed_apdu(apdu)) == [Reason.DECRYPT]
+
+
+def _mbus_fragments(data: bytes) -> list[bytes]:
+    fragments = []
+    for raw in split_mbus_stream(data):
+        frame = mbus.parse_frame(bytearray(raw), 0)
+        assert isinstance(frame, mbus.MbusFrame)
+        fragments.append(frame.fragment)
+    return fragments
+
+
+def test_feed_apdu_joins_block_transfer_blocks() -> None:
+    """General-block-transfer blocks published one by one: one reading at the last."""
+    entry = BY_ID[GBT_ID]
+    blocks = [hdlc_information(frame) for frame in split_hdlc_stream(raw_bytes(entry))]
+    assert len(blocks) == 3
+    decoder = StreamDecoder(options_for(entry))
+    events = [decoder.feed_apdu(block) for block in blocks]
+    assert [len(readings(batch)) for batch in events] == [0, 0, 1]
+    want = readings(decode_all(raw_bytes(entry), options_for(entry)))
+    assert as_plain(events[-1][0])["values"] == as_plain(want[0])["values"]
+
+
+@pytest.mark.parametrize(
+    ("apdu", "reason"),
+    [
+        (b"", Reason.MALFORMED),
+        (b"\x0f\x00\x00\x00\x01", Reason.MALFORMED),
+        (b"\xc4\x01\xc1\x00", Reason.UNSUPPORTED),
+    ],
+)
+def test_feed_apdu_reports_what_it_cannot_read(apdu: bytes, reason: str) -> None:
+    assert reasons(StreamDecoder().feed_apdu(apdu)) == [reason]
+
+
+def test_feed_apdu_leaves_the_stream_unlocked() -> None:
+    """A bare APDU says nothing of the framing: a P1 telegram still decodes afterwards."""
+    decoder = StreamDecoder()
+    entry = BY_ID[KAMSTRUP_L2_ID]
+    assert readings(decoder.feed_apdu(hdlc_information(raw_bytes(entry))))
+    assert decoder.transport is None
+    telegram = raw_bytes(P1_VALID[0])
+    assert readings(decoder.feed(telegram) + decoder.flush())
+
+
+def test_in_frame_tells_a_started_frame_from_a_finished_one() -> None:
+    frame = raw_bytes(BY_ID[KAMSTRUP_L2_ID])
+    decoder = StreamDecoder()
+    assert not decoder.in_frame
+    decoder.feed(frame[:1])
+    assert not decoder.in_frame  # a lone flag: a closing flag as much as an opening one
+    decoder.feed(frame[1:100])
+    assert decoder.in_frame
+    assert readings(decoder.feed(frame[100:]))
+    assert not decoder.in_frame  # the closing flag is held for the next frame
+    decoder.feed(frame[1:3])
+    assert decoder.in_frame
+    mbus_decoder = StreamDecoder()
+    mbus_decoder.feed(b"\x68\x10")
+    assert mbus_decoder.in_frame

@@ -28,7 +28,7 @@ from typing import IO, Any, Final, NoReturn
 import serialx
 
 from .model import Event, Reading, Transport, Value
-from .options import DecoderOptions
+from .options import FRAMINGS, DecoderOptions
 from .stream import DecoderStats, StreamDecoder
 
 EXIT_OK: Final = 0
@@ -130,7 +130,7 @@ def build_parser() -> argparse.ArgumentParser:
     keys(decode)
     decode.add_argument(
         "--transport",
-        choices=[transport.value for transport in Transport],
+        choices=[transport.value for transport in FRAMINGS],
         default=Transport.AUTO.value,
         help="skip the hunt for HDLC, M-Bus and P1 frames (default: auto)",
     )

@@ -99,12 +99,17 @@ class Unit(StrEnum):
 
 
 class Transport(StrEnum):
-    """How the bytes are framed. AUTO is a decoder option only: hunt for all three."""
+    """How the bytes were framed.
+
+    AUTO is a decoder option only (hunt for all three framings); APDU a label of
+    readings only, for an APDU that came without a frame (StreamDecoder.feed_apdu).
+    """
 
     AUTO = "auto"
     HDLC = "hdlc"  # HDLC frame format type 3 (Norwegian, Swedish, Danish HAN ports)
     MBUS = "mbus"  # M-Bus long frames (Austrian, Polish push meters)
     P1 = "p1"  # P1 ASCII telegrams (DSMR, e-MUCS, Swedish P1)
+    APDU = "apdu"  # a bare DLMS APDU a bridge published without its frame
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Final
 
 from .model import Transport
+
+# What DecoderOptions.transport takes: every Transport but the APDU label.
+FRAMINGS: Final = tuple(transport for transport in Transport if transport is not Transport.APDU)
 
 
 @dataclass(frozen=True, slots=True)
@@ -29,9 +33,12 @@ class DecoderOptions:
         try:
             transport = Transport(self.transport)
         except ValueError:
+            transport = Transport.APDU  # refused below with the same message
+        if transport is Transport.APDU:
+            # A label of readings from feed_apdu: there is no framing to choose.
             raise ValueError(
-                f"transport must be one of {', '.join(Transport)}, not {self.transport!r}"
-            ) from None
+                f"transport must be one of {', '.join(FRAMINGS)}, not {self.transport!r}"
+            )
         # The member itself, so that the decoder compares by identity on its hot path.
         object.__setattr__(self, "transport", transport)
         for name, value in (("key", self.key), ("auth_key", self.auth_key)):

@@ -98,6 +98,40 @@ class StreamDecoder:
         """The transport the stream turned out to use, once a frame decoded."""
         return self._locked
 
+    @property
+    def in_frame(self) -> bool:
+        """Whether the bytes held back open a frame that waits for more input.
+
+        After feed() the buffer starts at a frame candidate or is empty; a lone HDLC
+        flag is the closing flag of the last frame (it may open the next one), not
+        the start of a frame. A source whose messages may split a frame (MQTT) asks
+        this to tell a continuation from a message that stands alone.
+        """
+        buf = self._buf
+        return len(buf) > 1 or (len(buf) == 1 and buf[0] != _HDLC_FLAG)
+
+    def feed_apdu(self, apdu: bytes | bytearray | memoryview) -> list[Event]:
+        """Decode one APDU that arrived without a frame around it.
+
+        Some bridges publish what was inside the HDLC or M-Bus frame: a
+        data-notification (0F...) or general-glo-ciphering (DB...) APDU, possibly
+        behind the LLC header, or one general-block-transfer block (E0...). It is
+        decoded as if a frame had carried it (decryption, block reassembly, vendor
+        rules alike); the Reading names the transport "apdu". The byte stream's
+        state (buffer, the transport it locked onto) is left as it is.
+        """
+        events: list[Event] = []
+        data = bytes(apdu)
+        self._errors_out = 0
+        self.stats.bytes_in += len(data)
+        self.stats.frames += 1
+        plain = strip_llc(data)
+        if plain[:1] == _BLOCK_TRANSFER:
+            self._on_block(plain, Transport.APDU, data, events)
+        else:
+            self._on_apdu(plain, Transport.APDU, data, events)
+        return events
+
     def feed(self, chunk: bytes | bytearray | memoryview) -> list[Event]:
         """Take a chunk of any size; return the events it completed."""
         events: list[Event] = []
@@ -419,5 +453,7 @@ class StreamDecoder:
     def _accept(self, reading: Reading, transport: Transport, events: list[Event]) -> None:
         self.stats.readings += 1
         self._since_reading = 0
-        self._locked = transport
+        if transport is not Transport.APDU:
+            # A bare APDU says nothing about how the byte stream is framed.
+            self._locked = transport
         events.append(reading)
