@@ -25,12 +25,12 @@ from custom_components.han_port.han.cli import (
     EXIT_OK,
     EXIT_PORT,
     EXIT_USAGE,
-    READ_SIZE,
     Parser,
     UsageError,
     positive_number,
     say,
 )
+from custom_components.han_port.port import READ_SIZE
 
 from .simulator import PROFILES, SimulatedMeter
 

@@ -18,7 +18,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.han_port import detect, hub, reader
+from custom_components.han_port import detect, hub, port, reader
 from custom_components.han_port.const import (
     CONF_BAUDRATE,
     CONF_DEVICE,
@@ -141,7 +141,7 @@ def short_timings() -> Generator[None]:
         patch.object(reader, "BACKOFF_INITIAL", 0.05),
         patch.object(reader, "BACKOFF_MAX", 0.2),
         patch.object(reader, "READ_COALESCE", 0.01),
-        patch.object(reader, "CONNECT_TIMEOUT", 2.0),
+        patch.object(port, "CONNECT_TIMEOUT", 2.0),
     ):
         yield
 

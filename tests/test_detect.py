@@ -11,11 +11,8 @@ import pytest
 from custom_components.han_port import detect
 from custom_components.han_port.detect import DetectionError, decode_captured, detect_meter, listen
 from custom_components.han_port.han import DecoderOptions
-from custom_components.han_port.reader import (
-    LINE_SETTINGS_TO_TRY,
-    LineSettings,
-    line_settings_apply,
-)
+from custom_components.han_port.port import LineSettings
+from custom_components.han_port.reader import LINE_SETTINGS_TO_TRY
 
 from .conftest import (
     ENCRYPTED,
@@ -70,15 +67,6 @@ async def test_detect_without_progress_callback(hass: HomeAssistant, meter: PtyM
     heard = await detect_meter(meter.path, DecoderOptions(), candidates=(SETTINGS,))
     assert heard.reading is not None
     assert heard.settings == SETTINGS
-
-
-def test_which_ports_take_line_settings() -> None:
-    """Raw TCP streams do not; local ports, RFC 2217 and serial proxies do."""
-    assert not line_settings_apply("socket://192.168.1.50:3000")
-    assert not line_settings_apply("TCP://bridge:23")
-    assert line_settings_apply("rfc2217://bridge:4000")
-    assert line_settings_apply("esphome://han-reader.local")
-    assert line_settings_apply("/dev/serial/by-id/usb-FTDI-if00-port0")
 
 
 @pytest.mark.parametrize(

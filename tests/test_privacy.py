@@ -33,7 +33,8 @@ from custom_components.han_port.const import (
 )
 from custom_components.han_port.diagnostics import MARKER, async_get_config_entry_diagnostics
 from custom_components.han_port.hub import LAST_BYTES, MeterHub, MeterIdentity
-from custom_components.han_port.reader import LineSettings, MeterReader
+from custom_components.han_port.port import LineSettings
+from custom_components.han_port.reader import MeterReader
 
 from .conftest import (
     AIDON_LIST2,

@@ -22,9 +22,9 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.han_port import reader as reader_module
 from custom_components.han_port.const import CONF_BAUDRATE, CONF_BYTE_SIZE, CONF_PARITY
 from custom_components.han_port.diagnostics import async_get_config_entry_diagnostics
+from custom_components.han_port.port import LineSettings
 from custom_components.han_port.reader import (
     LINE_SETTINGS_TO_TRY,
-    LineSettings,
     MeterReader,
     PortError,
     close_port,

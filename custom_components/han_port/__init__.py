@@ -34,7 +34,8 @@ from .han import DecoderOptions, Transport
 from .han.model import MEDIUM_GAS
 from .hub import MeterHub, MeterIdentity, device_identifier, sub_meter_key
 from .mqtt_source import MqttSource, source_name
-from .reader import LineSettings, MeterReader, PortError
+from .port import LineSettings
+from .reader import MeterReader, PortError
 
 PLATFORMS = [Platform.SENSOR]
 

@@ -65,7 +65,7 @@ from .han import Reading
 from .han.model import Transport
 from .hub import KEY_LIST_VERSION, KEY_METER_ID, reading_keys
 from .mqtt_source import MqttDetectionError, MqttHeard, listen_mqtt, mqtt_configured
-from .reader import line_settings_apply
+from .port import line_settings_apply
 
 # An AES-128 key as the grid company hands it out: 32 hex digits; people paste it
 # with spaces or dashes between groups, so those are dropped first.

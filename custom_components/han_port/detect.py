@@ -16,12 +16,11 @@ from homeassistant.exceptions import HomeAssistantError
 from .const import LOGGER
 from .han import DecoderOptions, FrameError, Reading, StreamDecoder
 from .han.model import Reason
+from .port import LineSettings, line_settings_apply
 from .reader import (
     LINE_SETTINGS_TO_TRY,
-    LineSettings,
     PortError,
     close_port,
-    line_settings_apply,
     open_port,
     read_chunk,
 )

@@ -5,9 +5,10 @@
 
 (The simulated meter is a development tool: `python -m devtools simulate`.)
 
-The only module in `han/` that does I/O (files, the clock, serialx, asyncio); the
-decoder it drives stays sans-IO. Readings go to stdout as JSON lines so that they pipe
-into jq; everything for the human (hints, rejected frames, the summary) goes to stderr.
+The only module in `han/` that does I/O (files, asyncio, the port, opened by ../port.py
+exactly as the integration opens it); the decoder it drives stays sans-IO. Readings go
+to stdout as JSON lines so that they pipe into jq; everything for the human (hints,
+rejected frames, the summary) goes to stderr.
 """
 
 from __future__ import annotations
@@ -25,8 +26,14 @@ from pathlib import Path
 import sys
 from typing import IO, Any, Final, NoReturn
 
-import serialx
-
+from ..port import (
+    READ_ERRORS,
+    LineSettings,
+    PortOpenError,
+    describe,
+    is_network_port,
+    open_stream,
+)
 from .model import Event, Reading, Transport, Value
 from .options import FRAMINGS, DecoderOptions
 from .stream import DecoderStats, StreamDecoder
@@ -38,15 +45,12 @@ EXIT_USAGE: Final = 2  # argparse's own code for bad arguments
 # decode: the decoder takes any split; 4 KiB keeps the output flowing when a slow
 # pipe (cat /dev/ttyUSB0 | ... decode -) delivers the bytes.
 DECODE_CHUNK: Final = 4096
-READ_SIZE: Final = 65536
 # listen: how long bytes may arrive without a valid frame (or nothing may arrive at
 # all) before the user gets a hint. Kamstrup pushes every 10 s, and the first frame
 # after opening is usually cut short, so anything under ~12 s would cry wolf.
 HINT_AFTER: Final = 12.0
 # How often listen looks at the clock while the port is quiet.
 POLL: Final = 1.0
-# Network bridges that never answer should not hang the command.
-CONNECT_TIMEOUT: Final = 10.0
 
 HINT_NOISE: Final = "hint: bytes arrive but no valid frame: check baud rate/parity, or the adapter"
 HINT_SILENT: Final = (
@@ -355,22 +359,14 @@ class HintClock:
 
 async def _listen(args: argparse.Namespace, decoder: StreamDecoder) -> int:
     url: str = args.url
-    port = serialx.async_serial_for_url(
-        url,
-        baudrate=args.baudrate,
-        parity=serialx.Parity(args.parity),
-        stopbits=serialx.StopBits.ONE,
-        byte_size=args.bytesize,
-        connect_timeout=CONNECT_TIMEOUT,
-    )
+    settings = LineSettings(args.baudrate, args.parity, args.bytesize)
     try:
-        await port.open()
-    except (OSError, serialx.SerialException, ValueError) as err:
-        # ValueError: a URL serialx has no handler for, or one without a port.
-        say(f"error: cannot open {url}: {err or type(err).__name__}")
+        stream = await open_stream(url, settings)
+    except PortOpenError as err:
+        say(f"error: cannot open {url}: {err}")
         return EXIT_PORT
     # Over a network bridge the line settings are the bridge's business.
-    line = "" if "://" in url else f" at {args.baudrate} {args.bytesize}{args.parity}1"
+    line = "" if is_network_port(url) else f" at {settings}"
     say(f"listening on {url}{line}; Ctrl-C stops")
     loop = asyncio.get_running_loop()
     hints = HintClock(loop.time(), after=HINT_AFTER)
@@ -384,15 +380,15 @@ async def _listen(args: argparse.Namespace, decoder: StreamDecoder) -> int:
             chunk = b""
             try:
                 async with asyncio.timeout(wait):
-                    chunk = await port.read(READ_SIZE)
+                    chunk = await stream.read()
                 if not chunk:
                     say(f"error: {url} closed")
                     status = EXIT_PORT
                     break
             except TimeoutError:
                 pass
-            except (OSError, serialx.SerialException) as err:
-                say(f"error: lost {url}: {err or type(err).__name__}")
+            except READ_ERRORS as err:
+                say(f"error: lost {url}: {describe(err)}")
                 status = EXIT_PORT
                 break
             readings = _print_readings(decoder.feed(chunk), errors=True) if chunk else 0
@@ -401,7 +397,6 @@ async def _listen(args: argparse.Namespace, decoder: StreamDecoder) -> int:
                 say(hint)
     finally:
         # Also on Ctrl-C (the task is cancelled): close the port, then say what we saw.
-        with contextlib.suppress(OSError, serialx.SerialException):
-            await port.close()
+        await stream.close()
         say(summary(decoder.stats))
     return status
