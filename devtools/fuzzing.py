@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-import json
 import math
 from pathlib import Path
 import random
@@ -36,6 +35,7 @@ import tracemalloc
 from types import FrameType
 from typing import Any, Final
 
+from custom_components.han_port.han.cosem import Hdlc
 from custom_components.han_port.han.crc import crc16_arc, crc16_x25
 from custom_components.han_port.han.model import (
     MAX_RAW,
@@ -52,9 +52,8 @@ from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.stream import StreamDecoder
 from custom_components.han_port.han.vendors import VENDORS
 
-from .builder import glo_ciphering
-
-CORPUS_PATH: Final = Path(__file__).resolve().parent.parent / "tests" / "fixtures" / "corpus.json"
+from .builder import LLC_HEADER, encode_length, gbt_blocks, glo_ciphering
+from .corpus import CORPUS_PATH, load, raw_bytes
 
 # The decoder promises to hold at most one frame (P1: 8 KiB) whatever arrives.
 BUFFER_LIMIT: Final = 10 * 1024
@@ -64,8 +63,8 @@ CASE_TIMEOUT_PER_BYTE: Final = 20e-6  # 4x the worst per-byte cost measured
 # Framing errors: a frame sealed with correct checks must never produce one of these.
 FRAMING_REASONS: Final = frozenset({Reason.CRC, Reason.TRUNCATED, Reason.LENGTH, Reason.FORMAT})
 
-_LLC: Final = b"\xe6\xe7\x00"
-_FLAG: Final = 0x7E
+_LLC: Final = LLC_HEADER
+_FLAG: Final = int(Hdlc.FLAG)
 # Keys of the ciphered variants this module seals itself (see _ciphered_variants).
 TEST_KEY: Final = bytes.fromhex("000102030405060708090A0B0C0D0E0F")
 TEST_AUTH_KEY: Final = bytes.fromhex("D0D1D2D3D4D5D6D7D8D9DADBDCDDDEDF")
@@ -211,25 +210,12 @@ def mbus_message(apdu: bytes, c_a: bytes = b"\x53\xff", size: int = 245) -> byte
 
 def gbt_message(apdu: bytes, header: bytes, size: int = 110) -> bytes:
     """DLMS general block transfer, one block per HDLC frame (as the L&G E450 sends)."""
-    parts = [apdu[i : i + size] for i in range(0, len(apdu), size)] or [b""]
-    frames = []
-    for index, part in enumerate(parts):
-        control = 0xC0 if index == len(parts) - 1 else 0x40
-        block = bytes((0xE0, control)) + (index + 1).to_bytes(2) + b"\x00\x00"
-        frames.append(hdlc_frame(_LLC + block + axdr_length(len(part)) + part, header))
-    return b"".join(frames)
+    return b"".join(hdlc_frame(_LLC + block, header) for block in gbt_blocks(apdu, size))
 
 
 def p1_seal(text: bytes) -> bytes:
     """A telegram from "/" through "!" completed with its CRC-16/ARC and CR LF."""
     return text + f"{crc16_arc(text):04X}\r\n".encode()
-
-
-def axdr_length(length: int) -> bytes:
-    if length < 0x80:
-        return bytes((length,))
-    size = (length.bit_length() + 7) // 8
-    return bytes((0x80 | size,)) + length.to_bytes(size)
 
 
 def _comparable(value: object) -> object:
@@ -274,10 +260,9 @@ def _reading_keys(events: Sequence[Event]) -> list[tuple[Any, ...]]:
 
 def load_materials(path: Path = CORPUS_PATH) -> list[Material]:
     """Every capture of the corpus, plus ciphered variants sealed with our test keys."""
-    entries = json.loads(path.read_text(encoding="utf-8"))
     materials: list[Material] = []
-    for entry in entries:
-        data = bytes.fromhex(entry["hex"]) if entry.get("hex") else entry["text"].encode()
+    for entry in load(path):
+        data = raw_bytes(entry)
         transport = {"hdlc": Transport.HDLC, "mbus": Transport.MBUS}.get(
             entry["transport"], Transport.P1
         )
@@ -526,13 +511,13 @@ def random_element(rng: random.Random, depth: int = 0) -> bytes:
         length = (
             len(content) if rng.random() < 0.8 else rng.choice((len(content) + 1, 0x7F, 0xFFFF))
         )
-        return bytes((tag,)) + axdr_length(length) + content
+        return bytes((tag,)) + encode_length(length) + content
     if roll < 0.75 and depth < 4:
         count = rng.randint(0, 4)
         items = b"".join(random_element(rng, depth + 1) for _ in range(count))
         if rng.random() < 0.15:
             count = rng.choice((count + 1, count - 1 if count else 0x80, 0xFFFF))
-        return bytes((rng.choice((0x01, 0x02)),)) + axdr_length(count) + items
+        return bytes((rng.choice((0x01, 0x02)),)) + encode_length(count) + items
     if roll < 0.85:
         return bytes((rng.choice((0x00, 0x03, 0x0D, 0x19)),)) + rng.randbytes(
             rng.choice((0, 1, 12))
@@ -925,7 +910,7 @@ class Generator:
         body[rng.randrange(node.body, node.end)] ^= 1 << rng.randrange(8)
         security = bytes((material.cipher.security_control & ~0x10,))
         inner = security + wire[content - 4 : content] + bytes(body)
-        stripped = wire[:10] + axdr_length(len(inner)) + inner
+        stripped = wire[:10] + encode_length(len(inner)) + inner
         data = seal_wire(material, stripped)
         return Case(
             "gcm-tag-stripped",
@@ -1083,9 +1068,9 @@ def _mutate_structure(rng: random.Random, apdu: bytes, node: Node) -> tuple[byte
     span = _length_field(node)
     if roll < 0.2 and span is not None:
         lie = rng.choice((
-            axdr_length(len(apdu) + 1), b"\x7f", b"\x81\xff", b"\x82\xff\xff",
+            encode_length(len(apdu) + 1), b"\x7f", b"\x81\xff", b"\x82\xff\xff",
             b"\x84\xff\xff\xff\xff", b"\x84\x7f\xff\xff\xff", b"\x80", b"\x85\x00\x00\x00\x00\x01",
-            axdr_length(max(0, len(node.children) - 1)), axdr_length(len(node.children) + 1),
+            encode_length(max(0, len(node.children) - 1)), encode_length(len(node.children) + 1),
         ))  # fmt: skip
         return apdu[: span[0]] + lie + apdu[span[1] :], "sealed-axdr-length"
     if roll < 0.4:
@@ -1266,7 +1251,7 @@ def _run(
     biggest = 0
     for chunk in chunks:
         events += decoder.feed(chunk)
-        biggest = max(biggest, len(decoder._buf))
+        biggest = max(biggest, decoder.stats.buffered)
     events += decoder.flush()
     return events, biggest
 

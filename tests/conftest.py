@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Generator
 from datetime import datetime
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -36,13 +35,6 @@ from .mqtt_broker import MosquittoBroker, MqttMeter
 from .pty_meter import PtyMeter
 from .tcp_meter import TcpMeter
 
-CORPUS: dict[str, dict[str, Any]] = {
-    entry["id"]: entry
-    for entry in json.loads(
-        (Path(__file__).parent / "fixtures" / "corpus.json").read_text(encoding="utf-8")
-    )
-}
-
 KAMSTRUP_LIST1 = "kamstrup-no-list1-3ph-blog-2019-crc-recomputed"
 KAMSTRUP_LIST2 = "kamstrup-no-list2-3ph-blog-2019-crc-recomputed"
 AIDON_LIST1 = "aidon-no-list1-3ph-hassams"
@@ -58,14 +50,6 @@ AIDON_SE = "aidon-se-3ph-hassams"
 P1_NL = "p1-nl-dsmr5-dsmrparser"
 KAMSTRUP_SE = "kamstrup-se-list2-3ph-2022-amsreader-gh239-2"
 BAD_CRC = "kamstrup-no-list1-3ph-blog-2019-fcs-altered"
-
-
-def frame(corpus_id: str) -> bytes:
-    """The exact bytes of a corpus capture."""
-    entry = CORPUS[corpus_id]
-    if entry.get("hex"):
-        return bytes.fromhex(entry["hex"])
-    return str(entry["text"]).encode("ascii")
 
 
 def without_crc(telegram: bytes) -> bytes:
@@ -101,12 +85,6 @@ def built_frame(
             timestamp=datetime(2026, 1, 1, 12),
         ),
     )
-
-
-def expected(corpus_id: str) -> dict[str, Any]:
-    """The verified expectation of a corpus capture."""
-    result: dict[str, Any] = CORPUS[corpus_id]["expected"]
-    return result
 
 
 @pytest.fixture

@@ -37,8 +37,9 @@ from devtools.builder import (
     hdlc_frame,
     layout_for,
 )
+from devtools.corpus import capture
 
-from .conftest import KAMSTRUP_LIST1, built_frame, frame, make_entry, outage_logs, state_of, until
+from .conftest import KAMSTRUP_LIST1, built_frame, make_entry, outage_logs, state_of, until
 from .pty_meter import PtyMeter
 
 pytestmark = pytest.mark.usefixtures("integration")
@@ -146,7 +147,7 @@ async def test_adapter_pulled_and_plugged_back(
     """Unavailable at once, one line each way, open again at the next attempt, one reader."""
     hub = await _setup(hass, meter.path, seen=["1.7.0"])
     reader = hub.hass.config_entries.async_entries(DOMAIN)[0].runtime_data.reader
-    meter.send(frame(KAMSTRUP_LIST1))
+    meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     assert _read_tasks() == 1
     caplog.clear()
@@ -167,7 +168,7 @@ async def test_adapter_pulled_and_plugged_back(
         # The first attempt after the port returned opens it; one more may have been
         # under way when it did.
         assert reader.failed_opens <= failed + 1
-        meter.send(frame(KAMSTRUP_LIST1))
+        meter.send(capture(KAMSTRUP_LIST1))
         await until(lambda: state_of(hass, POWER) == "1703")
         assert _read_tasks() == 1
     assert outage_logs(caplog) == (2, 2)
@@ -181,7 +182,7 @@ async def test_bridge_reset_and_refusing(
     hub = await _setup(hass, bridge.url, seen=["1.7.0"])
     reader = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.reader
     await until(lambda: bridge.clients == 1)
-    bridge.send(frame(KAMSTRUP_LIST1))
+    bridge.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     caplog.clear()
 
@@ -194,7 +195,7 @@ async def test_bridge_reset_and_refusing(
     await until(lambda: bridge.clients == 1)
     # Connected at the first attempt after the bridge came back (or the one under way).
     assert reader.failed_opens <= failed + 1
-    bridge.send(frame(KAMSTRUP_LIST1))
+    bridge.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     assert outage_logs(caplog) == (1, 1)
     assert _read_tasks() == 1
@@ -349,7 +350,7 @@ async def test_wrong_baud_rate_raises_then_clears_the_repair_issue(
     entry = hass.config_entries.async_entries(DOMAIN)[0]
     issue_id = f"{ISSUE_NO_VALID_FRAMES}_{entry.entry_id}"
     rng = random.Random(5)
-    good = frame(KAMSTRUP_LIST1)
+    good = capture(KAMSTRUP_LIST1)
     garbage = rng.randbytes(3000) if sent is None or heard is None else _uart(good * 8, sent, heard)
     # The test is only meaningful if no frame survives the garbling.
     assert not [e for e in StreamDecoder().feed(garbage) if isinstance(e, Reading)]
@@ -399,7 +400,7 @@ async def test_flood(
             before = loop.time()
             await asyncio.sleep(probe_period)
             lags.append(loop.time() - before - probe_period)
-            largest_buffer = max(largest_buffer, len(hub.decoder._buf))
+            largest_buffer = max(largest_buffer, hub.decoder.stats.buffered)
 
     probe_task = loop.create_task(probe())
     stats = hub.decoder.stats

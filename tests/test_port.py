@@ -23,8 +23,9 @@ from custom_components.han_port.port import (
     open_port,
     open_stream,
 )
+from devtools.corpus import capture
 
-from .conftest import KAMSTRUP_LIST1, frame, until
+from .conftest import KAMSTRUP_LIST1, until
 from .pty_meter import PtyMeter
 from .tcp_meter import TcpMeter
 
@@ -67,11 +68,11 @@ def test_the_module_does_without_home_assistant() -> None:
 async def test_stream_reads_what_the_pty_meter_sends(hass: HomeAssistant, meter: PtyMeter) -> None:
     stream = await open_stream(meter.path, SETTINGS)
     try:
-        meter.send(frame(KAMSTRUP_LIST1))
+        meter.send(capture(KAMSTRUP_LIST1))
         received = b""
-        while len(received) < len(frame(KAMSTRUP_LIST1)):
+        while len(received) < len(capture(KAMSTRUP_LIST1)):
             received += await asyncio.wait_for(stream.read(), 5)
-        assert received == frame(KAMSTRUP_LIST1)
+        assert received == capture(KAMSTRUP_LIST1)
     finally:
         await stream.close()
     await stream.close()  # closing twice is harmless

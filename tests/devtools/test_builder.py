@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-import json
-from pathlib import Path
 import struct
 from typing import Any
 
@@ -44,10 +42,8 @@ from devtools.builder import (
     structure,
     visible_string,
 )
+from devtools.corpus import CORPUS
 
-CORPUS: list[dict[str, Any]] = json.loads(
-    (Path(__file__).parent.parent / "fixtures" / "corpus.json").read_text()
-)
 VENDORS = {"Kamstrup", "Aidon", "Kaifa"}
 BUILDABLE = [
     entry

@@ -16,8 +16,9 @@ from custom_components.han_port.han.apdu import (
 from custom_components.han_port.han.axdr import AxdrError, IntLeaf
 from custom_components.han_port.han.security import DecryptError, NoKeyError
 from devtools.builder import glo_ciphering
+from devtools.corpus import BY_ID, raw_bytes
 
-from .conftest import BY_ID, GBT_ID, MBUS_ID, hdlc_information, raw_bytes, split_hdlc_stream
+from .conftest import GBT_ID, MBUS_ID, hdlc_information, split_hdlc_stream
 
 DATETIME = bytes.fromhex("07E6011801123A32FF800000")
 BODY = bytes.fromhex("020212000A0F01")  # structure {long-unsigned 10, integer 1}

@@ -29,15 +29,12 @@ from zoneinfo import ZoneInfo
 import pytest
 
 from custom_components.han_port.han import DecoderStats, Measurement, Obis, Reading, cli
+from devtools.corpus import BY_ID, CORPUS, raw_bytes
 
 from ..serial_proxy import Line, serial_proxy
 
 REPO = Path(__file__).parents[2]
 MODULE = "custom_components.han_port.han"
-CORPUS: list[dict[str, Any]] = json.loads(
-    (REPO / "tests" / "fixtures" / "corpus.json").read_text(encoding="utf-8")
-)
-BY_ID = {entry["id"]: entry for entry in CORPUS}
 ENCRYPTED = BY_ID["kaifa-at-ma309-mbus-encrypted-tinetz-example"]
 PUBLISHED_KEY = "101112131415161718191A1B1C1D1E1F"
 WRONG_KEY = "000102030405060708090A0B0C0D0E0F"
@@ -51,13 +48,6 @@ NO_HDLC = [
 REASON_OF = {"FCS mismatch": "crc", "HCS mismatch": "crc", "format type 1": "format"}
 
 type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-def capture(entry: dict[str, Any]) -> bytes:
-    if "hex" in entry:
-        return bytes.fromhex(entry["hex"])
-    text: str = entry["text"]
-    return text.encode("ascii")
 
 
 def options_for(entry: dict[str, Any]) -> list[str]:
@@ -97,7 +87,7 @@ def test_decode_corpus_entry(
     entry: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "capture.bin"
-    path.write_bytes(capture(entry))
+    path.write_bytes(raw_bytes(entry))
 
     assert run(["decode", *options_for(entry), str(path)]) == 0
 
@@ -183,7 +173,7 @@ def test_decode_encrypted_entry(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "mbus.bin"
-    path.write_bytes(capture(ENCRYPTED))
+    path.write_bytes(raw_bytes(ENCRYPTED))
 
     assert run(["decode", *(["--key", key] if key else []), str(path)]) == 0
 
@@ -208,7 +198,7 @@ def test_decode_empty_input_is_fine(
 def test_decode_junk_counts_skipped_bytes(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    frame = capture(NO_HDLC[0])
+    frame = raw_bytes(NO_HDLC[0])
     stdin_of(monkeypatch, b"\x00\x01noise" + frame)
     assert run(["decode"]) == 0
     readings, err = outcome(capsys)
@@ -261,7 +251,7 @@ def test_bad_arguments_via_python_m_have_no_traceback() -> None:
 
 
 def test_decode_via_python_m_streams_stdin() -> None:
-    stream = b"".join(capture(entry) for entry in NO_HDLC) * 3
+    stream = b"".join(raw_bytes(entry) for entry in NO_HDLC) * 3
     result = subprocess_run(["decode", "-"], stream)
     assert result.returncode == 0
     lines = result.stdout.decode().splitlines()
@@ -307,7 +297,7 @@ def test_broken_stdout_pipe_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> 
     os.close(read_end)
     stdout = open(write_end, "w", encoding="utf-8")  # noqa: SIM115
     monkeypatch.setattr(sys, "stdout", stdout)
-    stdin_of(monkeypatch, capture(NO_HDLC[0]))
+    stdin_of(monkeypatch, raw_bytes(NO_HDLC[0]))
     try:
         assert run(["decode"]) == 0
         print("now /dev/null", file=stdout, flush=True)  # no second BrokenPipeError
@@ -432,7 +422,7 @@ def quick_hints(monkeypatch: pytest.MonkeyPatch) -> float:
 async def test_listen_socket_prints_readings_as_they_come(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    stream = b"".join(capture(entry) for entry in NO_HDLC)
+    stream = b"".join(raw_bytes(entry) for entry in NO_HDLC)
     pieces = split(stream, random.Random(7))
     async with serving(feeding(pieces, pause=0.001)) as port:
         url = f"socket://127.0.0.1:{port}"
@@ -453,8 +443,8 @@ async def test_listen_socket_prints_readings_as_they_come(
 async def test_listen_reports_a_closed_socket_and_rejected_frames(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bad = capture(BY_ID["neg-kamstrup-no-fcs-error-amsreader-gh175-1"])
-    good = capture(NO_HDLC[0])
+    bad = raw_bytes(BY_ID["neg-kamstrup-no-fcs-error-amsreader-gh175-1"])
+    good = raw_bytes(NO_HDLC[0])
     async with serving(feeding([bad, good], pause=0.05, hang_up=True)) as port:
         url = f"socket://127.0.0.1:{port}"
         status = await asyncio.to_thread(cli.main, ["listen", url, "--seconds", "10"])
@@ -581,7 +571,7 @@ def pty() -> Any:
 
 def test_listen_pty(pty: Pty, capsys: pytest.CaptureFixture[str]) -> None:
     # The Austrian M-Bus meter: two long frames per message, encrypted.
-    pty.feed([capture(ENCRYPTED)], every=0.1)
+    pty.feed([raw_bytes(ENCRYPTED)], every=0.1)
 
     status = run(["listen", pty.path, "--key", PUBLISHED_KEY, "--seconds", "1.2"])
 
@@ -597,7 +587,7 @@ async def test_listen_7e1_opens_the_port_with_7_data_bits(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """An old DSMR 2.2/3 P1 port (9600 7E1) is read with --bytesize 7, as asked."""
-    telegram = capture(BY_ID["p1-nl-dsmr5-dsmrparser"])
+    telegram = raw_bytes(BY_ID["p1-nl-dsmr5-dsmrparser"])
     # DSMR 2.2/3 ends a telegram with "!" and no CRC.
     telegram = telegram[: telegram.index(b"\n!") + 2] + b"\r\n"
     async with serial_proxy(Line(9600, "E", 7)) as proxy:
@@ -616,7 +606,7 @@ async def test_listen_7e1_opens_the_port_with_7_data_bits(
 
 def test_listen_pty_hang_up_exits_1(pty: Pty, capsys: pytest.CaptureFixture[str]) -> None:
     pty.close_slave()  # only the CLI holds the slave: closing the master hangs it up
-    pty.feed([capture(NO_HDLC[0])], every=0.1, hang_up_after=0.5)
+    pty.feed([raw_bytes(NO_HDLC[0])], every=0.1, hang_up_after=0.5)
 
     status = run(["listen", pty.path, "--baudrate", "115200", "--parity", "N"])
 
@@ -637,7 +627,7 @@ def interrupt_after(seconds: float) -> threading.Timer:
 def test_listen_ctrl_c_exits_cleanly_with_summary(
     pty: Pty, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pty.feed([capture(NO_HDLC[0])], every=0.1)
+    pty.feed([raw_bytes(NO_HDLC[0])], every=0.1)
     timer = interrupt_after(0.8)
     try:
         status = run(["listen", pty.path])
@@ -656,7 +646,7 @@ def test_listen_ctrl_c_exits_cleanly_with_summary(
 @pytest.mark.usefixtures("socket_enabled")
 async def test_listen_ctrl_c_via_python_m() -> None:
     """The real thing: a process that gets SIGINT prints the summary, no traceback."""
-    frame = capture(NO_HDLC[0])
+    frame = raw_bytes(NO_HDLC[0])
     async with serving(feeding([frame] * 100, pause=0.05)) as port:
         process = await asyncio.create_subprocess_exec(
             sys.executable,

@@ -185,7 +185,7 @@ def test_buffer_stays_bounded_under_a_megabyte_of_noise() -> None:
     decoder = StreamDecoder()
     for pos in range(0, len(noise), 4096):
         decoder.feed(noise[pos : pos + 4096])
-        assert len(decoder._buf) < BUFFER_LIMIT
+        assert decoder.stats.buffered < BUFFER_LIMIT
     assert not [event for event in decoder.flush() if isinstance(event, Reading)]
 
 

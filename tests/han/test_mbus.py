@@ -8,18 +8,17 @@ from custom_components.han_port.han import mbus
 from custom_components.han_port.han.apdu import strip_llc
 from custom_components.han_port.han.model import Reason
 from custom_components.han_port.han.stream import StreamDecoder
+from devtools.builder import mbus_frame
+from devtools.corpus import BY_ID, raw_bytes
 
 from .conftest import (
-    BY_ID,
     GBT_ID,
     MBUS_ID,
     decode_all,
     decode_chunks,
     errors,
     hdlc_information,
-    mbus_frame,
     options_for,
-    raw_bytes,
     readings,
     reasons,
     split_hdlc_stream,

@@ -11,8 +11,9 @@ from custom_components.han_port.han import meters
 from custom_components.han_port.han.axdr import AxdrValue
 from custom_components.han_port.han.meters import LayoutError, interpret, to_reading
 from custom_components.han_port.han.model import Obis, Reading, Reason
+from devtools.corpus import BY_ID, raw_bytes
 
-from .conftest import BY_ID, decode_all, hdlc_apdu, options_for, raw_bytes, readings, reasons
+from .conftest import decode_all, hdlc_apdu, options_for, readings, reasons
 
 
 def _obis(text: str) -> bytes:

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-import json
-from pathlib import Path
 import random
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -32,6 +30,7 @@ from custom_components.han_port.han.p1 import (
     decode_telegram,
     find_end,
 )
+from devtools.corpus import CORPUS
 
 from ..p1_telegrams import (
     FLUVIUS_GAS_ID,
@@ -44,11 +43,8 @@ from ..p1_telegrams import (
     mbus_lines,
 )
 
-_CORPUS: list[dict[str, Any]] = json.loads(
-    (Path(__file__).parent.parent / "fixtures" / "corpus.json").read_text(encoding="utf-8")
-)
-P1_ENTRIES = [entry for entry in _CORPUS if entry["transport"] == "p1-ascii"]
-BINARY_ENTRIES = [entry for entry in _CORPUS if entry.get("hex")]
+P1_ENTRIES = [entry for entry in CORPUS if entry["transport"] == "p1-ascii"]
+BINARY_ENTRIES = [entry for entry in CORPUS if entry.get("hex")]
 DSMR5 = next(entry for entry in P1_ENTRIES if entry["id"] == "p1-nl-dsmr5-dsmrparser")
 
 

@@ -46,21 +46,19 @@ from custom_components.han_port.han.payload import (
     frame_content,
 )
 from custom_components.han_port.han.stream import StreamDecoder
+from devtools.corpus import BY_ID, Entry, raw_bytes
 
 from .conftest import (
-    BY_ID,
     GBT_ID,
     HDLC_SINGLE,
     KAMSTRUP_L2_ID,
     MBUS_ID,
     P1_VALID,
-    Entry,
     as_plain,
     bounded,
     decode_all,
     hdlc_frame,
     options_for,
-    raw_bytes,
     readings,
 )
 

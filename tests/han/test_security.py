@@ -15,8 +15,9 @@ from custom_components.han_port.han.security import (
     split_glo_ciphering,
 )
 from devtools.builder import glo_ciphering
+from devtools.corpus import BY_ID, raw_bytes
 
-from .conftest import BY_ID, MBUS_ID, decode_all, hdlc_apdu, raw_bytes, readings, reasons
+from .conftest import MBUS_ID, decode_all, hdlc_apdu, readings, reasons
 
 ENTRY = BY_ID[MBUS_ID]
 KEY = bytes.fromhex(ENTRY["key_hex"])

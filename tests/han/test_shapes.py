@@ -27,10 +27,10 @@ from custom_components.han_port.han.model import Obis, Reading, Transport, Unit
 from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.shapes import MAX_SHAPES, Shape, ShapeCache
 from custom_components.han_port.han.stream import StreamDecoder
+from devtools.corpus import BY_ID, raw_bytes
 
 from .conftest import (
     AIDON_L3_ID,
-    BY_ID,
     HDLC_SINGLE,
     KAMSTRUP_L1_ID,
     KAMSTRUP_L2_ID,
@@ -42,7 +42,6 @@ from .conftest import (
     hdlc_apdu,
     hdlc_information,
     options_for,
-    raw_bytes,
     readings,
     reseal,
 )
