@@ -30,7 +30,7 @@ from custom_components.han_port.han.p1 import (
     decode_telegram,
     find_end,
 )
-from devtools.corpus import CORPUS
+from devtools.corpus import CORPUS, FIXTURES, load
 
 from ..p1_telegrams import (
     FLUVIUS_GAS_ID,
@@ -45,6 +45,7 @@ from ..p1_telegrams import (
 
 P1_ENTRIES = [entry for entry in CORPUS if entry["transport"] == "p1-ascii"]
 BINARY_ENTRIES = [entry for entry in CORPUS if entry.get("hex")]
+HU_SAGEMCOM = "p1-hu-eon-sagemcom-dsmrparser"
 DSMR5 = next(entry for entry in P1_ENTRIES if entry["id"] == "p1-nl-dsmr5-dsmrparser")
 
 
@@ -142,6 +143,15 @@ def test_manufacturer_from_flag_id() -> None:
         "p1-se-landisgyr-e360-2022-amsreader-gh382": "Landis+Gyr",
         "p1-nl-dsmr5-dsmrparser": "Iskraemeco",  # sent as "ISk"
     }
+
+
+def test_the_flag_ids_of_dlms_meters_name_p1_meters_too() -> None:
+    # One FLAG id table (vendors.py) for system titles and identification lines: the
+    # Hungarian Sagemcom telegram ("/SAG5SAG-METER") names its maker like a DLMS
+    # meter's system title "SAG..." does.
+    entry = next(e for e in load(FIXTURES / "more_meters.json") if e["id"] == HU_SAGEMCOM)
+    assert entry["vendor"] == "Sagemcom"
+    assert decoded(telegram_of(entry)).manufacturer == "Sagemcom"
 
 
 def test_multi_value_lines() -> None:
