@@ -32,6 +32,7 @@ _AUTO: Final = Transport.AUTO
 _HDLC: Final = Transport.HDLC
 _MBUS: Final = Transport.MBUS
 _P1: Final = Transport.P1
+_APDU: Final = Transport.APDU
 _IDLE_P1: Final = b"\r\n"
 # Where the hunt for the next frame stops, per transport (None: not yet known).
 # CR and LF stop it too: between P1 telegrams they are idle, not junk.
@@ -74,7 +75,7 @@ class StreamDecoder:
 
     def __init__(self, options: DecoderOptions | None = None) -> None:
         self.options = options or DecoderOptions()
-        self.stats = DecoderStats()
+        self._stats = DecoderStats()
         self._buf = bytearray()
         self._locked: Transport | None = (
             None if self.options.transport is _AUTO else self.options.transport
@@ -92,6 +93,18 @@ class StreamDecoder:
         self._offset = 0  # stream offset of buf[0]
         self._errors_out = 0  # FrameErrors returned by the current feed()
         self._tail_end = 0  # stream offset up to which skipped bytes are a rejected frame's
+
+    @property
+    def stats(self) -> DecoderStats:
+        """The counters, with `buffered` and `shapes` as they are now.
+
+        Those two are filled in when asked for, not on every feed: they cost nothing
+        on the hot path.
+        """
+        stats = self._stats
+        stats.buffered = len(self._buf)
+        stats.shapes = self._shapes.count
+        return stats
 
     @property
     def transport(self) -> Transport | None:
@@ -123,8 +136,8 @@ class StreamDecoder:
         events: list[Event] = []
         data = bytes(apdu)
         self._errors_out = 0
-        self.stats.bytes_in += len(data)
-        self.stats.frames += 1
+        self._stats.bytes_in += len(data)
+        self._stats.frames += 1
         plain = strip_llc(data)
         if plain[:1] == _BLOCK_TRANSFER:
             self._on_block(plain, Transport.APDU, data, events)
@@ -138,12 +151,11 @@ class StreamDecoder:
         if not chunk:
             return events
         self._errors_out = 0
-        self.stats.bytes_in += len(chunk)
+        self._stats.bytes_in += len(chunk)
         self._since_reading += len(chunk)
         buf = self._buf
         if self._p1_waiting and not self._p1_ready(chunk):
             buf += chunk
-            self.stats.buffered = len(buf)
             return events
         buf += chunk
         pos = self._scan(buf, events)
@@ -153,7 +165,6 @@ class StreamDecoder:
         if self._since_reading > _RELOCK and self.options.transport is _AUTO:
             self._locked = None
             self._since_reading = 0
-        self.stats.buffered = len(buf)
         return events
 
     def flush(self) -> list[Event]:
@@ -187,7 +198,7 @@ class StreamDecoder:
                 )
                 reported = True
                 self._tail_end = self._offset + len(buf)
-                self.stats.bytes_skipped += 1
+                self._stats.bytes_skipped += 1
             else:
                 self._skip(buf, 0, 1, events)
             self._drop(1)
@@ -196,7 +207,6 @@ class StreamDecoder:
             self._drop(self._scan(buf, events))
             self._p1_waiting = False
         self._report_junk(events)
-        self.stats.buffered = len(buf)
         return events
 
     def _drop(self, count: int) -> None:
@@ -255,7 +265,7 @@ class StreamDecoder:
                         continue
                     # A telegram cut short runs into the next one: hunt on inside it.
                     self._tail_end = max(self._tail_end, self._offset + end)
-                    self.stats.bytes_skipped += 1
+                    self._stats.bytes_skipped += 1
                     pos += 1
                     continue
             elif byte in _IDLE_P1 and locked in (None, _P1):
@@ -291,7 +301,7 @@ class StreamDecoder:
     def _skip(self, buf: bytearray, start: int, end: int, events: list[Event]) -> int:
         """Count buf[start:end] as junk; return end."""
         count = end - start
-        self.stats.bytes_skipped += count
+        self._stats.bytes_skipped += count
         # Bytes inside a frame already rejected were reported with it.
         tail = min(self._tail_end - self._offset, end) - start
         if tail > 0:
@@ -333,11 +343,11 @@ class StreamDecoder:
             # Sure bounds, only the content is bad: skip the frame. An HDLC closing
             # flag may open the next frame, so resume on it.
             resume = reject.end if buf[reject.end] == _HDLC_FLAG else reject.end + 1
-            self.stats.bytes_skipped += resume - pos
+            self._stats.bytes_skipped += resume - pos
             return resume
         # Otherwise resume right after the opening byte: a frame cut short may be
         # followed by a good one, which must not be lost.
-        self.stats.bytes_skipped += 1
+        self._stats.bytes_skipped += 1
         return pos + 1
 
     def _error(
@@ -349,10 +359,10 @@ class StreamDecoder:
         *,
         count_frame: bool = True,
     ) -> None:
-        errors = self.stats.errors
+        errors = self._stats.errors
         errors[reason] = errors.get(reason, 0) + 1
         if count_frame:
-            self.stats.frames += 1
+            self._stats.frames += 1
         # Crafted input can hold a frame error every few bytes; past this many in
         # one call they are counted in stats only, so one huge feed stays small.
         if self._errors_out < MAX_ERRORS_PER_FEED:
@@ -364,7 +374,7 @@ class StreamDecoder:
     def _on_hdlc(
         self, frame: hdlc.HdlcFrame, buf: bytearray, pos: int, events: list[Event]
     ) -> None:
-        self.stats.frames += 1
+        self._stats.frames += 1
         information = frame.information
         if not information:
             return
@@ -398,7 +408,7 @@ class StreamDecoder:
     def _on_mbus(
         self, frame: mbus.MbusFrame, buf: bytearray, pos: int, events: list[Event]
     ) -> None:
-        self.stats.frames += 1
+        self._stats.frames += 1
         if frame.sequence == 0:
             self._mbus_parts = []
         elif frame.sequence != self._mbus_next or not self._mbus_parts:
@@ -419,7 +429,7 @@ class StreamDecoder:
         self._on_apdu(apdu, _MBUS, apdu, events)
 
     def _on_p1(self, telegram: bytes, events: list[Event]) -> bool:
-        self.stats.frames += 1
+        self._stats.frames += 1
         result = p1.decode_telegram(telegram)
         if isinstance(result, Reading):
             self._accept(result, _P1, events)
@@ -433,7 +443,6 @@ class StreamDecoder:
         try:
             plain = unwrap(apdu, options.key, options.auth_key)
             reading = self._shapes.read(plain, transport)
-            self.stats.shapes = self._shapes.count
         except NoKeyError as err:
             self._error(events, Reason.NO_KEY, str(err), raw, count_frame=False)
         except DecryptError as err:
@@ -451,9 +460,9 @@ class StreamDecoder:
             self._accept(reading, transport, events)
 
     def _accept(self, reading: Reading, transport: Transport, events: list[Event]) -> None:
-        self.stats.readings += 1
+        self._stats.readings += 1
         self._since_reading = 0
-        if transport is not Transport.APDU:
+        if transport is not _APDU:
             # A bare APDU says nothing about how the byte stream is framed.
             self._locked = transport
         events.append(reading)
