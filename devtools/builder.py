@@ -54,7 +54,6 @@ from custom_components.han_port.han.vendors import (
     Role,
     Style,
     Vendor,
-    by_name,
 )
 
 # --------------------------------------------------------------------------- A-XDR
@@ -594,12 +593,6 @@ def layout_for(vendor: str, name: str, country: str = "NO") -> ListLayout:
     except KeyError:
         known = ", ".join("/".join(key) for key in LAYOUTS)
         raise ValueError(f"no layout {vendor}/{country}/{name}; known: {known}") from None
-
-
-def vendor_market(vendor: str, country: str = "NO") -> tuple[Vendor, Market]:
-    """A vendor's row and its market for `country`, by name in any case ("kaifa")."""
-    row = by_name(vendor)
-    return row, row.market(country)
 
 
 # ------------------------------------------------------------------ messages
