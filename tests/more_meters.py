@@ -1,6 +1,7 @@
 """The captures of tests/fixtures/more_meters.json, and how a test reads them.
 
-The entry format is corpus.json's (tests/fixtures/CORPUS.md), except that
+Loaded through devtools.corpus like corpus.json; `raw_bytes` is that module's. The
+entry format is corpus.json's (tests/fixtures/CORPUS.md), except that
 `expected.values` maps each OBIS code to [value, unit]: the Measurement a Reading
 carries for it, unit None for power factor.
 """
@@ -8,17 +9,24 @@ carries for it, unit None for power factor.
 from __future__ import annotations
 
 from datetime import datetime
-import json
-from pathlib import Path
-from typing import Any
 
 from custom_components.han_port.han.model import Measurement, Obis
 from custom_components.han_port.han.options import DecoderOptions
+from devtools.corpus import FIXTURES, Entry, load, raw_bytes
 
-type Entry = dict[str, Any]
+__all__ = [
+    "BY_ID",
+    "ENTRIES",
+    "P1",
+    "Entry",
+    "expected_timestamp",
+    "expected_values",
+    "key_of",
+    "options_for",
+    "raw_bytes",
+]
 
-PATH = Path(__file__).parent / "fixtures" / "more_meters.json"
-ENTRIES: list[Entry] = json.loads(PATH.read_text(encoding="utf-8"))
+ENTRIES: list[Entry] = load(FIXTURES / "more_meters.json")
 BY_ID: dict[str, Entry] = {entry["id"]: entry for entry in ENTRIES}
 P1: list[Entry] = [entry for entry in ENTRIES if entry["list"] == "p1"]
 
@@ -32,14 +40,6 @@ T210_PLAIN = "p1-at-sagemcom-t210dr-plain-dsmrparser"
 T210_ENCRYPTED = "p1-at-sagemcom-t210dr-encrypted-dsmrparser-recipe"
 SMARTY_PLAIN = "p1-lu-sagemcom-smarty-plain-meterlogger"
 SMARTY_ENCRYPTED = "p1-lu-sagemcom-smarty-encrypted-fixed-auth-key-synthetic"
-
-
-def raw_bytes(entry: Entry) -> bytes:
-    """The exact bytes of the capture (hex for binary ones, text for P1)."""
-    if entry.get("hex"):
-        return bytes.fromhex(entry["hex"])
-    text: str = entry["text"]
-    return text.encode("ascii")
 
 
 def key_of(entry: Entry, name: str = "key_hex") -> bytes | None:

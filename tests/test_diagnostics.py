@@ -21,6 +21,7 @@ from custom_components.han_port.const import CONF_KEY, CONF_SUB_METERS
 from custom_components.han_port.diagnostics import id_forms, is_id_code, p1_ids, redacted_hex
 from custom_components.han_port.han import Measurement, Obis, Reading
 from custom_components.han_port.hub import LAST_CHUNKS, RecentBytes
+from devtools.corpus import capture, expected
 
 from .conftest import (
     BAD_CRC,
@@ -29,8 +30,6 @@ from .conftest import (
     KAMSTRUP_LIST1,
     KAMSTRUP_LIST2,
     P1_NL,
-    expected,
-    frame,
     make_entry,
     until,
 )
@@ -55,7 +54,7 @@ async def test_diagnostics(
     stats = entry.runtime_data.hub.decoder.stats
     for corpus_id in (KAMSTRUP_LIST1, BAD_CRC, KAMSTRUP_LIST2):
         events = stats.readings + sum(stats.errors.values())
-        meter.send(frame(corpus_id))
+        meter.send(capture(corpus_id))
         await until(lambda events=events: stats.readings + sum(stats.errors.values()) > events)
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
@@ -219,7 +218,7 @@ async def test_diagnostics_of_an_encrypted_meter(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     hub = entry.runtime_data.hub
-    meter.send(frame(ENCRYPTED))
+    meter.send(capture(ENCRYPTED))
     await until(lambda: hub.decoder.stats.readings == 1)
     # A register holding a time, and one holding the meter id as text.
     hub.handle_events(
@@ -263,7 +262,7 @@ async def test_p1_ids_in_decoded_values(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     hub = entry.runtime_data.hub
-    meter.send(frame(P1_NL))
+    meter.send(capture(P1_NL))
     await until(lambda: hub.decoder.stats.readings == 1)
     telegram = hub.last_readings[0]
     hub.handle_events(

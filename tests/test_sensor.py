@@ -36,10 +36,11 @@ from custom_components.han_port.const import (
 )
 from custom_components.han_port.han import Measurement, Obis, Reading, StreamDecoder
 from custom_components.han_port.han.crc import crc16_arc
-from custom_components.han_port.han.simulator import SimulatedMeter
 from custom_components.han_port.hub import KEY_LIST_VERSION, KEY_METER_ID, MeterHub, entity_key
 from custom_components.han_port.register import SETTLE_READINGS, SETTLE_SECONDS, RegisterBasis
 from custom_components.han_port.sensor import SENSORS_BY_KEY, RegisterStoredData
+from devtools.corpus import BY_ID, capture, expected
+from devtools.simulator import SimulatedMeter
 
 from . import more_meters
 from .conftest import (
@@ -47,7 +48,6 @@ from .conftest import (
     AIDON_LIST2,
     AIDON_LIST3,
     AIDON_SE,
-    CORPUS,
     KAIFA_LIST1,
     KAIFA_LIST2,
     KAIFA_LIST3,
@@ -56,8 +56,6 @@ from .conftest import (
     KAMSTRUP_SE,
     P1_NL,
     built_frame,
-    expected,
-    frame,
     make_entry,
     state_of,
     until,
@@ -126,12 +124,12 @@ async def test_sensors_per_vendor(
         entry_id="01KAIDONSE0000000000000000",
         options=UNTHROTTLED,
         meter_type=first["meter_type"],
-        manufacturer=CORPUS[corpus_ids[-1]]["vendor"],
+        manufacturer=BY_ID[corpus_ids[-1]]["vendor"],
         list_version=first["list_version"],
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await _send_all(meter, [frame(corpus_id) for corpus_id in corpus_ids], entry.runtime_data.hub)
+    await _send_all(meter, [capture(corpus_id) for corpus_id in corpus_ids], entry.runtime_data.hub)
     await hass.async_block_till_done()
 
     # Every OBIS value the meter sent, whatever its B channel, has its entity.
@@ -186,7 +184,7 @@ async def test_scale_for_current_transformers(hass: HomeAssistant, meter: PtyMet
     )
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await _send_all(meter, [frame(KAMSTRUP_LIST2)], entry.runtime_data.hub)
+    await _send_all(meter, [capture(KAMSTRUP_LIST2)], entry.runtime_data.hub)
     values = expected(KAMSTRUP_LIST2)["values"]
     assert float(state_of(hass, POWER) or "nan") == values["1-1:1.7.0"] * 50
     assert float(state_of(hass, "sensor.kamstrup_current_l1") or "nan") == pytest.approx(
@@ -284,10 +282,10 @@ async def test_energy_restored_after_restart(
     assert state_of(hass, ENERGY) == STATE_UNAVAILABLE  # no data yet at all
 
     # Power flows (list 1), the hourly register has not come yet.
-    await _send_all(meter, [frame(KAMSTRUP_LIST1)], hub)
+    await _send_all(meter, [capture(KAMSTRUP_LIST1)], hub)
     assert state_of(hass, ENERGY) == after_restart
 
-    await _send_all(meter, [frame(KAMSTRUP_LIST2)], hub)
+    await _send_all(meter, [capture(KAMSTRUP_LIST2)], hub)
     register = expected(KAMSTRUP_LIST2)["values"]["1-1:1.8.0"]
     assert state_of(hass, ENERGY) == (after_frame or str(register))
 
@@ -314,7 +312,7 @@ async def test_restore_ignores_unusable_data(hass: HomeAssistant, meter: PtyMete
     entry = make_entry(meter.path, seen=["1.7.0", "1.8.0", "2.8.0", "3.8.0"])
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await _send_all(meter, [frame(KAMSTRUP_LIST1)], entry.runtime_data.hub)
+    await _send_all(meter, [capture(KAMSTRUP_LIST1)], entry.runtime_data.hub)
     for entity_id in (
         ENERGY,
         "sensor.kamstrup_active_energy_export",
@@ -410,7 +408,7 @@ async def test_swedish_kamstrup_energy_in_wh(hass: HomeAssistant, meter: PtyMete
     entry = make_entry(meter.path, unique_id=expected(KAMSTRUP_SE)["meter_id"], seen=["1.8.0"])
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    await _send_all(meter, [frame(KAMSTRUP_SE)], entry.runtime_data.hub)
+    await _send_all(meter, [capture(KAMSTRUP_SE)], entry.runtime_data.hub)
     register = expected(KAMSTRUP_SE)["values"]["1-1:1.8.0"]
     assert float(state_of(hass, ENERGY) or "nan") == pytest.approx(register)
 
@@ -679,7 +677,7 @@ async def test_export_register_that_is_always_0_shows_0(
     assert state_of(hass, ENERGY) == f"{1000.0 + SETTLE_READINGS}"
 
     assert await hass.config_entries.async_reload(entry.entry_id)
-    await _send_all(meter, [frame(KAMSTRUP_LIST1)], entry.runtime_data.hub)
+    await _send_all(meter, [capture(KAMSTRUP_LIST1)], entry.runtime_data.hub)
     assert state_of(hass, EXPORT) == "0.0"
 
 

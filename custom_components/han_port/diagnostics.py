@@ -33,7 +33,8 @@ from .const import (
 )
 from .han import FrameError, Measurement, Obis, Reading
 from .mqtt_source import MqttSource, redact_topic
-from .reader import MeterReader, is_network_port
+from .port import is_network_port
+from .reader import MeterReader
 
 if TYPE_CHECKING:
     from . import HanConfigEntry

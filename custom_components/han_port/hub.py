@@ -31,7 +31,7 @@ from .const import (
     LOGGER,
 )
 from .han import DecoderOptions, Event, FrameError, Measurement, Obis, Reading, StreamDecoder
-from .han.model import REASON_DECRYPT, REASON_NO_KEY, P1Reading, SubMeter
+from .han.model import P1Reading, Reason, SubMeter
 from .meter_filter import MeterFilter
 
 if TYPE_CHECKING:
@@ -549,7 +549,7 @@ class MeterHub:
 
     def _on_frame_error(self, error: FrameError, now: float) -> None:
         self.last_errors.append(error)
-        if error.reason in (REASON_DECRYPT, REASON_NO_KEY):
+        if error.reason in (Reason.DECRYPT, Reason.NO_KEY):
             # no_key on an entry that has a key cannot happen; on one without, the
             # meter started encrypting: the same fix (enter the key) applies.
             if self._decrypt_failing_since is None:

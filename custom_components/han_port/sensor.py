@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from enum import StrEnum
 import math
-from typing import TYPE_CHECKING, Any, Self, TypeIs, override
+from typing import TYPE_CHECKING, Any, Final, Self, TypeIs, override
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -63,9 +63,10 @@ from .const import (
     LOGGER,
 )
 from .entity import HanEntity
-from .han import Measurement, Obis
-from .han.meters import quantity, vendor_for
+from .han import Measurement, Obis, Unit
+from .han.cosem import quantity
 from .han.model import MBUS_CHANNELS, MEDIA, MEDIUM_COOLING, MEDIUM_GAS, MEDIUM_HEAT, MEDIUM_WATER
+from .han.vendors import vendor_for
 from .hub import (
     CAPTURED_SUFFIX,
     KEY_LIST_VERSION,
@@ -102,9 +103,9 @@ class HanSensorEntityDescription(SensorEntityDescription):
     and `channel`: it belongs to that meter's device.
     """
 
-    decoder_unit: str | None = None  # the unit the decoder gives (model.Measurement)
+    decoder_unit: Unit | None = None  # the unit the decoder gives (model.Measurement)
     # Other units the decoder may give, each with its factor to the native unit.
-    other_units: tuple[tuple[str, float], ...] = ()
+    other_units: tuple[tuple[Unit, float], ...] = ()
     scaled: bool = False  # multiplied by the current-transformer scale option
     throttle: Throttle = Throttle.NONE
     register: bool = False  # cumulative: restored, never a glitch (register.py)
@@ -124,7 +125,7 @@ def _power(
         native_unit_of_measurement=(
             UnitOfReactivePower.VOLT_AMPERE_REACTIVE if reactive else UnitOfPower.WATT
         ),
-        decoder_unit="var" if reactive else "W",
+        decoder_unit=Unit.VAR if reactive else Unit.WATT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         scaled=True,
@@ -144,7 +145,7 @@ def _energy(
             if reactive
             else UnitOfEnergy.KILO_WATT_HOUR
         ),
-        decoder_unit="kvarh" if reactive else "kWh",
+        decoder_unit=Unit.KILO_VAR_HOUR if reactive else Unit.KILO_WATT_HOUR,
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=2,
         scaled=True,
@@ -156,13 +157,19 @@ def _energy(
 # Each sub-meter medium's reading: device class, unit, unit from the decoder, other
 # units. DSMR gives gas and water in m3 and heat or cold in GJ; a heat meter counting
 # kWh is read in GJ too (1 kWh = 3.6 MJ), so the sensor's unit never changes.
+_KWH_TO_GJ: Final = ((Unit.KILO_WATT_HOUR, 0.0036),)
 _SUB_METER_READINGS: Mapping[
-    str, tuple[SensorDeviceClass, str, str, tuple[tuple[str, float], ...]]
+    str, tuple[SensorDeviceClass, str, Unit, tuple[tuple[Unit, float], ...]]
 ] = {
-    MEDIUM_GAS: (SensorDeviceClass.GAS, UnitOfVolume.CUBIC_METERS, "m3", ()),
-    MEDIUM_WATER: (SensorDeviceClass.WATER, UnitOfVolume.CUBIC_METERS, "m3", ()),
-    MEDIUM_HEAT: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, "GJ", (("kWh", 0.0036),)),
-    MEDIUM_COOLING: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, "GJ", (("kWh", 0.0036),)),
+    MEDIUM_GAS: (SensorDeviceClass.GAS, UnitOfVolume.CUBIC_METERS, Unit.CUBIC_METERS, ()),
+    MEDIUM_WATER: (SensorDeviceClass.WATER, UnitOfVolume.CUBIC_METERS, Unit.CUBIC_METERS, ()),
+    MEDIUM_HEAT: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, Unit.GIGA_JOULE, _KWH_TO_GJ),
+    MEDIUM_COOLING: (
+        SensorDeviceClass.ENERGY,
+        UnitOfEnergy.GIGA_JOULE,
+        Unit.GIGA_JOULE,
+        _KWH_TO_GJ,
+    ),
 }
 
 
@@ -223,7 +230,7 @@ def _phase_sensors(phase: str, base: int) -> tuple[HanSensorEntityDescription, .
             translation_placeholders=placeholders,
             device_class=SensorDeviceClass.CURRENT,
             native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
-            decoder_unit="A",
+            decoder_unit=Unit.AMPERE,
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=2,
             scaled=True,
@@ -235,7 +242,7 @@ def _phase_sensors(phase: str, base: int) -> tuple[HanSensorEntityDescription, .
             translation_placeholders=placeholders,
             device_class=SensorDeviceClass.VOLTAGE,
             native_unit_of_measurement=UnitOfElectricPotential.VOLT,
-            decoder_unit="V",
+            decoder_unit=Unit.VOLT,
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=1,
             throttle=Throttle.MEASUREMENT,
@@ -282,7 +289,7 @@ SENSORS: tuple[HanSensorEntityDescription, ...] = (
         translation_key="frequency",
         device_class=SensorDeviceClass.FREQUENCY,
         native_unit_of_measurement=UnitOfFrequency.HERTZ,
-        decoder_unit="Hz",
+        decoder_unit=Unit.HERTZ,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=2,
         throttle=Throttle.MEASUREMENT,
@@ -539,12 +546,11 @@ class HanRegisterSensor(HanSensor, RestoreSensor):
         if (obis := _electricity_obis(description.key)) and (measured := quantity(obis)):
             # The decoder's scale for this quantity when the frame carries none: what
             # changes with HA's country for Kamstrup (Wh in Sweden, 10 Wh elsewhere).
-            exponent = vendor_for(
-                identity.list_version,
-                hub.meter_filter.system_title,
-                identity.meter_id,
-                hub.decoder.options.country,
-            ).exponents.get(measured)
+            exponent = (
+                vendor_for(identity.list_version, hub.meter_filter.system_title, identity.meter_id)
+                .market(hub.decoder.options.country, identity.meter_type)
+                .exponents.get(measured)
+            )
         return RegisterBasis(device_identifier(hub.entry), exponent, self._scale)
 
     @property

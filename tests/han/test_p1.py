@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-import json
-from pathlib import Path
 import random
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -19,15 +17,12 @@ from custom_components.han_port.han.model import (
     MEDIUM_GAS,
     MEDIUM_HEAT,
     MEDIUM_WATER,
-    REASON_CRC,
-    REASON_FORMAT,
-    REASON_MALFORMED,
-    REASON_TRUNCATED,
     Event,
     FrameError,
     Measurement,
     Obis,
     Reading,
+    Reason,
     SubMeter,
 )
 from custom_components.han_port.han.p1 import (
@@ -41,6 +36,7 @@ from custom_components.han_port.han.p1 import (
     is_trailer,
 )
 from custom_components.han_port.han.stream import StreamDecoder
+from devtools.corpus import CORPUS, FIXTURES, load
 
 from ..more_meters import (
     BY_ID as MORE,
@@ -73,11 +69,9 @@ from ..p1_telegrams import (
 )
 from .conftest import errors, readings, reasons
 
-_CORPUS: list[dict[str, Any]] = json.loads(
-    (Path(__file__).parent.parent / "fixtures" / "corpus.json").read_text(encoding="utf-8")
-)
-P1_ENTRIES = [entry for entry in _CORPUS if entry["transport"] == "p1-ascii"]
-BINARY_ENTRIES = [entry for entry in _CORPUS if entry.get("hex")]
+P1_ENTRIES = [entry for entry in CORPUS if entry["transport"] == "p1-ascii"]
+BINARY_ENTRIES = [entry for entry in CORPUS if entry.get("hex")]
+HU_SAGEMCOM = "p1-hu-eon-sagemcom-dsmrparser"
 DSMR5 = next(entry for entry in P1_ENTRIES if entry["id"] == "p1-nl-dsmr5-dsmrparser")
 
 
@@ -175,6 +169,15 @@ def test_manufacturer_from_flag_id() -> None:
         "p1-se-landisgyr-e360-2022-amsreader-gh382": "Landis+Gyr",
         "p1-nl-dsmr5-dsmrparser": "Iskraemeco",  # sent as "ISk"
     }
+
+
+def test_the_flag_ids_of_dlms_meters_name_p1_meters_too() -> None:
+    # One FLAG id table (vendors.py) for system titles and identification lines: the
+    # Hungarian Sagemcom telegram ("/SAG5SAG-METER") names its maker like a DLMS
+    # meter's system title "SAG..." does.
+    entry = next(e for e in load(FIXTURES / "more_meters.json") if e["id"] == HU_SAGEMCOM)
+    assert entry["vendor"] == "Sagemcom"
+    assert decoded(telegram_of(entry)).manufacturer == "Sagemcom"
 
 
 def test_multi_value_lines() -> None:
@@ -337,7 +340,7 @@ def test_one_changed_character_is_a_crc_error(entry: dict[str, Any]) -> None:
     telegram[digit] = ord("9") if telegram[digit] != ord("9") else ord("8")
     error = rejected(bytes(telegram))
     given_crc = entry["frame_check"]["crc_given"]
-    assert error.reason == REASON_CRC
+    assert error.reason == Reason.CRC
     assert error.detail.startswith(f"P1 CRC mismatch: telegram says {given_crc}, computed ")
     assert error.detail[-4:] == f"{crc16_arc(telegram[: telegram.index(b'\n!') + 2]):04X}"
     assert error.raw == bytes(telegram[:512])
@@ -625,15 +628,15 @@ def test_summer_winter_flag_resolves_the_repeated_autumn_hour() -> None:
 @pytest.mark.parametrize(
     ("telegram", "reason", "detail"),
     [
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n\x8a!\r\n", REASON_FORMAT, "byte 0x8A at offset 27"),
-        (b"KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", REASON_MALFORMED, "does not start with '/'"),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n", REASON_TRUNCATED, "no end line"),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A\r\n", REASON_CRC, "telegram says 1A, computed"),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2G", REASON_MALFORMED, "not 1-4 CRC hex digits"),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2B3", REASON_MALFORMED, "not 1-4 CRC hex digits"),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n/KAM5", REASON_MALFORMED, "'\\r\\n/KAM5'"),
-        (b"/K5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", REASON_MALFORMED, "identification line '/K5'"),
-        (b"/KAM5\r\n\r\nno data here\r\n!\r\n", REASON_MALFORMED, "no OBIS data lines"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n\x8a!\r\n", Reason.FORMAT, "byte 0x8A at offset 27"),
+        (b"KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", Reason.MALFORMED, "does not start with '/'"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n", Reason.TRUNCATED, "no end line"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A\r\n", Reason.CRC, "telegram says 1A, computed"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2G", Reason.MALFORMED, "not 1-4 CRC hex digits"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2B3", Reason.MALFORMED, "not 1-4 CRC hex digits"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n/KAM5", Reason.MALFORMED, "'\\r\\n/KAM5'"),
+        (b"/K5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", Reason.MALFORMED, "identification line '/K5'"),
+        (b"/KAM5\r\n\r\nno data here\r\n!\r\n", Reason.MALFORMED, "no OBIS data lines"),
     ],
 )
 def test_decode_rejects_with_a_reason(telegram: bytes, reason: str, detail: str) -> None:
@@ -645,7 +648,7 @@ def test_decode_rejects_with_a_reason(telegram: bytes, reason: str, detail: str)
 def test_raw_is_bounded() -> None:
     telegram = b"/KAM5\r\n\r\n" + b"0-0:96.13.0()\r\n" * 100
     error = rejected(telegram)
-    assert error.reason == REASON_TRUNCATED
+    assert error.reason == Reason.TRUNCATED
     assert error.raw == telegram[:512]
 
 
@@ -725,7 +728,7 @@ def test_more_meters_capture_decodes_as_expected(entry: Entry) -> None:
     events = decoder.feed(raw_bytes(entry)) + decoder.flush()
     if not entry["valid"]:
         assert readings(events) == []
-        assert reasons(events) == [REASON_CRC]
+        assert reasons(events) == [Reason.CRC]
         return
     # Nothing else: a gateway's lines after the telegram are not a frame error.
     assert errors(events) == []
@@ -782,7 +785,7 @@ def test_crc_without_leading_zero_is_the_number_it_writes() -> None:
         assert isinstance(decode_telegram(telegram[:bang] + written + b"\r\n"), Reading)
     # Another three-digit number is a CRC error, not junk.
     error = rejected(telegram[:bang] + b"B9E\r\n")
-    assert error.reason == REASON_CRC
+    assert error.reason == Reason.CRC
     assert "telegram says B9E, computed 0B9F" in error.detail
 
 
@@ -873,7 +876,7 @@ def test_iskra_ie_identification_line_with_a_control_byte() -> None:
     # A control byte in a data line is not text.
     broken = telegram.replace(b"1-0:1.8.1", b"1-0:1.8\x02", 1)
     assert find_end(broken, 0) == NOT_A_TELEGRAM
-    assert rejected(broken).reason == REASON_FORMAT
+    assert rejected(broken).reason == Reason.FORMAT
 
 
 def test_month_peak_comes_with_its_time() -> None:

@@ -42,8 +42,9 @@ from decimal import Decimal
 import re
 from typing import Final
 
+from .cosem import AUTHENTICATION_TAG_LENGTH, ApduTag, SecurityControl, quantity
 from .crc import crc16_arc
-from .meters import UNITS, quantity
+from .meters import UNITS
 from .model import (
     MAX_RAW,
     MBUS_CHANNELS,
@@ -51,18 +52,17 @@ from .model import (
     MEDIUM_GAS,
     MEDIUM_HEAT,
     MEDIUM_WATER,
-    REASON_CRC,
-    REASON_FORMAT,
-    REASON_MALFORMED,
-    REASON_TRUNCATED,
     FrameError,
     Measurement,
     Obis,
     P1Reading,
     Reading,
+    Reason,
     SubMeter,
+    Transport,
+    Unit,
 )
-from .security import SC_AUTHENTICATED, SC_ENCRYPTED, TAG_GENERAL_GLO_CIPHERING, TAG_LENGTH
+from .vendors import by_flag_id
 
 P1_MAX_LENGTH: Final = 8192
 """Most bytes from "/" through "!"; real telegrams are 0.5-2 kB."""
@@ -75,7 +75,7 @@ NOT_A_TELEGRAM: Final = -2
 # keep the bound small: it is how long a "/" inside binary data can keep us waiting.
 IDENT_MAX: Final = 100
 
-_SLASH: Final = ord("/")
+START: Final = ord("/")  # a telegram's first byte
 _CR: Final = ord("\r")
 _LF: Final = ord("\n")
 _LETTERS: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
@@ -103,23 +103,23 @@ _TIMESTAMP_NES: Final = re.compile(r"([0-9]{8}) ([0-9]{2}):([0-9]{2}):([0-9]{2})
 # (unit we hand out, power of ten to apply). Power in W/var like the DLMS decoders,
 # energy in kWh/kvarh as the Energy dashboard books it. Units not listed are passed
 # on as sent with the value unchanged.
-_UNITS: Final[Mapping[str, tuple[str, int]]] = {
-    "w": ("W", 0),
-    "kw": ("W", 3),
-    "var": ("var", 0),
-    "kvar": ("var", 3),
-    "va": ("VA", 0),
-    "kva": ("VA", 3),
-    "wh": ("kWh", -3),
-    "kwh": ("kWh", 0),
-    "mwh": ("kWh", 3),
-    "varh": ("kvarh", -3),
-    "kvarh": ("kvarh", 0),
-    "v": ("V", 0),
-    "a": ("A", 0),
-    "hz": ("Hz", 0),
-    "m3": ("m3", 0),
-    "gj": ("GJ", 0),
+_UNITS: Final[Mapping[str, tuple[Unit, int]]] = {
+    "w": (Unit.WATT, 0),
+    "kw": (Unit.WATT, 3),
+    "var": (Unit.VAR, 0),
+    "kvar": (Unit.VAR, 3),
+    "va": (Unit.VOLT_AMPERE, 0),
+    "kva": (Unit.VOLT_AMPERE, 3),
+    "wh": (Unit.KILO_WATT_HOUR, -3),
+    "kwh": (Unit.KILO_WATT_HOUR, 0),
+    "mwh": (Unit.KILO_WATT_HOUR, 3),
+    "varh": (Unit.KILO_VAR_HOUR, -3),
+    "kvarh": (Unit.KILO_VAR_HOUR, 0),
+    "v": (Unit.VOLT, 0),
+    "a": (Unit.AMPERE, 0),
+    "hz": (Unit.HERTZ, 0),
+    "m3": (Unit.CUBIC_METERS, 0),
+    "gj": (Unit.GIGA_JOULE, 0),
 }
 
 # Quantities measured without a unit (power factor): their lines carry a bare number.
@@ -179,44 +179,30 @@ _MEDIUM_BY_DEVICE_TYPE: Final[Mapping[int, str]] = {
 }
 # The units (as _UNITS hands them out) each medium's reading may come in. DSMR gives
 # gas and water in m3 and heat or cold in GJ; heat meters that count kWh are accepted.
-_MEDIUM_UNITS: Final[Mapping[str, frozenset[str]]] = {
-    MEDIUM_GAS: frozenset({"m3"}),
-    MEDIUM_WATER: frozenset({"m3"}),
-    MEDIUM_HEAT: frozenset({"GJ", "kWh"}),
-    MEDIUM_COOLING: frozenset({"GJ", "kWh"}),
+_MEDIUM_UNITS: Final[Mapping[str, frozenset[Unit]]] = {
+    MEDIUM_GAS: frozenset({Unit.CUBIC_METERS}),
+    MEDIUM_WATER: frozenset({Unit.CUBIC_METERS}),
+    MEDIUM_HEAT: frozenset({Unit.GIGA_JOULE, Unit.KILO_WATT_HOUR}),
+    MEDIUM_COOLING: frozenset({Unit.GIGA_JOULE, Unit.KILO_WATT_HOUR}),
 }
 # Without a device type (DSMR 2.2/3 send none) the unit decides: the m3 meter on those
 # ports is the gas meter, and GJ is what DSMR's heat meters count.
-_MEDIUM_BY_UNIT: Final[Mapping[str, str]] = {"m3": MEDIUM_GAS, "GJ": MEDIUM_HEAT}
-
-# FLAG ids (DLMS UA register; every upper/lower-case variant belongs to the same
-# maker, so "ISk" is "ISK"). Only ids whose maker the captures or the identification
-# text itself confirm: LGF from the "/LGF5E360" Landis+Gyr E360 capture, ISK from
-# "/ISk5\2MT382" (MT382 is an Iskraemeco model), KFM from "/KFM5KAIFA-METER", LGZ
-# from Landis+Gyr's IEC 62056-21 meters ("/LGZ4ZMF100AC"), ESY from "/ESY5Q3DB1024"
-# (Q3D is an EasyMeter model), SAG from "/SAG5SAG-METER" (E.ON Hungary's Sagemcom).
-# "ELL" stays unknown: the corpus could not name its maker either.
-_MANUFACTURERS: Final[Mapping[str, str]] = {
-    "ESY": "EasyMeter",
-    "ISK": "Iskraemeco",
-    "KAM": "Kamstrup",
-    "KFM": "Kaifa",
-    "LGF": "Landis+Gyr",
-    "LGZ": "Landis+Gyr",
-    "SAG": "Sagemcom",
+_MEDIUM_BY_UNIT: Final[Mapping[str, str]] = {
+    Unit.CUBIC_METERS: MEDIUM_GAS,
+    Unit.GIGA_JOULE: MEDIUM_HEAT,
 }
 
 
-CIPHERED_START: Final = TAG_GENERAL_GLO_CIPHERING
+CIPHERED_START: Final = int(ApduTag.GENERAL_GLO_CIPHERING)
 # DB, the system title's length (8), the system title.
 _CIPHERED_HEADER: Final = 10
+_AUTHENTICATED: Final = int(SecurityControl.AUTHENTICATED)
+_ENCRYPTED: Final = int(SecurityControl.ENCRYPTED)
 # Security suite 0 (the low nibble): authenticated and/or encrypted, nothing else.
-_SECURITY_CONTROLS: Final = frozenset(
-    {SC_AUTHENTICATED, SC_ENCRYPTED, SC_AUTHENTICATED | SC_ENCRYPTED}
-)
+_SECURITY_CONTROLS: Final = frozenset({_AUTHENTICATED, _ENCRYPTED, _AUTHENTICATED | _ENCRYPTED})
 _SHORTEST_TELEGRAM: Final = len(b"/XXX5\r\n!")
 # The length counts security control and frame counter (5 bytes), the telegram, the tag.
-_CIPHERED_MAX: Final = 5 + P1_MAX_LENGTH + TAG_LENGTH
+_CIPHERED_MAX: Final = 5 + P1_MAX_LENGTH + AUTHENTICATION_TAG_LENGTH
 
 # EasyMeter's COM-1 Ethernet gateway appends two lines after each Q3D telegram's
 # "!" CR LF (dsmr_parser's TELEGRAM_ESY5Q3DB1024_V304 and _ESY5Q3DA1004_V304): a
@@ -269,7 +255,8 @@ def find_ciphered_end(buf: bytes | bytearray, start: int) -> int:
     control = buf[pos]
     if control not in _SECURITY_CONTROLS:
         return NOT_A_TELEGRAM
-    shortest = 5 + _SHORTEST_TELEGRAM + (TAG_LENGTH if control & SC_AUTHENTICATED else 0)
+    tag = AUTHENTICATION_TAG_LENGTH if control & _AUTHENTICATED else 0
+    shortest = 5 + _SHORTEST_TELEGRAM + tag
     if not shortest <= length <= _CIPHERED_MAX:
         return NOT_A_TELEGRAM
     end = pos + length
@@ -285,7 +272,7 @@ def find_end(buf: bytes | bytearray, start: int) -> int:
     that a 0x2F inside an HDLC frame never holds up the stream.
     """
     size = len(buf)
-    if start >= size or buf[start] != _SLASH:
+    if start >= size or buf[start] != START:
         return NOT_A_TELEGRAM
     for index in range(start + 1, min(start + 4, size)):
         if buf[index] not in _LETTERS:
@@ -354,29 +341,29 @@ def decode_telegram(telegram: bytes | bytearray) -> Reading | FrameError:
     not_text = _NOT_IDENT_TEXT.search(data, lead, ident_end) or _NOT_TEXT.search(data, ident_end)
     if not_text is not None:
         return FrameError(
-            REASON_FORMAT,
+            Reason.FORMAT,
             f"P1 telegram has byte 0x{data[not_text.start()]:02X} at offset {not_text.start()};"
             " P1 is ASCII text (wrong baud rate, or 7E1 parity read as 8N1?)",
             raw,
         )
     data = data.lstrip(b"\r\n")
     if not data.startswith(b"/"):
-        return FrameError(REASON_MALFORMED, "P1 telegram does not start with '/'", raw)
+        return FrameError(Reason.MALFORMED, "P1 telegram does not start with '/'", raw)
     bang = data.find(b"\n!")
     if bang < 0:
-        return FrameError(REASON_TRUNCATED, "P1 telegram has no end line starting with '!'", raw)
+        return FrameError(Reason.TRUNCATED, "P1 telegram has no end line starting with '!'", raw)
     check = data[bang + 2 :].rstrip(b"\r\n")
     if check:
         if _CRC_DIGITS.fullmatch(check) is None:
             return FrameError(
-                REASON_MALFORMED,
+                Reason.MALFORMED,
                 f"P1 end mark '!' is followed by {check[:12].decode()!r}, not 1-4 CRC hex digits",
                 raw,
             )
         computed = crc16_arc(data[: bang + 2])
         if int(check, 16) != computed:
             return FrameError(
-                REASON_CRC,
+                Reason.CRC,
                 f"P1 CRC mismatch: telegram says {check.decode().upper()}, computed {computed:04X}",
                 raw,
             )
@@ -384,14 +371,14 @@ def decode_telegram(telegram: bytes | bytearray) -> Reading | FrameError:
     ident = _IDENT.fullmatch(ident_line.rstrip("\r"))
     if ident is None:
         return FrameError(
-            REASON_MALFORMED,
+            Reason.MALFORMED,
             f"P1 identification line {ident_line.rstrip()[:40]!r} is not"
             " '/' + 3-letter maker id + baud-rate character",
             raw,
         )
     objects = _data_objects(body.split("\n"))
     if not objects:
-        return FrameError(REASON_MALFORMED, "P1 telegram has no OBIS data lines", raw)
+        return FrameError(Reason.MALFORMED, "P1 telegram has no OBIS data lines", raw)
     return _reading(ident.group(1).upper(), objects)
 
 
@@ -450,10 +437,10 @@ def _reading(flag_id: str, objects: Sequence[tuple[Obis, list[str]]]) -> P1Readi
     return P1Reading(
         values=values,
         meter_id=_first_text(registers, _METER_ID_CODES),
-        manufacturer=_MANUFACTURERS.get(flag_id),
+        manufacturer=vendor.name if (vendor := by_flag_id(flag_id)) else None,
         list_version=f"P1 version {version}" if version else None,
         timestamp=_timestamp(clock[0]) if clock else None,
-        transport="p1",
+        transport=Transport.P1,
         sub_meters=_sub_meters(registers, values),
         captured=captured,
     )
