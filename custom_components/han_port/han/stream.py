@@ -511,7 +511,8 @@ class StreamDecoder:
         plain = None
         try:
             plain = unwrap(apdu, options.key, options.auth_key)
-            if plain.apdu.startswith(b"/"):
+            # Only a ciphered APDU (it has a system title) can hold a P1 telegram.
+            if plain.system_title is not None and plain.apdu[:1] == b"/":
                 self._on_ciphered_telegram(plain, transport, raw, events)
                 return True
             if telegram_only:
