@@ -22,8 +22,9 @@ from custom_components.han_port.accounting import (
 )
 from custom_components.han_port.han.model import Obis, Reading
 from custom_components.han_port.han.stream import StreamDecoder
+from devtools.corpus import capture
 
-from .conftest import AIDON_LIST3, KAIFA_LIST3, frame
+from .conftest import AIDON_LIST3, KAIFA_LIST3
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -35,7 +36,7 @@ def utc(*fields: int) -> datetime:
 
 def decoded(corpus_id: str) -> Reading:
     """The reading the project's decoder makes of a real capture."""
-    events = StreamDecoder().feed(frame(corpus_id))
+    events = StreamDecoder().feed(capture(corpus_id))
     readings = [event for event in events if isinstance(event, Reading)]
     assert len(readings) == 1
     return readings[0]
