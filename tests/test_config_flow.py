@@ -20,6 +20,8 @@ from custom_components.han_port.const import (
     CONF_BAUDRATE,
     CONF_BYTE_SIZE,
     CONF_DEVICE,
+    CONF_EXPORT_PRICE,
+    CONF_IMPORT_PRICE,
     CONF_KEY,
     CONF_LIST_VERSION,
     CONF_MANUFACTURER,
@@ -607,6 +609,55 @@ async def test_options_flow(hass: HomeAssistant, meter: PtyMeter) -> None:
         CONF_MEASUREMENT_INTERVAL: 10,
         CONF_SCALE: 50,
     }
+
+
+async def test_options_flow_price_sensors(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """Price sensors are optional; one that is no price per energy is refused; clearable."""
+    entry = make_entry(meter.path)
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hass.states.async_set("sensor.nord_pool_no1", "1.23", {"unit_of_measurement": "NOK/kWh"})
+    hass.states.async_set("sensor.outdoor", "-3", {"unit_of_measurement": "°C"})
+    intervals = {CONF_POWER_INTERVAL: 5, CONF_MEASUREMENT_INTERVAL: 60, CONF_SCALE: 1}
+
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**intervals, CONF_IMPORT_PRICE: "sensor.outdoor"}
+    )
+    assert result["type"] is FlowResultType.FORM
+    assert result["errors"] == {CONF_IMPORT_PRICE: "price_unit"}
+    # A sensor not loaded yet (its integration starts later) is taken as it is.
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"],
+        {
+            **intervals,
+            CONF_IMPORT_PRICE: "sensor.nord_pool_no1",
+            CONF_EXPORT_PRICE: "sensor.export_price",
+        },
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options == {
+        **intervals,
+        CONF_IMPORT_PRICE: "sensor.nord_pool_no1",
+        CONF_EXPORT_PRICE: "sensor.export_price",
+    }
+
+    # The form shows the chosen sensors; leaving a field empty clears it.
+    result = await hass.config_entries.options.async_init(entry.entry_id)
+    suggested = {
+        str(key): key.description["suggested_value"]
+        for key in result["data_schema"].schema
+        if key.description and "suggested_value" in key.description
+    }
+    assert suggested[CONF_IMPORT_PRICE] == "sensor.nord_pool_no1"
+    assert suggested[CONF_EXPORT_PRICE] == "sensor.export_price"
+    result = await hass.config_entries.options.async_configure(
+        result["flow_id"], {**intervals, CONF_IMPORT_PRICE: "sensor.nord_pool_no1"}
+    )
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.options == {**intervals, CONF_IMPORT_PRICE: "sensor.nord_pool_no1"}
 
 
 @pytest.mark.usefixtures("mock_setup_entry")

@@ -599,12 +599,34 @@ async def test_a_neighbour_on_the_bus_never_raises_the_replaced_meter_issue(
     assert not [issue for issue in issue_registry.issues.values() if issue.domain == DOMAIN]
 
 
+async def test_reading_listeners_get_the_entrys_readings_whole(
+    hass: HomeAssistant, bridge: Bridge
+) -> None:
+    """A reading listener gets each reading with its meter time; never another meter's."""
+    hub = await _setup(hass, bridge.url, seen=["1.8.0"])
+    await until(lambda: bridge.clients == 1)
+    got: list[Reading] = []
+    remove = hub.async_add_reading_listener(got.append)
+    stats = hub.decoder.stats
+    bridge.send(built_frame("kamstrup", "list2", {"1.8.0": 1.0}, meter_id="7310000000000001"))
+    bridge.send(built_frame("kamstrup", "list2", {"1.8.0": 1000.0}))
+    await until(lambda: stats.readings == 2)
+    assert [reading.meter_id for reading in got] == [KAMSTRUP_ID]
+    assert got[0].timestamp == datetime(2026, 1, 1, 12)
+    assert hub.values["1.8.0"].value == 1000.0
+
+    remove()
+    bridge.send(built_frame("kamstrup", "list2", {"1.8.0": 1001.0}))
+    await until(lambda: stats.readings == 3)
+    assert len(got) == 1
+
+
 def test_reading_keys_name_the_time_a_value_comes_with() -> None:
     """Fluvius: "1.6.0_time" beside "1.6.0"; the sub-meters' times stay theirs."""
-    capture = more_meters.BY_ID[more_meters.FLUVIUS]
+    entry = more_meters.BY_ID[more_meters.FLUVIUS]
     [reading] = [
         event
-        for event in StreamDecoder().feed(more_meters.raw_bytes(capture))
+        for event in StreamDecoder().feed(more_meters.raw_bytes(entry))
         if isinstance(event, Reading)
     ]
     keys = reading_keys(reading)

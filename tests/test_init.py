@@ -63,6 +63,9 @@ async def test_setup_and_unload(hass: HomeAssistant, meter: PtyMeter) -> None:
     meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
 
+    # No recorder in this Home Assistant: nowhere to keep hourly statistics.
+    assert runtime.hourly is None
+
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert entry.state is ConfigEntryState.NOT_LOADED
     assert runtime.reader.connects == 1

@@ -32,6 +32,7 @@ from .const import (
 from .entity import async_register_meter_device
 from .han import DecoderOptions, Transport
 from .han.model import MEDIUM_GAS
+from .hourly import HourlyStatistics
 from .hub import MeterHub, MeterIdentity, device_identifier, sub_meter_key
 from .mqtt_source import MqttSource, source_name
 from .port import LineSettings
@@ -46,11 +47,12 @@ _KEY_GAS_BEFORE_1_2 = "0-24.2.1"
 
 @dataclass(slots=True)
 class HanRuntimeData:
-    """What a loaded entry holds: the hub entities listen to and the port reader
-    (or the MQTT subscription)."""
+    """What a loaded entry holds: the hub entities listen to, the port reader (or the
+    MQTT subscription), and the hourly statistics (None without a recorder)."""
 
     hub: MeterHub
     reader: MeterReader | MqttSource
+    hourly: HourlyStatistics | None = None
 
 
 type HanConfigEntry = ConfigEntry[HanRuntimeData]
@@ -148,6 +150,12 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
     entry.runtime_data = HanRuntimeData(hub, reader)
     entry.async_on_unload(hub.async_shutdown)
     async_register_meter_device(hass, entry, hub.identity)
+    if "recorder" in hass.config.components:
+        # The Energy dashboard's hourly statistics, booked in the hour the meter
+        # measured them; without a recorder there is nowhere to keep them.
+        hourly = entry.runtime_data.hourly = HourlyStatistics(hass, entry, hub)
+        entry.async_on_unload(hourly.async_stop)
+        await hourly.async_start()
     # Started before the platforms so that a failing platform setup still closes
     # the port: HA cancels an entry's background tasks when its setup fails.
     entry.async_create_background_task(hass, reader.run(), f"{DOMAIN} reader {device}")

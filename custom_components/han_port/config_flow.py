@@ -23,6 +23,8 @@ from homeassistant.config_entries import (
 )
 from homeassistant.core import callback
 from homeassistant.helpers.selector import (
+    EntitySelector,
+    EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
@@ -33,11 +35,14 @@ from homeassistant.helpers.service_info.usb import UsbServiceInfo
 import probatio
 
 from . import decoder_options
+from .accounting import price_factor_per_kwh
 from .const import (
     CONF_AUTH_KEY,
     CONF_BAUDRATE,
     CONF_BYTE_SIZE,
     CONF_DEVICE,
+    CONF_EXPORT_PRICE,
+    CONF_IMPORT_PRICE,
     CONF_KEY,
     CONF_LIST_VERSION,
     CONF_MANUFACTURER,
@@ -616,11 +621,17 @@ def _meter_data(reading: Reading) -> dict[str, Any]:
 
 
 class HanPortOptionsFlow(OptionsFlowWithReload):
-    """How often fast values are written, and the current-transformer scale."""
+    """How often fast values are written, the current-transformer scale, and the price
+    sensors that give the hourly energy statistics their cost."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
+        errors: dict[str, str] = {}
         if user_input is not None:
-            return self.async_create_entry(data=user_input)
+            for option in (CONF_IMPORT_PRICE, CONF_EXPORT_PRICE):
+                if (entity_id := user_input.get(option)) and not self._is_price(entity_id):
+                    errors[option] = "price_unit"
+            if not errors:
+                return self.async_create_entry(data=user_input)
         options = self.config_entry.options
         schema = probatio.Schema(
             {
@@ -655,6 +666,25 @@ class HanPortOptionsFlow(OptionsFlowWithReload):
                         min=0.001, max=10000, step="any", mode=NumberSelectorMode.BOX
                     )
                 ),
+                # Optional and without a default, so that a chosen sensor can be cleared.
+                probatio.Optional(CONF_IMPORT_PRICE): EntitySelector(
+                    EntitySelectorConfig(domain="sensor")
+                ),
+                probatio.Optional(CONF_EXPORT_PRICE): EntitySelector(
+                    EntitySelectorConfig(domain="sensor")
+                ),
             }
         )
-        return self.async_show_form(step_id="init", data_schema=schema)
+        return self.async_show_form(
+            step_id="init",
+            data_schema=self.add_suggested_values_to_schema(schema, user_input or options),
+            errors=errors,
+        )
+
+    def _is_price(self, entity_id: str) -> bool:
+        """Whether the sensor gives a price per energy; one not loaded yet gets the benefit
+        of the doubt (its states are checked hour by hour anyway)."""
+        state = self.hass.states.get(entity_id)
+        if state is None:
+            return True
+        return price_factor_per_kwh(state.attributes.get("unit_of_measurement")) is not None

@@ -41,6 +41,10 @@ CONF_LIST_VERSION: Final = "list_version"
 CONF_POWER_INTERVAL: Final = "power_interval"
 CONF_MEASUREMENT_INTERVAL: Final = "measurement_interval"
 CONF_SCALE: Final = "scale"
+# Price sensors (currency/kWh or currency/MWh) whose recorded states price each
+# hour of the hourly energy statistics (hourly.py).
+CONF_IMPORT_PRICE: Final = "import_price_entity"
+CONF_EXPORT_PRICE: Final = "export_price_entity"
 
 # Defaults chosen for the recorder budget of an Aidon stream (list 1 every 2.5 s,
 # list 2 every 10 s, list 3 hourly), see sensor.py for the arithmetic: active power

@@ -66,6 +66,7 @@ LAST_ERRORS: Final = 8
 FOREIGN_IDS: Final = 4
 
 type ValueListener = Callable[[Measurement, float], None]
+type ReadingListener = Callable[[Reading], None]
 
 # Monotonic seconds; tests replace it to play an hour of frames in a second.
 monotonic: Callable[[], float] = time.monotonic
@@ -223,6 +224,7 @@ class MeterHub:
         self.last_bytes = RecentBytes(LAST_BYTES)
         self.last_errors: deque[FrameError] = deque(maxlen=LAST_ERRORS)
         self._value_listeners: dict[str, list[ValueListener]] = {}
+        self._reading_listeners: list[ReadingListener] = []
         self._availability_listeners: list[CALLBACK_TYPE] = []
         self._new_key_listeners: list[Callable[[list[str]], None]] = []
         self._keys_by_obis: dict[Obis, str] = {}
@@ -248,6 +250,15 @@ class MeterHub:
         listeners = self._value_listeners.setdefault(key, [])
         listeners.append(listener)
         return lambda: listeners.remove(listener)
+
+    @callback
+    def async_add_reading_listener(self, listener: ReadingListener) -> CALLBACK_TYPE:
+        """Call `listener(reading)` for every reading of the entry's meter, after the values.
+
+        For what needs a whole message at once (the meter's timestamp with its registers).
+        """
+        self._reading_listeners.append(listener)
+        return lambda: self._reading_listeners.remove(listener)
 
     @callback
     def async_add_availability_listener(self, listener: CALLBACK_TYPE) -> CALLBACK_TYPE:
@@ -412,6 +423,8 @@ class MeterHub:
 
         if new_keys:
             self._remember_keys(new_keys)
+        for reading_listener in self._reading_listeners:
+            reading_listener(reading)
         if not was_available:
             if self._outage_logged:
                 LOGGER.info("Receiving data from the meter on %s again", self.device)

@@ -1,0 +1,758 @@
+"""Hourly energy and cost statistics, booked in the hour the energy was used.
+
+Whole days of the simulated meter (han/simulator.py) go through the hub under the
+fake clock; the rows are read back from the recorder and compared with the register
+values the frames carried. The reader itself is tested in test_hub.py: here the frames
+go straight into the hub at the moment they would arrive.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime, timedelta
+from functools import partial
+import itertools
+import logging
+import re
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from freezegun.api import FrozenDateTimeFactory
+from homeassistant.components.energy import data as energy_data, validate as energy_validate
+from homeassistant.components.recorder import Recorder
+from homeassistant.components.recorder.statistics import get_metadata, statistics_during_period
+from homeassistant.const import STATE_UNAVAILABLE
+from homeassistant.core import HomeAssistant
+from homeassistant.helpers.recorder import get_instance
+from homeassistant.setup import async_setup_component
+import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
+from pytest_homeassistant_custom_component.components.recorder.common import (
+    async_block_recorder,
+    async_wait_recording_done,
+)
+
+from custom_components.han_port.const import CONF_EXPORT_PRICE, CONF_IMPORT_PRICE, CONF_SCALE
+from custom_components.han_port.han import Obis
+from custom_components.han_port.han.crc import crc16_arc
+from custom_components.han_port.hourly import statistic_id
+from devtools.builder import ListMessage, build_frame, layout_for
+from devtools.corpus import capture
+from devtools.simulator import SimulatedFrame, SimulatedMeter
+
+from .conftest import P1_SE, make_entry
+from .pty_meter import PtyMeter
+
+# The recorder must exist before hass starts: it comes first.
+pytestmark = pytest.mark.usefixtures("recorder_mock", "integration")
+
+OSLO = ZoneInfo("Europe/Oslo")
+HOUR = timedelta(hours=1)
+REGISTERS = {
+    "energy_import": Obis(1, 0, 1, 8, 0),
+    "energy_export": Obis(1, 0, 2, 8, 0),
+    "reactive_energy_import": Obis(1, 0, 3, 8, 0),
+    "reactive_energy_export": Obis(1, 0, 4, 8, 0),
+}
+# Rows are compared to the register differences to far below the registers'
+# resolution (1 Wh at best): float sums, not rounding, are all that may differ.
+EXACT = 1e-6
+
+type Rows = list[tuple[datetime, float, float | None]]
+
+
+@pytest.fixture(autouse=True)
+async def oslo(recorder_mock: Recorder, hass: HomeAssistant) -> None:
+    """Norwegian time and money, as the meters' users have them (recorder first)."""
+    await hass.config.async_set_time_zone("Europe/Oslo")
+    hass.config.currency = "NOK"
+
+
+async def settle(hass: HomeAssistant) -> None:
+    """Resume, imports and cost catch-up done and in the database."""
+    for _ in range(2):
+        await hass.async_block_till_done()
+        await async_wait_recording_done(hass)
+
+
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await settle(hass)
+
+
+async def hourly(
+    hass: HomeAssistant, stat_id: str, start: datetime, end: datetime | None = None
+) -> Rows:
+    """(start, change, state) of each hourly row in [start, end)."""
+    result = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        start,
+        end,
+        {stat_id},
+        "hour",
+        None,
+        {"state", "sum", "change"},
+    )
+    return [
+        (datetime.fromtimestamp(row["start"], UTC), row["change"] or 0.0, row.get("state"))
+        for row in result.get(stat_id, [])
+    ]
+
+
+async def sums(hass: HomeAssistant, stat_id: str, start: datetime) -> list[float]:
+    result = await get_instance(hass).async_add_executor_job(
+        statistics_during_period, hass, start, None, {stat_id}, "hour", None, {"sum"}
+    )
+    return [float(row["sum"] or 0.0) for row in result.get(stat_id, [])]
+
+
+def assert_rows(actual: Rows, expected: Rows) -> None:
+    assert [row[0] for row in actual] == [row[0] for row in expected]
+    for (start, change, state), (_, want_change, want_state) in zip(actual, expected, strict=True):
+        assert change == pytest.approx(want_change, abs=EXACT), start
+        if want_state is None:
+            assert state is None, start
+        else:
+            assert state == pytest.approx(want_state, abs=EXACT), start
+
+
+def boundary_values(frames: Iterable[SimulatedFrame], obis: Obis) -> dict[datetime, float]:
+    """The register value at each UTC hour, from the hourly list after it."""
+    values: dict[datetime, float] = {}
+    for simulated in frames:
+        for code, value in simulated.message.values.items():
+            # Kamstrup sends channel B = 1 (1-1:1.8.0), the others 1-0:1.8.0.
+            if code._replace(b=0) == obis:
+                hour = simulated.time.astimezone(UTC).replace(minute=0, second=0, microsecond=0)
+                values.setdefault(hour, value)
+    return values
+
+
+def expected_rows(values: dict[datetime, float]) -> Rows:
+    """One row per hour between consecutive boundary values (no gaps here)."""
+    hours = sorted(values)
+    return [
+        (previous, values[hour] - values[previous], values[hour])
+        for previous, hour in itertools.pairwise(hours)
+    ]
+
+
+def around_hours(frames: Iterable[SimulatedFrame], hourly: str) -> list[SimulatedFrame]:
+    """The hourly lists and the frames of the first and last 30 s of each hour.
+
+    The other lists carry no energy register; feeding a day of them one by one would
+    only make the test slow.
+    """
+    kept = []
+    for simulated in frames:
+        moment = simulated.time.astimezone(UTC)
+        past = timedelta(minutes=moment.minute, seconds=moment.second)
+        if (
+            simulated.list_name == hourly
+            or past < timedelta(seconds=30)
+            or past >= HOUR - timedelta(seconds=30)
+        ):
+            kept.append(simulated)
+    return kept
+
+
+async def play(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    entry: MockConfigEntry,
+    frames: Sequence[tuple[datetime, bytes]],
+) -> None:
+    """Each frame into the hub at its time; the event loop runs every hour of frames."""
+    hour: datetime | None = None
+    for when, data in frames:
+        freezer.move_to(when)
+        entry.runtime_data.hub.feed(data)
+        this_hour = when.replace(minute=0, second=0, microsecond=0)
+        if this_hour != hour:
+            hour = this_hour
+            await hass.async_block_till_done()
+    await settle(hass)
+
+
+def sim_entry(meter: PtyMeter, sim: SimulatedMeter, **kwargs: Any) -> MockConfigEntry:
+    return make_entry(meter.path, unique_id=sim.meter_id, entry_id="01JHANPORTTESTENTRY", **kwargs)
+
+
+def stat(entry: MockConfigEntry, suffix: str) -> str:
+    return statistic_id(entry, suffix)
+
+
+# ---- whole days ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("vendor", ["aidon", "kaifa", "kamstrup"])
+@pytest.mark.freeze_time("2026-01-14 22:59:00+00:00", tick=True)
+async def test_whole_day_every_hour_in_its_hour(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory, vendor: str
+) -> None:
+    """Every row is the register difference of the hour it is booked in, for all four."""
+    start = datetime(2026, 1, 15, tzinfo=OSLO)
+    sim = SimulatedMeter(vendor, start, seed=3, solar_peak_w=4000.0)
+    simulated = list(sim.simulate(timedelta(days=1, minutes=1)))
+    entry = sim_entry(meter, sim)
+    freezer.move_to(start - timedelta(seconds=1))
+    await setup_entry(hass, entry)
+
+    kept = around_hours(simulated, sim.profile.hourly)
+    await play(hass, freezer, entry, [(s.time, s.frame) for s in kept])
+
+    for suffix, obis in REGISTERS.items():
+        expected = expected_rows(boundary_values(simulated, obis))
+        assert len(expected) == 24
+        actual = await hourly(hass, stat(entry, suffix), start - HOUR)
+        assert_rows(actual, expected)
+        # The sum starts at the first hour's energy: no register total, no spike.
+        assert (await sums(hass, stat(entry, suffix), start - HOUR))[0] == pytest.approx(
+            expected[0][1], abs=EXACT
+        )
+    # The hour that ended at 00:00 local is the first: [23:00, 00:00) UTC on the 14th.
+    first = await hourly(hass, stat(entry, "energy_import"), start - HOUR)
+    assert first[0][0] == datetime(2026, 1, 14, 23, tzinfo=UTC)
+
+
+def p1_telegram(local: datetime, registers: dict[str, float]) -> bytes:
+    """The Swedish P1 capture with a new time and register values, CRC recomputed."""
+    text = capture(P1_SE).decode("ascii")
+    stamp = local.strftime("%y%m%d%H%M%S") + ("S" if local.dst() else "W")
+    text = re.sub(r"0-0:1\.0\.0\(\d{12}[SW]\)", f"0-0:1.0.0({stamp})", text)
+    for code, value in registers.items():
+        text = re.sub(rf"1-0:{re.escape(code)}\(\d+\.\d+\*", f"1-0:{code}({value:012.3f}*", text)
+    # The CRC covers "/" to "!" (DSMR 5.0.2, 6.12).
+    body = text[text.index("/") : text.index("!") + 1].encode("ascii")
+    return body + f"{crc16_arc(body):04X}\r\n".encode("ascii")
+
+
+@pytest.mark.freeze_time("2026-01-14 22:59:00+00:00", tick=True)
+async def test_p1_meter_gives_the_same_rows_from_the_value_at_each_hour(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """A P1 port sends its registers every 10 s: the first telegram after each hour counts."""
+    start = datetime(2026, 1, 15, tzinfo=OSLO)
+    rates = {"1.8.0": 1.234, "2.8.0": 0.5, "3.8.0": 0.1, "4.8.0": 0.2}
+    bases = {"1.8.0": 60995.424, "2.8.0": 10.0, "3.8.0": 12.696, "4.8.0": 12541.802}
+
+    def registers(at: datetime) -> dict[str, float]:
+        hours = (at - start) / HOUR
+        return {code: round(bases[code] + rates[code] * hours, 3) for code in rates}
+
+    # Every 10 s for the first minute of each hour, then a few times an hour.
+    offsets = [timedelta(seconds=3 + 10 * i) for i in range(6)] + [
+        timedelta(minutes=20),
+        timedelta(minutes=40),
+        timedelta(minutes=59, seconds=53),
+    ]
+    times = [start + h * HOUR + offset for h in range(25) for offset in offsets]
+    entry = make_entry(meter.path, unique_id=None, entry_id="01JHANPORTTESTP1")
+    freezer.move_to(start - timedelta(seconds=1))
+    await setup_entry(hass, entry)
+    await play(
+        hass,
+        freezer,
+        entry,
+        [(at, p1_telegram(at.astimezone(OSLO), registers(at))) for at in times],
+    )
+
+    first_after_hour = {
+        start + h * HOUR: registers(start + h * HOUR + offsets[0]) for h in range(25)
+    }
+    for code, suffix in zip(rates, REGISTERS, strict=True):
+        values = {hour.astimezone(UTC): value[code] for hour, value in first_after_hour.items()}
+        expected = expected_rows(values)
+        assert len(expected) == 24
+        assert_rows(await hourly(hass, stat(entry, suffix), start - HOUR), expected)
+
+
+# ---- restarts, outages, DST ----------------------------------------------------------
+
+
+@pytest.mark.freeze_time("2026-01-14 22:59:00+00:00", tick=True)
+async def test_restarts_change_nothing(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """Reloads mid-hour, at hh:00:03, and right after an hourly list: the same rows."""
+    start = datetime(2026, 1, 15, tzinfo=OSLO)
+    sim = SimulatedMeter("kamstrup", start, seed=5)
+    simulated = around_hours(list(sim.simulate(timedelta(hours=8, minutes=1))), "list2")
+    entry = sim_entry(meter, sim)
+    freezer.move_to(start - timedelta(seconds=1))
+    await setup_entry(hass, entry)
+
+    def frames(since: timedelta, until: timedelta) -> list[tuple[datetime, bytes]]:
+        return [(s.time, s.frame) for s in simulated if start + since <= s.time < start + until]
+
+    async def reload_at(at: timedelta) -> None:
+        freezer.move_to(start + at)
+        assert await hass.config_entries.async_reload(entry.entry_id)
+
+    await play(hass, freezer, entry, frames(timedelta(0), timedelta(hours=2, minutes=30)))
+    # Mid-hour.
+    await reload_at(timedelta(hours=2, minutes=30))
+    await settle(hass)
+    await play(hass, freezer, entry, frames(timedelta(hours=2, minutes=30), timedelta(hours=4)))
+    # At 04:00:03, two seconds before the hourly list; the list then arrives while the
+    # last row is still being read from the recorder.
+    await reload_at(timedelta(hours=4, seconds=3))
+    first = frames(timedelta(hours=4), timedelta(hours=4, seconds=6))
+    assert next(s for s in simulated if s.time == first[-1][0]).list_name == "list2"
+    for when, data in first:
+        freezer.move_to(when)
+        entry.runtime_data.hub.feed(data)
+    await settle(hass)
+    await play(hass, freezer, entry, frames(timedelta(hours=4, seconds=6), timedelta(hours=6)))
+    # Right after the 06:00:05 list, while its row is still in the recorder's queue
+    # (held there by a busy recorder).
+    await async_block_recorder(hass, 0.5)
+    for when, data in frames(timedelta(hours=6), timedelta(hours=6, seconds=6)):
+        freezer.move_to(when)
+        entry.runtime_data.hub.feed(data)
+    await reload_at(timedelta(hours=6, seconds=6))
+    await settle(hass)
+    await play(hass, freezer, entry, frames(timedelta(hours=6, seconds=6), timedelta(hours=9)))
+
+    all_frames = list(sim.simulate(timedelta(hours=8, minutes=1)))
+    for suffix, obis in REGISTERS.items():
+        expected = expected_rows(boundary_values(all_frames, obis))
+        assert len(expected) == 8
+        assert_rows(await hourly(hass, stat(entry, suffix), start - HOUR), expected)
+        assert (await sums(hass, stat(entry, suffix), start - HOUR))[-1] == pytest.approx(
+            sum(row[1] for row in expected), abs=EXACT
+        )
+
+
+@pytest.mark.freeze_time("2026-01-14 22:59:00+00:00", tick=True)
+async def test_outage_is_spread_evenly_over_the_hours_it_covers(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """No frames from 02:30 to 05:30: 02:00-06:00 shares the difference in four."""
+    start = datetime(2026, 1, 15, tzinfo=OSLO)
+    sim = SimulatedMeter("aidon", start, seed=7)
+    simulated = list(sim.simulate(timedelta(hours=8, minutes=1)))
+    outage = (start + timedelta(hours=2, minutes=30), start + timedelta(hours=5, minutes=30))
+    entry = sim_entry(meter, sim)
+    freezer.move_to(start - timedelta(seconds=1))
+    await setup_entry(hass, entry)
+    await play(
+        hass,
+        freezer,
+        entry,
+        [
+            (s.time, s.frame)
+            for s in around_hours(simulated, "list3")
+            if not outage[0] <= s.time < outage[1]
+        ],
+    )
+
+    values = boundary_values(simulated, REGISTERS["energy_import"])
+    hours = [start.astimezone(UTC) + h * HOUR for h in range(9)]
+    share = (values[hours[6]] - values[hours[2]]) / 4
+    expected: Rows = [
+        (hours[0], values[hours[1]] - values[hours[0]], values[hours[1]]),
+        (hours[1], values[hours[2]] - values[hours[1]], values[hours[2]]),
+        (hours[2], share, None),
+        (hours[3], share, None),
+        (hours[4], share, None),
+        (hours[5], share, values[hours[6]]),
+        (hours[6], values[hours[7]] - values[hours[6]], values[hours[7]]),
+        (hours[7], values[hours[8]] - values[hours[7]], values[hours[8]]),
+    ]
+    assert_rows(await hourly(hass, stat(entry, "energy_import"), hours[0]), expected)
+
+
+@pytest.mark.parametrize("vendor", ["kamstrup", "aidon"])
+@pytest.mark.freeze_time("2026-03-01 12:00:00+00:00", tick=True)
+@pytest.mark.parametrize(
+    ("day", "hours"),
+    [(datetime(2026, 3, 29, tzinfo=OSLO), 23), (datetime(2026, 10, 25, tzinfo=OSLO), 25)],
+    ids=["march", "october"],
+)
+async def test_dst_days_have_their_hours(  # noqa: PLR0917 (fixtures and parameters)
+    hass: HomeAssistant,
+    meter: PtyMeter,
+    freezer: FrozenDateTimeFactory,
+    vendor: str,
+    day: datetime,
+    hours: int,
+) -> None:
+    """23 and 25 rows on the change days, and the day's total is its register difference."""
+    sim = SimulatedMeter(vendor, day, seed=11)
+    simulated = list(sim.simulate(timedelta(hours=hours, minutes=1)))
+    entry = sim_entry(meter, sim)
+    freezer.move_to(day - timedelta(seconds=1))
+    await setup_entry(hass, entry)
+    await play(
+        hass,
+        freezer,
+        entry,
+        [(s.time, s.frame) for s in around_hours(simulated, sim.profile.hourly)],
+    )
+
+    obis = REGISTERS["energy_import"]
+    values = boundary_values(simulated, obis)
+    next_day = (day + timedelta(days=1, hours=2)).replace(hour=0)
+    rows = await hourly(hass, stat(entry, "energy_import"), day, next_day)
+    assert len(rows) == hours
+    assert_rows(rows, expected_rows(values))
+    # The dashboard's day view: HA sums the local day's hours.
+    daily = await get_instance(hass).async_add_executor_job(
+        statistics_during_period,
+        hass,
+        day,
+        next_day,
+        {stat(entry, "energy_import")},
+        "day",
+        None,
+        {"change"},
+    )
+    (only,) = daily[stat(entry, "energy_import")]
+    assert only["change"] == pytest.approx(
+        values[next_day.astimezone(UTC)] - values[day.astimezone(UTC)], abs=EXACT
+    )
+
+
+# ---- register drops, scale --------------------------------------------------------------
+
+
+def kamstrup_hour_list(at: datetime, import_kwh: float, export_kwh: float = 20.0) -> bytes:
+    """Kamstrup list 2 (sent at hh:00:05) with chosen registers, stamped `at` local time."""
+    layout = layout_for("kamstrup", "list2")
+    chosen = {"1.8.0": import_kwh, "2.8.0": export_kwh}
+    return build_frame(
+        layout,
+        ListMessage(
+            values={
+                element.obis: chosen.get(f"{element.obis.c}.8.{element.obis.e}", 100.0)
+                for element in layout.registers()
+                if element.obis is not None
+            },
+            meter_id="2200567223197714",
+            meter_type="6841131BN243101040",
+            timestamp=at.astimezone(OSLO).replace(tzinfo=None),
+        ),
+    )
+
+
+async def feed_at(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    entry: MockConfigEntry,
+    at: datetime,
+    *registers: float,
+) -> None:
+    """A Kamstrup list 2 with these import (and export) registers, arriving at `at`."""
+    freezer.move_to(at)
+    entry.runtime_data.hub.feed(kamstrup_hour_list(at, *registers))
+    await hass.async_block_till_done()
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_register_drop_rebases_without_a_spike(
+    hass: HomeAssistant,
+    meter: PtyMeter,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A new meter's lower register and a glitching 0: no spike, no double count, one log."""
+    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    entry = make_entry(meter.path)
+    await setup_entry(hass, entry)
+    readings = [
+        (timedelta(seconds=5), 1000.0),
+        (timedelta(hours=1, seconds=5), 1001.5),
+        # The meter is replaced: the new one counts from 3.0.
+        (timedelta(hours=2, seconds=5), 3.0),
+        (timedelta(hours=2, minutes=30), 0.0),  # a glitch, dropped
+        (timedelta(hours=3, seconds=5), 5.5),
+        (timedelta(hours=3, minutes=20), 5.0),  # down again: re-based, logged at debug
+        (timedelta(hours=4, seconds=5), 6.0),
+    ]
+    with caplog.at_level(logging.DEBUG, logger="custom_components.han_port"):
+        for offset, value in readings:
+            await feed_at(hass, freezer, entry, start + offset, value)
+        await settle(hass)
+
+    rows = await hourly(hass, stat(entry, "energy_import"), start)
+    assert [(row[0] - start) / HOUR for row in rows] == [0, 1, 2, 3]
+    # [11, 12): the old meter's energy after 11:00:05 is unknown beyond its last
+    # reading (none), the new one's before 12:00:05 too: 0, not -998.5 and not 3.0.
+    assert [round(row[1], 6) for row in rows] == [1.5, 0.0, 2.5, 1.0]
+    assert [row[2] for row in rows] == [1001.5, 3.0, 5.5, 6.0]
+    assert max(await sums(hass, stat(entry, "energy_import"), start)) == pytest.approx(5.0)
+    warnings = [
+        r for r in caplog.records if r.levelno == logging.WARNING and "went down" in r.message
+    ]
+    assert len(warnings) == 1
+    assert "1001.5" in warnings[0].message
+    assert "3.0" in warnings[0].message
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_scale_applies_to_the_energy_and_a_new_scale_makes_no_spike(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """Current transformers: x50 energy, the meter's own register as state."""
+    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    entry = make_entry(meter.path, options={CONF_SCALE: 50})
+    await setup_entry(hass, entry)
+    for hour, value in enumerate((1000.0, 1001.5, 1003.0)):
+        await feed_at(
+            hass,
+            freezer,
+            entry,
+            start + hour * HOUR + timedelta(seconds=5),
+            value,
+        )
+    await settle(hass)
+    # The electrician corrects the factor to 40.
+    freezer.move_to(start + timedelta(hours=2, minutes=30))
+    hass.config_entries.async_update_entry(entry, options={CONF_SCALE: 40})
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await settle(hass)
+    await feed_at(hass, freezer, entry, start + timedelta(hours=3, seconds=5), 1004.0)
+    await settle(hass)
+
+    rows = await hourly(hass, stat(entry, "energy_import"), start)
+    assert [round(row[1], 6) for row in rows] == [75.0, 75.0, 40.0]
+    assert [row[2] for row in rows] == [1001.5, 1003.0, 1004.0]
+
+
+# ---- cost ------------------------------------------------------------------------------
+
+IMPORT_PRICE = "sensor.nord_pool_no1_current_price"
+EXPORT_PRICE = "sensor.export_price"
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_cost_is_each_hours_energy_at_that_hours_price(
+    hass: HomeAssistant,
+    meter: PtyMeter,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Hourly and 15-minute prices, a price gap, a reload: cost = energy x mean price."""
+    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    entry = make_entry(
+        meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE, CONF_EXPORT_PRICE: EXPORT_PRICE}
+    )
+    await setup_entry(hass, entry)
+
+    def at(hours: float) -> datetime:
+        return start + timedelta(hours=hours)
+
+    events: list[tuple[datetime, str, Any]] = [
+        # Hour 9 has no price at all: no cost row for it.
+        (at(0) + timedelta(seconds=5), "frame", (1000.0, 50.0)),
+        (at(0), IMPORT_PRICE, 1.20),
+        (at(0), EXPORT_PRICE, 500.0),  # NOK/MWh: 0.5 NOK/kWh
+        (at(1), IMPORT_PRICE, 0.80),
+        (at(1), EXPORT_PRICE, 400.0),
+        (at(1) + timedelta(seconds=5), "frame", (1001.5, 50.0)),
+        # 15-minute prices from 11:00.
+        (at(2), IMPORT_PRICE, 1.0),
+        (at(2), EXPORT_PRICE, 300.0),
+        (at(2) + timedelta(seconds=5), "frame", (1004.5, 50.4)),
+        (at(2.25), IMPORT_PRICE, 2.0),
+        (at(2.5), IMPORT_PRICE, 3.0),
+        (at(2.75), EXPORT_PRICE, 700.0),
+        (at(2.75), IMPORT_PRICE, 4.0),
+        (at(3), IMPORT_PRICE, 2.0),
+        (at(3), EXPORT_PRICE, 600.0),
+        (at(3) + timedelta(seconds=5), "frame", (1007.0, 51.4)),
+        (at(3) + timedelta(minutes=30), "reload", None),
+        # The import price sensor is unavailable for ten minutes in hour 13.
+        (at(3) + timedelta(minutes=40), IMPORT_PRICE, STATE_UNAVAILABLE),
+        (at(3) + timedelta(minutes=50), IMPORT_PRICE, 2.0),
+        (at(4), IMPORT_PRICE, 1.5),
+        (at(4), EXPORT_PRICE, 600.0),
+        (at(4) + timedelta(seconds=5), "frame", (1009.0, 52.4)),
+        # The recorder is busy when the last hour ends: its cost waits for its energy.
+        (at(5) + timedelta(seconds=4), "busy", None),
+        (at(5) + timedelta(seconds=5), "frame", (1010.0, 52.6)),
+    ]
+    units = {IMPORT_PRICE: "NOK/kWh", EXPORT_PRICE: "NOK/MWh"}
+    with caplog.at_level(logging.DEBUG, logger="custom_components.han_port"):
+        for when, what, value in sorted(events, key=lambda event: event[0]):
+            freezer.move_to(when)
+            if what == "frame":
+                entry.runtime_data.hub.feed(kamstrup_hour_list(when, *value))
+            elif what == "reload":
+                assert await hass.config_entries.async_reload(entry.entry_id)
+            elif what == "busy":
+                await async_block_recorder(hass, 0.5)
+            else:
+                # At the exact time: the clock ticks while the test runs.
+                hass.states.async_set(
+                    what, value, {"unit_of_measurement": units[what]}, timestamp=when.timestamp()
+                )
+            await hass.async_block_till_done()
+        await settle(hass)
+
+    cost = await hourly(hass, stat(entry, "energy_import_cost"), at(-1))
+    # 10:00 1.5 kWh x 1.20; 11:00 3.0 x 0.80; 12:00 2.5 x mean(1, 2, 3, 4);
+    # 13:00 no row (price unknown for ten minutes); 14:00 1.0 x 1.5.
+    assert [(row[0] - start) / HOUR for row in cost] == [0, 1, 2, 4]
+    assert [round(row[1], 9) for row in cost] == [1.8, 2.4, 6.25, 1.5]
+    assert (await sums(hass, stat(entry, "energy_import_cost"), at(-1)))[-1] == pytest.approx(11.95)
+    compensation = await hourly(hass, stat(entry, "energy_export_compensation"), at(-1))
+    # 10:00 0 kWh; 11:00 0.4 x 0.4; 12:00 1.0 x (0.3 for 45 min, 0.7 for 15 min) = 0.4
+    # (time-weighted: the mean of the two samples would be 0.5); 13:00 1.0 x 0.6;
+    # 14:00 0.2 x 0.6. Export has its own price sensor: no gap at 13:00.
+    assert [(row[0] - start) / HOUR for row in compensation] == [0, 1, 2, 3, 4]
+    assert [round(row[1], 9) for row in compensation] == [0.0, 0.16, 0.4, 0.6, 0.12]
+    assert any(
+        "No price" in r.message and "13:00" in r.message and IMPORT_PRICE in r.message
+        for r in caplog.records
+    )
+    metadata = await get_instance(hass).async_add_executor_job(
+        partial(get_metadata, hass, statistic_ids={stat(entry, "energy_import_cost")})
+    )
+    assert metadata[stat(entry, "energy_import_cost")][1]["unit_of_measurement"] == "NOK"
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_energy_dashboard_takes_the_hourly_statistics(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """Grid import/export with cost and compensation statistics: energy/validate is clean."""
+    assert await async_setup_component(hass, "energy", {})
+    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    entry = make_entry(
+        meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE, CONF_EXPORT_PRICE: EXPORT_PRICE}
+    )
+    await setup_entry(hass, entry)
+    freezer.move_to(start)
+    for price, value in ((IMPORT_PRICE, 1.1), (EXPORT_PRICE, 0.4)):
+        hass.states.async_set(
+            price, value, {"unit_of_measurement": "NOK/kWh"}, timestamp=start.timestamp()
+        )
+    for hour, value in enumerate((1000.0, 1001.5)):
+        await feed_at(
+            hass,
+            freezer,
+            entry,
+            start + hour * HOUR + timedelta(seconds=5),
+            value,
+            20.0 + hour,
+        )
+    await settle(hass)
+
+    manager = await energy_data.async_get_manager(hass)
+    await manager.async_update(
+        {
+            "energy_sources": [
+                {
+                    "type": "grid",
+                    "stat_energy_from": stat(entry, "energy_import"),
+                    "stat_energy_to": stat(entry, "energy_export"),
+                    "stat_cost": stat(entry, "energy_import_cost"),
+                    "entity_energy_price": None,
+                    "number_energy_price": None,
+                    "stat_compensation": stat(entry, "energy_export_compensation"),
+                    "entity_energy_price_export": None,
+                    "number_energy_price_export": None,
+                    "cost_adjustment_day": 0,
+                }
+            ]
+        }
+    )
+    validation = await energy_validate.async_validate(hass)
+    assert validation.as_dict() == {
+        "energy_sources": [[]],
+        "device_consumption": [],
+        "device_consumption_water": [],
+    }
+
+
+# ---- names and ids ---------------------------------------------------------------------
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_statistics_are_named_in_the_users_language_without_the_meter_id(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """Names from the translations, ids from the entry id, never the meter id."""
+    hass.config.language = "nb"
+    entry = make_entry(
+        meter.path, entry_id="01JNAMETEST", options={CONF_IMPORT_PRICE: IMPORT_PRICE}
+    )
+    await setup_entry(hass, entry)
+    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    hass.states.async_set(
+        IMPORT_PRICE, 1.1, {"unit_of_measurement": "NOK/kWh"}, timestamp=start.timestamp()
+    )
+    for hour, value in enumerate((1000.0, 1001.5)):
+        await feed_at(
+            hass,
+            freezer,
+            entry,
+            start + hour * HOUR + timedelta(seconds=5),
+            value,
+        )
+    await settle(hass)
+
+    metadata = await get_instance(hass).async_add_executor_job(
+        partial(get_metadata, hass, statistic_source="han_port")
+    )
+    names = {stat_id: meta["name"] for stat_id, (_, meta) in metadata.items()}
+    title = "Kamstrup 6841131BN243101040"
+    assert names == {
+        "han_port:01jnametest_energy_import": f"{title} Aktiv energi import (per time)",
+        "han_port:01jnametest_energy_export": f"{title} Aktiv energi eksport (per time)",
+        "han_port:01jnametest_reactive_energy_import": f"{title} Reaktiv energi import (per time)",
+        "han_port:01jnametest_reactive_energy_export": f"{title} Reaktiv energi eksport (per time)",
+        "han_port:01jnametest_energy_import_cost": f"{title} Kostnad for energiimport (per time)",
+    }
+    assert all(entry.unique_id not in stat_id for stat_id in names)
+    units = {
+        stat_id: (meta["unit_of_measurement"], meta["unit_class"])
+        for stat_id, (_, meta) in metadata.items()
+    }
+    assert units["han_port:01jnametest_energy_import"] == ("kWh", "energy")
+    assert units["han_port:01jnametest_reactive_energy_export"] == ("kvarh", "reactive_energy")
+    assert units["han_port:01jnametest_energy_import_cost"] == ("NOK", None)
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_statistics_can_be_chosen_from_the_first_message(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """A new meter: its statistics exist (without rows) at its first hour-end message."""
+    entry = make_entry(meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE})
+    await setup_entry(hass, entry)
+
+    def known() -> Any:
+        return get_instance(hass).async_add_executor_job(
+            partial(get_metadata, hass, statistic_source="han_port")
+        )
+
+    assert await known() == {}
+    await feed_at(hass, freezer, entry, datetime(2026, 1, 15, 10, 0, 5, tzinfo=UTC), 1000.0)
+    await settle(hass)
+    assert set(await known()) == {
+        stat(entry, suffix) for suffix in (*REGISTERS, "energy_import_cost")
+    }
+    assert await hourly(hass, stat(entry, "energy_import"), datetime(2026, 1, 15, tzinfo=UTC)) == []
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_a_price_sensor_without_a_price_unit_gives_no_cost(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """A sensor whose unit is no price per energy (it changed since it was chosen): no row."""
+    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    entry = make_entry(meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE})
+    await setup_entry(hass, entry)
+    hass.states.async_set(
+        IMPORT_PRICE, 1.1, {"unit_of_measurement": "NOK"}, timestamp=start.timestamp()
+    )
+    for hour, value in enumerate((1000.0, 1001.5)):
+        await feed_at(hass, freezer, entry, start + hour * HOUR + timedelta(seconds=5), value)
+    await settle(hass)
+    assert len(await hourly(hass, stat(entry, "energy_import"), start)) == 1
+    assert await hourly(hass, stat(entry, "energy_import_cost"), start) == []
