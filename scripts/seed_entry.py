@@ -23,7 +23,7 @@ from custom_components.han_port.const import (
     CONF_TRANSPORT,
     DOMAIN,
 )
-from custom_components.han_port.han.simulator import SimulatedMeter
+from devtools.simulator import SimulatedMeter
 
 # The version HA 2026.10 writes; an older HA would refuse the file, a newer one migrates.
 STORAGE = {"version": 1, "minor_version": 5, "key": "core.config_entries"}

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncGenerator, Callable, Generator
 from datetime import datetime
-import json
 import logging
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
 from syrupy.assertion import SnapshotAssertion
 
-from custom_components.han_port import detect, hub, reader
+from custom_components.han_port import detect, hub, port, reader
 from custom_components.han_port.const import (
     CONF_BAUDRATE,
     CONF_DEVICE,
@@ -30,18 +29,11 @@ from custom_components.han_port.const import (
     CONF_TRANSPORT,
     DOMAIN,
 )
-from custom_components.han_port.han.builder import ListMessage, build_frame, layout_for
+from devtools.builder import ListMessage, build_frame, layout_for
 
 from .mqtt_broker import MosquittoBroker, MqttMeter
 from .pty_meter import PtyMeter
 from .tcp_meter import TcpMeter
-
-CORPUS: dict[str, dict[str, Any]] = {
-    entry["id"]: entry
-    for entry in json.loads(
-        (Path(__file__).parent / "fixtures" / "corpus.json").read_text(encoding="utf-8")
-    )
-}
 
 KAMSTRUP_LIST1 = "kamstrup-no-list1-3ph-blog-2019-crc-recomputed"
 KAMSTRUP_LIST2 = "kamstrup-no-list2-3ph-blog-2019-crc-recomputed"
@@ -58,14 +50,6 @@ AIDON_SE = "aidon-se-3ph-hassams"
 P1_NL = "p1-nl-dsmr5-dsmrparser"
 KAMSTRUP_SE = "kamstrup-se-list2-3ph-2022-amsreader-gh239-2"
 BAD_CRC = "kamstrup-no-list1-3ph-blog-2019-fcs-altered"
-
-
-def frame(corpus_id: str) -> bytes:
-    """The exact bytes of a corpus capture."""
-    entry = CORPUS[corpus_id]
-    if entry.get("hex"):
-        return bytes.fromhex(entry["hex"])
-    return str(entry["text"]).encode("ascii")
 
 
 def without_crc(telegram: bytes) -> bytes:
@@ -103,12 +87,6 @@ def built_frame(
     )
 
 
-def expected(corpus_id: str) -> dict[str, Any]:
-    """The verified expectation of a corpus capture."""
-    result: dict[str, Any] = CORPUS[corpus_id]["expected"]
-    return result
-
-
 @pytest.fixture
 async def integration(
     hass: HomeAssistant, enable_custom_integrations: None
@@ -141,7 +119,7 @@ def short_timings() -> Generator[None]:
         patch.object(reader, "BACKOFF_INITIAL", 0.05),
         patch.object(reader, "BACKOFF_MAX", 0.2),
         patch.object(reader, "READ_COALESCE", 0.01),
-        patch.object(reader, "CONNECT_TIMEOUT", 2.0),
+        patch.object(port, "CONNECT_TIMEOUT", 2.0),
     ):
         yield
 

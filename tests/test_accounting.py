@@ -22,8 +22,9 @@ from custom_components.han_port.accounting import (
 )
 from custom_components.han_port.han.model import Obis, Reading
 from custom_components.han_port.han.stream import StreamDecoder
+from devtools.corpus import capture
 
-from .conftest import AIDON_LIST3, KAIFA_LIST3, frame
+from .conftest import AIDON_LIST3, KAIFA_LIST3
 
 OSLO = ZoneInfo("Europe/Oslo")
 
@@ -35,7 +36,7 @@ def utc(*fields: int) -> datetime:
 
 def decoded(corpus_id: str) -> Reading:
     """The reading the project's decoder makes of a real capture."""
-    events = StreamDecoder().feed(frame(corpus_id))
+    events = StreamDecoder().feed(capture(corpus_id))
     readings = [event for event in events if isinstance(event, Reading)]
     assert len(readings) == 1
     return readings[0]
@@ -517,6 +518,18 @@ def test_any_input_gives_non_negative_consistent_rows(readings: list[tuple[int, 
         assert row.energy >= 0
         assert row.sum == pytest.approx(previous + row.energy, rel=1e-9, abs=1e-9)
         previous = row.sum
+
+
+def test_a_register_too_large_to_be_energy_is_ignored() -> None:
+    """Found by hypothesis: 8.99e307 after 0 made the hour's energy overflow to inf."""
+    register = HourlyRegister()
+    moment = utc(2025, 1, 15, 9, 59)
+    rows: list[HourRow] = []
+    for gap, value in [(1, 0.0), (1, 0.0), (1, 8.98846567431158e307), (3897, 0.0), (6900, 0.0)]:
+        moment += timedelta(seconds=gap)
+        rows += register.add(value, moment)
+    assert register.ignored == 1
+    assert all(math.isfinite(row.sum) and row.energy == 0 for row in rows)
 
 
 # --- cost ------------------------------------------------------------------------------

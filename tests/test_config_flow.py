@@ -36,7 +36,9 @@ from custom_components.han_port.const import (
     CONF_TRANSPORT,
     DOMAIN,
 )
+from devtools.corpus import capture, expected
 
+from . import more_meters
 from .conftest import (
     AIDON_LIST1,
     AIDON_LIST2,
@@ -45,8 +47,6 @@ from .conftest import (
     KAMSTRUP_LIST1,
     P1_NL,
     P1_SE,
-    expected,
-    frame,
     make_entry,
     state_of,
     until,
@@ -84,7 +84,7 @@ async def _user_flow(hass: HomeAssistant, device: str) -> FlowResult:
 @pytest.mark.usefixtures("mock_setup_entry")
 async def test_user_flow_kamstrup(hass: HomeAssistant, meter: PtyMeter) -> None:
     """Listen, show what was found, create the entry keyed by the meter id."""
-    meter.start([frame(KAMSTRUP_LIST1)])
+    meter.start([capture(KAMSTRUP_LIST1)])
     result = await _user_flow(hass, meter.path)
 
     assert result["type"] is FlowResultType.FORM
@@ -118,7 +118,7 @@ async def test_user_flow_waits_for_the_list_naming_the_meter(
     hass: HomeAssistant, meter: PtyMeter
 ) -> None:
     """Aidon list 1 carries no meter id; the flow keeps listening for list 2."""
-    meter.start([frame(AIDON_LIST1), frame(AIDON_LIST1), frame(AIDON_LIST2)])
+    meter.start([capture(AIDON_LIST1), capture(AIDON_LIST1), capture(AIDON_LIST2)])
     result = await _user_flow(hass, meter.path)
     assert result["step_id"] == "confirm"
     assert result["description_placeholders"] is not None
@@ -128,7 +128,7 @@ async def test_user_flow_waits_for_the_list_naming_the_meter(
 @pytest.mark.usefixtures("mock_setup_entry")
 async def test_user_flow_meter_without_id(hass: HomeAssistant, meter: PtyMeter) -> None:
     """A Swedish P1 port names no meter: the entry has no unique id, the port is unique."""
-    meter.start([frame(P1_SE)])
+    meter.start([capture(P1_SE)])
     result = await _user_flow(hass, meter.path)
     assert result["step_id"] == "confirm"
     assert result["description_placeholders"] is not None
@@ -164,7 +164,7 @@ async def test_user_flow_p1_with_gas_and_water(hass: HomeAssistant, meter: PtyMe
 @pytest.mark.usefixtures("mock_setup_entry")
 async def test_user_flow_detects_baud_rate(hass: HomeAssistant, meter: PtyMeter) -> None:
     """Garbage at 2400 baud, frames at 9600: the flow tries on and settles on 9600 8N1."""
-    meter.start([frame(KAMSTRUP_LIST1)], garbage_unless=lambda baudrate: baudrate == 9600)
+    meter.start([capture(KAMSTRUP_LIST1)], garbage_unless=lambda baudrate: baudrate == 9600)
     result = await _user_flow(hass, meter.path)
     assert result["step_id"] == "confirm"
     assert result["description_placeholders"] is not None
@@ -193,7 +193,7 @@ async def test_user_flow_errors_then_recovery(
     await meter.stopped()
     meter.unplug()
     meter.plug()
-    meter.start([frame(KAMSTRUP_LIST1)])
+    meter.start([capture(KAMSTRUP_LIST1)])
     result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
     assert result["step_id"] == "confirm"
 
@@ -201,8 +201,8 @@ async def test_user_flow_errors_then_recovery(
 @pytest.mark.parametrize(
     ("meter_line", "sent", "settings", "power"),
     [
-        (Line(2400, "E"), frame(KAMSTRUP_LIST1), "2400 8E1", "1703"),
-        (Line(9600, "E", 7), without_crc(frame(P1_NL)), "9600 7E1", "244"),
+        (Line(2400, "E"), capture(KAMSTRUP_LIST1), "2400 8E1", "1703"),
+        (Line(9600, "E", 7), without_crc(capture(P1_NL)), "9600 7E1", "244"),
     ],
     ids=["8e1", "7e1"],
 )
@@ -246,7 +246,7 @@ async def test_user_flow_cannot_connect(hass: HomeAssistant, tmp_path: Path) -> 
 async def test_user_flow_already_configured(hass: HomeAssistant, meter: PtyMeter) -> None:
     """The same meter on another port is refused."""
     make_entry("/dev/ttyUSB9").add_to_hass(hass)
-    meter.start([frame(KAMSTRUP_LIST1)])
+    meter.start([capture(KAMSTRUP_LIST1)])
     result = await _user_flow(hass, meter.path)
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -255,7 +255,7 @@ async def test_user_flow_already_configured(hass: HomeAssistant, meter: PtyMeter
 @pytest.mark.usefixtures("mock_setup_entry")
 async def test_user_flow_encrypted(hass: HomeAssistant, meter: PtyMeter) -> None:
     """Encrypted frames: ask for the key, refuse bad ones, verify the right one."""
-    meter.start([frame(ENCRYPTED)])
+    meter.start([capture(ENCRYPTED)])
     result = await _user_flow(hass, meter.path)
     assert result["type"] is FlowResultType.FORM
     assert result["step_id"] == "key"
@@ -295,7 +295,7 @@ async def test_user_flow_encrypted_with_an_unneeded_auth_key(
     hass: HomeAssistant, meter: PtyMeter
 ) -> None:
     """An authentication key for frames that carry no tag is pointed out, not accepted."""
-    meter.start([frame(ENCRYPTED)])
+    meter.start([capture(ENCRYPTED)])
     result = await _user_flow(hass, meter.path)
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: "AA" * 16}
@@ -313,6 +313,69 @@ async def test_user_flow_encrypted_with_an_unneeded_auth_key(
     assert result["step_id"] == "confirm"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["data"][CONF_AUTH_KEY] is None
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_encrypted_p1(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """A Sagemcom T210-D-r (Smarty form): bare ciphered telegrams; key asked and checked."""
+    capture = more_meters.BY_ID[more_meters.T210_ENCRYPTED]
+    meter.start([more_meters.raw_bytes(capture)])
+    result = await _user_flow(hass, meter.path)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "key"
+    assert result["errors"] == {}
+    flow_id = result["flow_id"]
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: "AB" * 16})
+    assert result["errors"] == {"base": "invalid_key"}
+    # The right key, a wrong authentication key: said so, not taken.
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_KEY: capture["key_hex"], CONF_AUTH_KEY: "BC" * 16}
+    )
+    assert result["errors"] == {CONF_AUTH_KEY: "auth_key_not_used"}
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_KEY: capture["key_hex"], CONF_AUTH_KEY: capture["auth_key_hex"]}
+    )
+    assert result["step_id"] == "confirm"
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    assert placeholders["encrypted"] == "yes"
+    assert placeholders["transport"] == "p1"
+    assert placeholders["list_version"] == "P1 version 50"
+    assert placeholders["values"] == "16"
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    data = result["data"]
+    assert (data[CONF_KEY], data[CONF_AUTH_KEY]) == (capture["key_hex"], capture["auth_key_hex"])
+    assert data[CONF_TRANSPORT] == "p1"
+    assert data[CONF_SYSTEM_TITLE] == "53595354454D4944"
+    assert {"1.8.0", "1.7.0", "4.8.0"} <= set(data[CONF_SEEN_OBIS])
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_smarty_needs_only_the_key(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """Luxembourg's Smarty: the authentication key is fixed by its spec, none is asked."""
+    capture = more_meters.BY_ID[more_meters.SMARTY_ENCRYPTED]
+    meter.start([more_meters.raw_bytes(capture)])
+    result = await _user_flow(hass, meter.path)
+    assert result["step_id"] == "key"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_KEY: "00" * 16}
+    )
+    assert result["errors"] == {"base": "invalid_key"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_KEY: capture["key_hex"]}
+    )
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] is not None
+    assert result["description_placeholders"]["meter_id"] == capture["expected"]["meter_id"]
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == capture["expected"]["meter_id"]
+    assert result["data"][CONF_AUTH_KEY] is None
+    assert result["data"][CONF_SUB_METERS] == {"1": "464C4F313832333730313230333530"}
 
 
 def test_normalize_key() -> None:
@@ -348,7 +411,7 @@ def _usb_info(device: str) -> UsbServiceInfo:
 @pytest.mark.usefixtures("mock_setup_entry")
 async def test_usb_discovery(hass: HomeAssistant, meter: PtyMeter) -> None:
     """A discovered M-Bus adapter: confirm, listen, add."""
-    meter.start([frame(KAMSTRUP_LIST1)])
+    meter.start([capture(KAMSTRUP_LIST1)])
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USB}, data=_usb_info(meter.path)
     )
@@ -381,7 +444,7 @@ async def test_reconfigure_to_another_port(
     """The meter moved to another adapter: the entry follows and keeps its id."""
     entry = make_entry(str(tmp_path / "old"))
     entry.add_to_hass(hass)
-    meter.start([frame(KAMSTRUP_LIST1)])
+    meter.start([capture(KAMSTRUP_LIST1)])
 
     result = await entry.start_reconfigure_flow(hass)
     assert result["type"] is FlowResultType.FORM
@@ -410,7 +473,7 @@ async def test_reconfigure_errors(hass: HomeAssistant, meter: PtyMeter, tmp_path
     assert result["step_id"] == "reconfigure"
     assert result["errors"] == {"base": "cannot_connect"}
 
-    meter.start([frame(KAMSTRUP_LIST1)])
+    meter.start([capture(KAMSTRUP_LIST1)])
     result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "already_configured"
@@ -460,7 +523,7 @@ async def test_reconfigure_onto_a_replaced_meter(
     gas = entity_registry.async_get_or_create(
         "sensor", DOMAIN, f"{OTHER_ID}_gas_1", config_entry=entry, device_id=by_own_id.id
     )
-    meter.start([frame(KAMSTRUP_LIST1)])
+    meter.start([capture(KAMSTRUP_LIST1)])
 
     result = await entry.start_reconfigure_flow(hass)
     result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
@@ -511,7 +574,7 @@ async def test_reconfigure_with_a_changed_key(hass: HomeAssistant, meter: PtyMet
         meter.path, unique_id=expected(ENCRYPTED)["meter_id"], **{CONF_KEY: "00" * 16}
     )
     entry.add_to_hass(hass)
-    meter.start([frame(ENCRYPTED)])
+    meter.start([capture(ENCRYPTED)])
     result = await entry.start_reconfigure_flow(hass)
     result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
     assert result["step_id"] == "key"
@@ -600,7 +663,7 @@ async def test_options_flow_price_sensors(hass: HomeAssistant, meter: PtyMeter) 
 @pytest.mark.usefixtures("mock_setup_entry")
 async def test_flow_title_falls_back(hass: HomeAssistant, meter: PtyMeter) -> None:
     """A meter that names neither maker nor type still gets a title."""
-    meter.start([frame("p1-se-ell5-2020-amshan-c")])
+    meter.start([capture("p1-se-ell5-2020-amshan-c")])
     result = await _user_flow(hass, meter.path)
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["title"] == "HAN Port"
@@ -608,7 +671,7 @@ async def test_flow_title_falls_back(hass: HomeAssistant, meter: PtyMeter) -> No
 
 async def test_user_flow_over_tcp(hass: HomeAssistant, tcp_meter: TcpMeter) -> None:
     """A network bridge: no line settings to try; the entry loads and reads."""
-    tcp_meter.start([frame(KAMSTRUP_LIST1)])
+    tcp_meter.start([capture(KAMSTRUP_LIST1)])
     result = await _user_flow(hass, tcp_meter.url)
     assert result["step_id"] == "confirm"
     assert result["description_placeholders"] is not None
@@ -644,7 +707,7 @@ async def test_reconfigure_meter_without_id(hass: HomeAssistant, meter: PtyMeter
     """A meter that names itself nowhere can still move to another port."""
     entry = make_entry("/dev/ttyUSB3", unique_id=None)
     entry.add_to_hass(hass)
-    meter.start([frame(P1_SE)])
+    meter.start([capture(P1_SE)])
     result = await entry.start_reconfigure_flow(hass)
     result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})

@@ -28,6 +28,7 @@ from custom_components.han_port.const import (
     SOURCE_MQTT,
 )
 from custom_components.han_port.han.apdu import strip_llc
+from devtools.corpus import capture, expected
 
 from .conftest import (
     AIDON_LIST1,
@@ -37,8 +38,6 @@ from .conftest import (
     ENCRYPTED_KEY,
     KAMSTRUP_LIST2,
     P1_SE,
-    expected,
-    frame,
 )
 from .mqtt_broker import MqttMeter
 from .test_mqtt_source import STATUS, hdlc_information, make_mqtt_entry
@@ -97,7 +96,7 @@ async def test_topic_flow_detects_the_form(
     hass: HomeAssistant, mqtt_meter: MqttMeter, form: str
 ) -> None:
     """Whatever form the reader uses, among status messages: the meter, then the entry."""
-    mqtt_meter.start([STATUS, *FORMS[form](frame(KAMSTRUP_LIST2)), "online"])
+    mqtt_meter.start([STATUS, *FORMS[form](capture(KAMSTRUP_LIST2)), "online"])
     result = await _topic_flow(hass, mqtt_meter.topic)
 
     assert result["type"] is FlowResultType.FORM
@@ -127,7 +126,7 @@ async def test_topic_flow_detects_the_form(
 @pytest.mark.usefixtures("mock_setup_entry")
 async def test_topic_flow_p1_text(hass: HomeAssistant, mqtt_meter: MqttMeter) -> None:
     """ESPHome's dsmr telegram: a meter without an id, keyed by nothing but its topic."""
-    mqtt_meter.start([frame(P1_SE)])
+    mqtt_meter.start([capture(P1_SE)])
     result = await _topic_flow(hass, mqtt_meter.topic)
     assert result["step_id"] == "mqtt_confirm"
     assert result["description_placeholders"] is not None
@@ -149,7 +148,7 @@ async def test_topic_flow_p1_text(hass: HomeAssistant, mqtt_meter: MqttMeter) ->
 async def test_topic_flow_waits_for_the_list_naming_the_meter(
     hass: HomeAssistant, mqtt_meter: MqttMeter
 ) -> None:
-    mqtt_meter.start([frame(AIDON_LIST1), frame(AIDON_LIST1), frame(AIDON_LIST2)])
+    mqtt_meter.start([capture(AIDON_LIST1), capture(AIDON_LIST1), capture(AIDON_LIST2)])
     result = await _topic_flow(hass, mqtt_meter.topic)
     assert result["step_id"] == "mqtt_confirm"
     assert result["description_placeholders"] is not None
@@ -159,7 +158,7 @@ async def test_topic_flow_waits_for_the_list_naming_the_meter(
 @pytest.mark.usefixtures("mock_setup_entry")
 async def test_topic_flow_encrypted(hass: HomeAssistant, mqtt_meter: MqttMeter) -> None:
     """Encrypted frames on the topic: the key step, checked on what was heard."""
-    mqtt_meter.start([frame(ENCRYPTED).hex()])
+    mqtt_meter.start([capture(ENCRYPTED).hex()])
     result = await _topic_flow(hass, mqtt_meter.topic)
     assert result["step_id"] == "mqtt_key"
     assert result["description_placeholders"] == {"topic": mqtt_meter.topic}
@@ -196,7 +195,7 @@ async def test_topic_flow_encrypted(hass: HomeAssistant, mqtt_meter: MqttMeter) 
     [
         ([], "mqtt_no_messages", None),
         ([STATUS, "H", "1703"], "mqtt_no_frames", ["text", "json without a frame"]),
-        ([frame(BAD_CRC)], "mqtt_invalid_frames", ["-"]),
+        ([capture(BAD_CRC)], "mqtt_invalid_frames", ["-"]),
     ],
 )
 async def test_topic_flow_says_what_came(
@@ -221,7 +220,7 @@ async def test_topic_flow_says_what_came(
         assert kinds == ignored
 
     # The reader set right: the same flow goes on to the meter.
-    mqtt_meter.start([frame(KAMSTRUP_LIST2)])
+    mqtt_meter.start([capture(KAMSTRUP_LIST2)])
     result = await _listen(hass, result["flow_id"], {CONF_TOPIC: mqtt_meter.topic})
     assert result["step_id"] == "mqtt_confirm"
 
@@ -286,7 +285,7 @@ async def test_reconfigure_to_another_topic(hass: HomeAssistant, mqtt_meter: Mqt
     )
     assert result["errors"] == {"base": "invalid_topic"}
 
-    mqtt_meter.start([frame(KAMSTRUP_LIST2).hex()])
+    mqtt_meter.start([capture(KAMSTRUP_LIST2).hex()])
     result = await _listen(hass, result["flow_id"], {CONF_TOPIC: mqtt_meter.topic})
     assert result["step_id"] == "mqtt_confirm"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
@@ -302,7 +301,7 @@ async def test_reconfigure_refuses_another_meter(
     entry = make_mqtt_entry("old/topic", unique_id="9999999999999999")
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
-    mqtt_meter.start([frame(KAMSTRUP_LIST2)])
+    mqtt_meter.start([capture(KAMSTRUP_LIST2)])
     result = await _listen(hass, result["flow_id"], {CONF_TOPIC: mqtt_meter.topic})
     assert result["type"] is FlowResultType.ABORT
     assert result["reason"] == "wrong_meter"

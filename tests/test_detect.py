@@ -11,21 +11,11 @@ import pytest
 from custom_components.han_port import detect
 from custom_components.han_port.detect import DetectionError, decode_captured, detect_meter, listen
 from custom_components.han_port.han import DecoderOptions
-from custom_components.han_port.reader import (
-    LINE_SETTINGS_TO_TRY,
-    LineSettings,
-    line_settings_apply,
-)
+from custom_components.han_port.port import LineSettings
+from custom_components.han_port.reader import LINE_SETTINGS_TO_TRY
+from devtools.corpus import capture, expected
 
-from .conftest import (
-    ENCRYPTED,
-    ENCRYPTED_KEY,
-    KAMSTRUP_LIST1,
-    P1_NL,
-    expected,
-    frame,
-    without_crc,
-)
+from .conftest import ENCRYPTED, ENCRYPTED_KEY, KAMSTRUP_LIST1, P1_NL, without_crc
 from .pty_meter import PtyMeter
 from .serial_proxy import (
     ClosingProxyTransport,
@@ -51,7 +41,7 @@ async def test_garbage_ends_a_session_early(hass: HomeAssistant, meter: PtyMeter
 
 async def test_capture_keeps_the_tail(hass: HomeAssistant, meter: PtyMeter) -> None:
     """The bytes kept for a key check are bounded; the newest are kept."""
-    meter.start([frame(ENCRYPTED)])
+    meter.start([capture(ENCRYPTED)])
     heard = await detect_meter(meter.path, DecoderOptions(), candidates=(SETTINGS,))
     assert heard.encrypted
     key = DecoderOptions(key=bytes.fromhex(ENCRYPTED_KEY))
@@ -61,24 +51,15 @@ async def test_capture_keeps_the_tail(hass: HomeAssistant, meter: PtyMeter) -> N
         heard = await detect_meter(meter.path, DecoderOptions(), candidates=(SETTINGS,))
     assert heard.encrypted
     assert len(heard.captured) == 150
-    assert bytes(heard.captured) in frame(ENCRYPTED) * 3
+    assert bytes(heard.captured) in capture(ENCRYPTED) * 3
 
 
 async def test_detect_without_progress_callback(hass: HomeAssistant, meter: PtyMeter) -> None:
     """The progress callback is optional."""
-    meter.start([frame(KAMSTRUP_LIST1)])
+    meter.start([capture(KAMSTRUP_LIST1)])
     heard = await detect_meter(meter.path, DecoderOptions(), candidates=(SETTINGS,))
     assert heard.reading is not None
     assert heard.settings == SETTINGS
-
-
-def test_which_ports_take_line_settings() -> None:
-    """Raw TCP streams do not; local ports, RFC 2217 and serial proxies do."""
-    assert not line_settings_apply("socket://192.168.1.50:3000")
-    assert not line_settings_apply("TCP://bridge:23")
-    assert line_settings_apply("rfc2217://bridge:4000")
-    assert line_settings_apply("esphome://han-reader.local")
-    assert line_settings_apply("/dev/serial/by-id/usb-FTDI-if00-port0")
 
 
 @pytest.mark.parametrize(
@@ -89,7 +70,7 @@ async def test_listening_on_a_serial_proxy(
 ) -> None:
     """An ESPHome serial proxy port (no pause_reading): 2400 8E1 asked for and heard."""
     async with serial_proxy(Line(2400, "E"), transport_cls) as proxy:
-        proxy.start([frame(KAMSTRUP_LIST1)])
+        proxy.start([capture(KAMSTRUP_LIST1)])
         heard = await detect_meter(proxy.url, DecoderOptions())
     assert heard.settings == LineSettings(2400, "E")
     assert heard.reading is not None
@@ -105,7 +86,7 @@ async def test_7e1_is_tried_after_every_8_bit_setting(hass: HomeAssistant) -> No
     is not taken for a telegram either.
     """
     async with serial_proxy(Line(9600, "E", 7)) as proxy:
-        proxy.start([without_crc(frame(P1_NL))])
+        proxy.start([without_crc(capture(P1_NL))])
         heard = await detect_meter(proxy.url, DecoderOptions())
     assert proxy.opened == [str(settings) for settings in LINE_SETTINGS_TO_TRY]
     assert proxy.opened[-3:] == ["115200 8N1", "9600 8E1", "9600 7E1"]
@@ -126,7 +107,7 @@ async def test_settings_the_adapter_refuses_are_skipped(
     A pty stands in for an adapter without 7 data bits or parity: asked for them at
     the speed it already runs at, it keeps 8N1 and tcsetattr fails with EINVAL.
     """
-    meter.start([frame(KAMSTRUP_LIST1)], garbage_unless=lambda baudrate: baudrate == 2400)
+    meter.start([capture(KAMSTRUP_LIST1)], garbage_unless=lambda baudrate: baudrate == 2400)
     candidates = (LineSettings(9600, "N"), LineSettings(9600, "E", 7), LineSettings(2400, "N"))
     heard = await detect_meter(meter.path, DecoderOptions(), candidates=candidates)
     assert heard.settings == LineSettings(2400, "N")

@@ -21,6 +21,7 @@ from custom_components.han_port.const import CONF_KEY, CONF_SUB_METERS
 from custom_components.han_port.diagnostics import id_forms, is_id_code, p1_ids, redacted_hex
 from custom_components.han_port.han import Measurement, Obis, Reading
 from custom_components.han_port.hub import LAST_CHUNKS, RecentBytes
+from devtools.corpus import capture, expected
 
 from .conftest import (
     BAD_CRC,
@@ -29,8 +30,6 @@ from .conftest import (
     KAMSTRUP_LIST1,
     KAMSTRUP_LIST2,
     P1_NL,
-    expected,
-    frame,
     make_entry,
     until,
 )
@@ -55,7 +54,7 @@ async def test_diagnostics(
     stats = entry.runtime_data.hub.decoder.stats
     for corpus_id in (KAMSTRUP_LIST1, BAD_CRC, KAMSTRUP_LIST2):
         events = stats.readings + sum(stats.errors.values())
-        meter.send(frame(corpus_id))
+        meter.send(capture(corpus_id))
         await until(lambda events=events: stats.readings + sum(stats.errors.values()) > events)
 
     diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
@@ -107,6 +106,15 @@ async def test_sub_meter_ids_in_the_entry_are_redacted(
         (b"0-0:96.1.1(41", [], b"0-0:96.1.1(".hex().upper() + "[**REDACTED**]"),
         (b"0-2:96.1.0()\r\n", [], b"0-2:96.1.0()\r\n".hex().upper()),
         (b"1-0:96.1.4(50)", [], b"1-0:96.1.4(50)".hex().upper()),
+        # EasyMeter's serial and property number, a Smarty's logical device name.
+        (
+            b"0-0:96.1.255*255(1ESY1313002565)",
+            [],
+            b"0-0:96.1.255*255(".hex().upper() + "[**REDACTED**]29",
+        ),
+        (b"1-0:0.0.0*255(0272031312565)", [], b"1-0:0.0.0*255(".hex().upper() + "[**REDACTED**]29"),
+        (b"0-0:42.0.0(5341473130)", [], b"0-0:42.0.0(".hex().upper() + "[**REDACTED**]29"),
+        (b"1-0:1.8.0(000273.764*kWh)", [], b"1-0:1.8.0(000273.764*kWh)".hex().upper()),
     ],
 )
 def test_redacted_hex(raw: bytes, secrets: list[bytes], text: str) -> None:
@@ -159,6 +167,9 @@ def test_every_form_of_an_id() -> None:
         ("0-1:96.1.0", True),
         ("0-4:96.1.1", True),
         ("0-0:96.1.4", False),
+        ("0-0:96.1.255", True),
+        ("0-0:42.0.0", True),
+        ("1-0:42.0.0", False),
         ("1-0:1.8.0", False),
         ("0-1:24.2.1", False),
     ],
@@ -207,7 +218,7 @@ async def test_diagnostics_of_an_encrypted_meter(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     hub = entry.runtime_data.hub
-    meter.send(frame(ENCRYPTED))
+    meter.send(capture(ENCRYPTED))
     await until(lambda: hub.decoder.stats.readings == 1)
     # A register holding a time, and one holding the meter id as text.
     hub.handle_events(
@@ -251,7 +262,7 @@ async def test_p1_ids_in_decoded_values(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     hub = entry.runtime_data.hub
-    meter.send(frame(P1_NL))
+    meter.send(capture(P1_NL))
     await until(lambda: hub.decoder.stats.readings == 1)
     telegram = hub.last_readings[0]
     hub.handle_events(

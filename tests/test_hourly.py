@@ -34,12 +34,13 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 
 from custom_components.han_port.const import CONF_EXPORT_PRICE, CONF_IMPORT_PRICE, CONF_SCALE
 from custom_components.han_port.han import Obis
-from custom_components.han_port.han.builder import ListMessage, build_frame, layout_for
 from custom_components.han_port.han.crc import crc16_arc
-from custom_components.han_port.han.simulator import SimulatedFrame, SimulatedMeter
 from custom_components.han_port.hourly import statistic_id
+from devtools.builder import ListMessage, build_frame, layout_for
+from devtools.corpus import capture
+from devtools.simulator import SimulatedFrame, SimulatedMeter
 
-from .conftest import P1_SE, frame, make_entry
+from .conftest import P1_SE, make_entry
 from .pty_meter import PtyMeter
 
 # The recorder must exist before hass starts: it comes first.
@@ -218,7 +219,7 @@ async def test_whole_day_every_hour_in_its_hour(
 
 def p1_telegram(local: datetime, registers: dict[str, float]) -> bytes:
     """The Swedish P1 capture with a new time and register values, CRC recomputed."""
-    text = frame(P1_SE).decode("ascii")
+    text = capture(P1_SE).decode("ascii")
     stamp = local.strftime("%y%m%d%H%M%S") + ("S" if local.dst() else "W")
     text = re.sub(r"0-0:1\.0\.0\(\d{12}[SW]\)", f"0-0:1.0.0({stamp})", text)
     for code, value in registers.items():

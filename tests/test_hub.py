@@ -28,17 +28,25 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.han_port import hub as hub_module, meter_filter
 from custom_components.han_port.const import CONF_KEY, DOMAIN, ISSUE_NO_VALID_FRAMES
 from custom_components.han_port.han import Reading, StreamDecoder
-from custom_components.han_port.han.builder import (
+from custom_components.han_port.han.model import Obis
+from custom_components.han_port.hub import (
+    CONF_SYSTEM_TITLE,
+    MeterHub,
+    captured_key,
+    reading_keys,
+)
+from devtools.builder import (
     LLC_HEADER,
     ListMessage,
     build_apdu,
+    glo_ciphering,
     hdlc_frame,
     layout_for,
 )
-from custom_components.han_port.han.security import encrypt
-from custom_components.han_port.hub import CONF_SYSTEM_TITLE, MeterHub
+from devtools.corpus import capture
 
-from .conftest import KAMSTRUP_LIST1, built_frame, frame, make_entry, outage_logs, state_of, until
+from . import more_meters
+from .conftest import KAMSTRUP_LIST1, built_frame, make_entry, outage_logs, state_of, until
 from .pty_meter import PtyMeter
 
 pytestmark = pytest.mark.usefixtures("integration")
@@ -146,7 +154,7 @@ async def test_adapter_pulled_and_plugged_back(
     """Unavailable at once, one line each way, open again at the next attempt, one reader."""
     hub = await _setup(hass, meter.path, seen=["1.7.0"])
     reader = hub.hass.config_entries.async_entries(DOMAIN)[0].runtime_data.reader
-    meter.send(frame(KAMSTRUP_LIST1))
+    meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     assert _read_tasks() == 1
     caplog.clear()
@@ -167,7 +175,7 @@ async def test_adapter_pulled_and_plugged_back(
         # The first attempt after the port returned opens it; one more may have been
         # under way when it did.
         assert reader.failed_opens <= failed + 1
-        meter.send(frame(KAMSTRUP_LIST1))
+        meter.send(capture(KAMSTRUP_LIST1))
         await until(lambda: state_of(hass, POWER) == "1703")
         assert _read_tasks() == 1
     assert outage_logs(caplog) == (2, 2)
@@ -181,7 +189,7 @@ async def test_bridge_reset_and_refusing(
     hub = await _setup(hass, bridge.url, seen=["1.7.0"])
     reader = hass.config_entries.async_entries(DOMAIN)[0].runtime_data.reader
     await until(lambda: bridge.clients == 1)
-    bridge.send(frame(KAMSTRUP_LIST1))
+    bridge.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     caplog.clear()
 
@@ -194,7 +202,7 @@ async def test_bridge_reset_and_refusing(
     await until(lambda: bridge.clients == 1)
     # Connected at the first attempt after the bridge came back (or the one under way).
     assert reader.failed_opens <= failed + 1
-    bridge.send(frame(KAMSTRUP_LIST1))
+    bridge.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     assert outage_logs(caplog) == (1, 1)
     assert _read_tasks() == 1
@@ -349,7 +357,7 @@ async def test_wrong_baud_rate_raises_then_clears_the_repair_issue(
     entry = hass.config_entries.async_entries(DOMAIN)[0]
     issue_id = f"{ISSUE_NO_VALID_FRAMES}_{entry.entry_id}"
     rng = random.Random(5)
-    good = frame(KAMSTRUP_LIST1)
+    good = capture(KAMSTRUP_LIST1)
     garbage = rng.randbytes(3000) if sent is None or heard is None else _uart(good * 8, sent, heard)
     # The test is only meaningful if no frame survives the garbling.
     assert not [e for e in StreamDecoder().feed(garbage) if isinstance(e, Reading)]
@@ -399,7 +407,7 @@ async def test_flood(
             before = loop.time()
             await asyncio.sleep(probe_period)
             lags.append(loop.time() - before - probe_period)
-            largest_buffer = max(largest_buffer, len(hub.decoder._buf))
+            largest_buffer = max(largest_buffer, hub.decoder.stats.buffered)
 
     probe_task = loop.create_task(probe())
     stats = hub.decoder.stats
@@ -472,7 +480,7 @@ def encrypted_frame(
             timestamp=datetime(2026, 1, 1, 12),
         ),
     )
-    sealed = encrypt(apdu, system_title=title, invocation_counter=7, key=key)
+    sealed = glo_ciphering(apdu, system_title=title, invocation_counter=7, key=key)
     if bad_tag:
         sealed = sealed[:-1] + bytes((sealed[-1] ^ 0x01,))
     return hdlc_frame(LLC_HEADER + sealed, layout.link)
@@ -611,3 +619,17 @@ async def test_reading_listeners_get_the_entrys_readings_whole(
     bridge.send(built_frame("kamstrup", "list2", {"1.8.0": 1001.0}))
     await until(lambda: stats.readings == 3)
     assert len(got) == 1
+
+
+def test_reading_keys_name_the_time_a_value_comes_with() -> None:
+    """Fluvius: "1.6.0_time" beside "1.6.0"; the sub-meters' times stay theirs."""
+    entry = more_meters.BY_ID[more_meters.FLUVIUS]
+    [reading] = [
+        event
+        for event in StreamDecoder().feed(more_meters.raw_bytes(entry))
+        if isinstance(event, Reading)
+    ]
+    keys = reading_keys(reading)
+    assert {"1.4.0", "1.6.0", "1.6.0_time", "gas_1", "water_2"} <= keys
+    assert [key for key in keys if key.endswith("_time")] == ["1.6.0_time"]
+    assert captured_key(Obis.parse("1-0:1.6.0")) == "1.6.0_time"

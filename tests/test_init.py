@@ -27,14 +27,14 @@ from custom_components.han_port.const import (
     ISSUE_DECRYPT_FAILING,
     ISSUE_NO_VALID_FRAMES,
 )
+from devtools.corpus import capture, expected
 
+from . import more_meters
 from .conftest import (
     BAD_CRC,
     ENCRYPTED,
     KAMSTRUP_LIST1,
     KAMSTRUP_LIST2,
-    expected,
-    frame,
     make_entry,
     outage_logs,
     state_of,
@@ -60,7 +60,7 @@ async def test_setup_and_unload(hass: HomeAssistant, meter: PtyMeter) -> None:
     assert runtime.hub.connected
     assert state_of(hass, POWER) == STATE_UNAVAILABLE
 
-    meter.send(frame(KAMSTRUP_LIST1))
+    meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
 
     # No recorder in this Home Assistant: nowhere to keep hourly statistics.
@@ -87,14 +87,14 @@ async def test_unplug_and_replug(
     entry = make_entry(meter.path, seen=["1.7.0"])
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    meter.send(frame(KAMSTRUP_LIST1))
+    meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     caplog.clear()
 
     # Pulled in the middle of a frame: the half frame is reported, not kept.
     stats = entry.runtime_data.hub.decoder.stats
-    meter.send(frame(KAMSTRUP_LIST1)[:100])
-    await until(lambda: stats.bytes_in > len(frame(KAMSTRUP_LIST1)))
+    meter.send(capture(KAMSTRUP_LIST1)[:100])
+    await until(lambda: stats.bytes_in > len(capture(KAMSTRUP_LIST1)))
     meter.unplug()
     await until(lambda: state_of(hass, POWER) == STATE_UNAVAILABLE)
     assert stats.errors == {"truncated": 1}
@@ -105,7 +105,7 @@ async def test_unplug_and_replug(
 
     meter.plug()
     await until(lambda: reader.connects == 2)
-    meter.start([frame(KAMSTRUP_LIST1)])
+    meter.start([capture(KAMSTRUP_LIST1)])
     await until(lambda: state_of(hass, POWER) == "1703")
     assert outage_logs(caplog) == (1, 1)
     assert reader.disconnects == 1
@@ -118,7 +118,7 @@ async def test_watchdog_marks_silence_unavailable(
     entry = make_entry(meter.path, seen=["1.7.0"])
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    meter.send(frame(KAMSTRUP_LIST1))
+    meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
 
     async_fire_time_changed(hass, dt_util.utcnow() + timedelta(seconds=20))
@@ -136,7 +136,7 @@ async def test_watchdog_marks_silence_unavailable(
     meter.plug()
     await until(lambda: entry.runtime_data.hub.connected)
 
-    meter.send(frame(KAMSTRUP_LIST1))
+    meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     assert outage_logs(caplog) == (1, 1)
 
@@ -151,7 +151,7 @@ async def test_watchdog_follows_the_meter_interval(
     hub = entry.runtime_data.hub
     for _ in range(3):
         readings = hub.decoder.stats.readings
-        meter.send(frame(KAMSTRUP_LIST1))
+        meter.send(capture(KAMSTRUP_LIST1))
         await until(lambda readings=readings: hub.decoder.stats.readings > readings)
         fake_clock[0] += 20
 
@@ -168,7 +168,7 @@ async def test_bridge_reconnects(hass: HomeAssistant, tcp_meter: TcpMeter) -> No
     entry = make_entry(tcp_meter.url, seen=["1.7.0"])
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    tcp_meter.start([frame(KAMSTRUP_LIST1)])
+    tcp_meter.start([capture(KAMSTRUP_LIST1)])
     await until(lambda: state_of(hass, POWER) == "1703")
 
     await tcp_meter.drop_clients()
@@ -184,7 +184,7 @@ async def test_silent_bridge_is_reconnected(hass: HomeAssistant, tcp_meter: TcpM
     with patch.object(reader_module, "NETWORK_SILENCE_RECONNECT", 0.3):
         assert await hass.config_entries.async_setup(entry.entry_id)
         await until(lambda: tcp_meter.clients == 1)
-        tcp_meter.send(frame(KAMSTRUP_LIST1))
+        tcp_meter.send(capture(KAMSTRUP_LIST1))
         await until(lambda: state_of(hass, POWER) == "1703")
         # The connection stays open, nothing more arrives.
         await until(lambda: entry.runtime_data.reader.connects == 2)
@@ -200,14 +200,14 @@ async def test_new_values_become_entities_and_are_remembered(
     assert await hass.config_entries.async_setup(entry.entry_id)
     assert not er.async_entries_for_config_entry(entity_registry, entry.entry_id)
 
-    meter.send(frame(KAMSTRUP_LIST1))
+    meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     assert "1.7.0" in entry.data[CONF_SEEN_OBIS]
     assert "meter_id" in entry.data[CONF_SEEN_OBIS]
     count = len(er.async_entries_for_config_entry(entity_registry, entry.entry_id))
     assert count == 12  # 10 values + meter id + list version
 
-    meter.send(frame(KAMSTRUP_LIST2))
+    meter.send(capture(KAMSTRUP_LIST2))
     await until(
         lambda: len(er.async_entries_for_config_entry(entity_registry, entry.entry_id)) == 16
     )
@@ -234,7 +234,7 @@ async def test_device_follows_the_meter(
     assert device.model == "6841131BN243101040"
     assert device.manufacturer == "Kamstrup"
 
-    meter.send(frame(KAMSTRUP_LIST1))
+    meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     device = device_registry.async_get_device_by_identifier(
         (DOMAIN, "2200567223197714"), entry.entry_id
@@ -258,15 +258,15 @@ async def test_repair_issue_for_garbage(
 
     for step in range(3):
         errors = sum(stats.errors.values())
-        meter.send(frame(BAD_CRC))
+        meter.send(capture(BAD_CRC))
         await until(lambda errors=errors: sum(stats.errors.values()) > errors)
         fake_clock[0] += 200
         assert (issue_registry.async_get_issue(DOMAIN, issue_id) is not None) == (step == 2)
 
     # More garbage: still the one issue.
-    meter.send(frame(BAD_CRC))
+    meter.send(capture(BAD_CRC))
     await until(lambda: sum(stats.errors.values()) == 4)
-    meter.send(frame(KAMSTRUP_LIST1))
+    meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
 
@@ -288,7 +288,7 @@ async def test_repair_issue_for_a_changed_key(
 
     for _ in range(2):
         errors = stats.errors.get("decrypt", 0)
-        meter.send(frame(ENCRYPTED))
+        meter.send(capture(ENCRYPTED))
         await until(lambda errors=errors: stats.errors.get("decrypt", 0) > errors)
         fake_clock[0] += hub_module.REPAIR_DECRYPT_AFTER
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
@@ -303,6 +303,31 @@ async def test_repair_issue_for_a_changed_key(
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_wrong_key_on_an_encrypted_p1_port_is_a_key_problem(
+    hass: HomeAssistant,
+    meter: PtyMeter,
+    fake_clock: list[float],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Ciphered telegrams under a wrong key: the key issue, never "check the baud rate"."""
+    capture = more_meters.BY_ID[more_meters.T210_ENCRYPTED]
+    entry = make_entry(meter.path, unique_id=None, transport="p1", **{CONF_KEY: "00" * 16})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    stats = entry.runtime_data.hub.decoder.stats
+
+    for _ in range(2):
+        errors = stats.errors.get("decrypt", 0)
+        meter.send(more_meters.raw_bytes(capture))
+        await until(lambda errors=errors: stats.errors.get("decrypt", 0) > errors)
+        fake_clock[0] += hub_module.REPAIR_DECRYPT_AFTER
+    assert issue_registry.async_get_issue(DOMAIN, f"{ISSUE_DECRYPT_FAILING}_{entry.entry_id}")
+    no_frames_id = f"{ISSUE_NO_VALID_FRAMES}_{entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, no_frames_id) is None
+    assert stats.errors == {"decrypt": 2}
+    assert stats.bytes_skipped == 0
 
 
 # ---------------------------------------------------------------- entry migration

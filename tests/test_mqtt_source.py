@@ -22,10 +22,7 @@ from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers import entity_registry as er
 from homeassistant.util import dt as dt_util
 import pytest
-from pytest_homeassistant_custom_component.common import (
-    MockConfigEntry,
-    async_fire_time_changed,
-)
+from pytest_homeassistant_custom_component.common import MockConfigEntry, async_fire_time_changed
 
 from custom_components.han_port.const import (
     CONF_KEY,
@@ -44,6 +41,8 @@ from custom_components.han_port.han import hdlc, mbus
 from custom_components.han_port.han.apdu import strip_llc
 from custom_components.han_port.hub import device_identifier
 from custom_components.han_port.mqtt_source import REDACTED_ID, MqttSource, redact_topic
+from devtools import corpus
+from devtools.corpus import expected
 
 from .conftest import (
     AIDON_LIST2,
@@ -51,8 +50,6 @@ from .conftest import (
     ENCRYPTED_KEY,
     KAMSTRUP_LIST2,
     P1_SE,
-    expected,
-    frame,
     make_entry,
     outage_logs,
     setup_mqtt,
@@ -180,7 +177,7 @@ async def serial_states(
     entry = make_entry(meter.path, unique_id=meter_id(capture), **entry_data(capture))
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    meter.send(frame(capture))
+    meter.send(corpus.capture(capture))
     stats = entry.runtime_data.hub.decoder.stats
     await until(lambda: stats.readings >= 1)
     await hass.async_block_till_done()
@@ -212,7 +209,7 @@ async def test_every_payload_form_gives_the_serial_readings(
     assert await hass.config_entries.async_setup(entry.entry_id)
     source = entry.runtime_data.reader
     assert isinstance(source, MqttSource)
-    mqtt_meter.start(forms_for(capture)[form](frame(capture)))
+    mqtt_meter.start(forms_for(capture)[form](corpus.capture(capture)))
     stats = entry.runtime_data.hub.decoder.stats
     await until(lambda: stats.readings >= 1)
     await mqtt_meter.stopped()
@@ -265,7 +262,7 @@ async def test_messages_without_a_frame_are_ignored_quietly(
     assert len(ignoring) == len(source.payloads.ignored)
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
-    mqtt_meter.start([frame(KAMSTRUP_LIST2)])
+    mqtt_meter.start([corpus.capture(KAMSTRUP_LIST2)])
     await until(lambda: state_of(hass, POWER) == "364")
 
 
@@ -276,7 +273,7 @@ async def test_unload_unsubscribes(hass: HomeAssistant, mqtt_meter: MqttMeter) -
     assert await hass.config_entries.async_setup(entry.entry_id)
     source = entry.runtime_data.reader
     assert isinstance(source, MqttSource)
-    mqtt_meter.start([frame(KAMSTRUP_LIST2)])
+    mqtt_meter.start([corpus.capture(KAMSTRUP_LIST2)])
     await until(lambda: source.payloads.messages >= 1)
     await mqtt_meter.stopped()
     assert await hass.config_entries.async_unload(entry.entry_id)
@@ -291,7 +288,7 @@ async def test_unload_unsubscribes(hass: HomeAssistant, mqtt_meter: MqttMeter) -
         arrived.append(message.payload)  # type: ignore[arg-type]
 
     unsubscribe = await mqtt.async_subscribe(hass, mqtt_meter.topic, witness, encoding=None)
-    mqtt_meter.start([frame(KAMSTRUP_LIST2)])
+    mqtt_meter.start([corpus.capture(KAMSTRUP_LIST2)])
     await until(lambda: len(arrived) >= 3)
     await mqtt_meter.stopped()
     unsubscribe()
@@ -305,7 +302,7 @@ async def test_watchdog_and_outage_log_as_for_a_serial_meter(
     entry = make_mqtt_entry(mqtt_meter.topic, **{CONF_SEEN_OBIS: ["1.7.0"]})
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
-    mqtt_meter.start([frame(KAMSTRUP_LIST2)])
+    mqtt_meter.start([corpus.capture(KAMSTRUP_LIST2)])
     await until(lambda: state_of(hass, POWER) == "364")
     await mqtt_meter.stopped()
     caplog.clear()
@@ -313,7 +310,7 @@ async def test_watchdog_and_outage_log_as_for_a_serial_meter(
     await hass.async_block_till_done()
     assert state_of(hass, POWER) == STATE_UNAVAILABLE
     assert outage_logs(caplog) == (1, 0)
-    mqtt_meter.start([frame(KAMSTRUP_LIST2)])
+    mqtt_meter.start([corpus.capture(KAMSTRUP_LIST2)])
     await until(lambda: state_of(hass, POWER) == "364")
     assert outage_logs(caplog) == (1, 1)
 
@@ -348,7 +345,7 @@ async def _broker_restart(
     assert await hass.config_entries.async_setup(entry.entry_id)
     source = entry.runtime_data.reader
     assert isinstance(source, MqttSource)
-    meter.start([frame(KAMSTRUP_LIST2)])
+    meter.start([corpus.capture(KAMSTRUP_LIST2)])
     await until(lambda: state_of(hass, POWER) == "364")
     await meter.stopped()
     caplog.clear()
@@ -361,7 +358,7 @@ async def _broker_restart(
     await hass.async_add_executor_job(broker.restart)
     await until(lambda: mqtt.is_connected(hass), within=10)
     assert source.connects == 2
-    meter.start([frame(KAMSTRUP_LIST2)])
+    meter.start([corpus.capture(KAMSTRUP_LIST2)])
     await until(lambda: state_of(hass, POWER) == "364", within=10)
     await meter.stopped()
     assert outage_logs(caplog) == (1, 1)
@@ -385,7 +382,7 @@ async def test_diagnostics_redact_the_ids_in_the_topic(
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)
     meter = MqttMeter(hass, topic)
-    meter.start([frame(KAMSTRUP_LIST2), STATUS])
+    meter.start([corpus.capture(KAMSTRUP_LIST2), STATUS])
     source = entry.runtime_data.reader
     assert isinstance(source, MqttSource)
     await until(lambda: entry.runtime_data.hub.decoder.stats.readings >= 1)
@@ -433,7 +430,7 @@ async def test_frames_arrive_while_mqtt_is_slow_to_subscribe(
     hass: HomeAssistant, mqtt_meter: MqttMeter
 ) -> None:
     """A retained frame published before the entry existed is read on subscribing."""
-    await mqtt_meter.publish(frame(KAMSTRUP_LIST2).hex(), retain=True)
+    await mqtt_meter.publish(corpus.capture(KAMSTRUP_LIST2).hex(), retain=True)
     entry = make_mqtt_entry(mqtt_meter.topic, **{CONF_SEEN_OBIS: ["1.7.0"]})
     entry.add_to_hass(hass)
     assert await hass.config_entries.async_setup(entry.entry_id)

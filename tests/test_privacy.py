@@ -33,7 +33,9 @@ from custom_components.han_port.const import (
 )
 from custom_components.han_port.diagnostics import MARKER, async_get_config_entry_diagnostics
 from custom_components.han_port.hub import LAST_BYTES, MeterHub, MeterIdentity
-from custom_components.han_port.reader import LineSettings, MeterReader
+from custom_components.han_port.port import LineSettings
+from custom_components.han_port.reader import MeterReader
+from devtools.corpus import capture, expected
 
 from .conftest import (
     AIDON_LIST2,
@@ -45,8 +47,6 @@ from .conftest import (
     KAMSTRUP_LIST1,
     KAMSTRUP_LIST2,
     P1_NL,
-    expected,
-    frame,
     make_entry,
     until,
 )
@@ -306,7 +306,7 @@ class Capture:
 
 
 def _capture(*corpus_ids: str, **kwargs: Any) -> Capture:
-    return Capture(b"".join(frame(corpus_id) for corpus_id in corpus_ids), **kwargs)
+    return Capture(b"".join(capture(corpus_id) for corpus_id in corpus_ids), **kwargs)
 
 
 def _ids(corpus_id: str) -> tuple[str]:
@@ -357,7 +357,7 @@ CAPTURES = {
     ),
     # Nothing decodes: the ids are known only from the raw text's id lines.
     "p1 bad crc": Capture(
-        _bad_crc(frame(P1_NL)), ids=(*_ids(P1_NL), P1_NL_GAS_ID), readings=0, unique_id=None
+        _bad_crc(capture(P1_NL)), ids=(*_ids(P1_NL), P1_NL_GAS_ID), readings=0, unique_id=None
     ),
 }
 

@@ -12,9 +12,11 @@ from collections.abc import AsyncGenerator
 import contextlib
 from datetime import timedelta
 import logging
+from typing import Any, override
 from unittest.mock import patch
 
 from homeassistant.core import HomeAssistant
+from homeassistant.exceptions import ConfigEntryNotReady
 from homeassistant.util import dt as dt_util
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
@@ -22,17 +24,18 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.han_port import reader as reader_module
 from custom_components.han_port.const import CONF_BAUDRATE, CONF_BYTE_SIZE, CONF_PARITY
 from custom_components.han_port.diagnostics import async_get_config_entry_diagnostics
+from custom_components.han_port.port import LineSettings, open_stream
 from custom_components.han_port.reader import (
     LINE_SETTINGS_TO_TRY,
-    LineSettings,
     MeterReader,
     PortError,
     close_port,
     open_port,
     read_chunk,
 )
+from devtools.corpus import capture
 
-from .conftest import P1_NL, built_frame, frame, make_entry, state_of, until, without_crc
+from .conftest import P1_NL, built_frame, make_entry, state_of, until, without_crc
 from .pty_meter import PtyMeter
 from .serial_proxy import (
     ClosingProxyTransport,
@@ -193,7 +196,7 @@ async def test_entry_on_a_7e1_p1_port(hass: HomeAssistant) -> None:
         entry.add_to_hass(hass)
         assert await hass.config_entries.async_setup(entry.entry_id)
         hub = entry.runtime_data.hub
-        proxy.send(without_crc(frame(P1_NL)))
+        proxy.send(without_crc(capture(P1_NL)))
         await until(lambda: hub.decoder.stats.readings == 1)
         assert state_of(hass, POWER) == "244"
         assert proxy.opened == ["9600 7E1"]
@@ -255,3 +258,24 @@ async def test_read_chunk_until_the_port_closes(
                 await read_chunk(port)
         finally:
             await close_port(port)
+
+
+class NotLoadedProxyTransport(ProxyTransport):
+    """HA's serial-proxy stub until ESPHome has loaded: ConfigEntryNotReady on connect."""
+
+    @override
+    async def _connect(self, *, path: str | None = None, **kwargs: Any) -> None:
+        raise ConfigEntryNotReady("ESPHome is not loaded yet")
+
+
+async def test_serial_proxy_not_loaded_is_a_port_error(hass: HomeAssistant) -> None:
+    """port.py lets Home Assistant's error through; the reader turns it into PortError."""
+    async with serial_proxy(Line(2400), NotLoadedProxyTransport) as proxy:
+        with pytest.raises(ConfigEntryNotReady):
+            await open_stream(proxy.url, SETTINGS)
+        with pytest.raises(PortError, match="ESPHome is not loaded yet") as raised:
+            await open_port(proxy.url, SETTINGS)
+        assert not raised.value.settings_refused
+        reader = MeterReader(proxy.url, SETTINGS, print, print)
+        with pytest.raises(PortError, match="ESPHome is not loaded yet"):
+            await reader.async_open()

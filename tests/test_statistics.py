@@ -29,8 +29,9 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
 )
 
 from custom_components.han_port.const import DOMAIN, ISSUE_METER_REPLACED
+from devtools.corpus import capture
 
-from .conftest import KAMSTRUP_LIST1, built_frame, frame, make_entry
+from .conftest import KAMSTRUP_LIST1, built_frame, make_entry
 from .pty_meter import PtyMeter
 from .test_repairs import new_meter_frame, replace_meter, send
 
@@ -72,7 +73,7 @@ async def test_restart_between_hourly_registers(
     await hass.async_block_till_done()
     assert hass.states.get(ENERGY).state == STATE_UNAVAILABLE  # type: ignore[union-attr]
     # List 1 (power only) flows again: the register shows its last value, not unknown.
-    await at(timedelta(minutes=30, seconds=10), frame(KAMSTRUP_LIST1))
+    await at(timedelta(minutes=30, seconds=10), capture(KAMSTRUP_LIST1))
     assert hass.states.get(ENERGY).state == "1000.0"  # type: ignore[union-attr]
 
     await at(timedelta(hours=1, seconds=10), _register(1001.5))

@@ -30,12 +30,13 @@ from .const import (
     SOURCE_MQTT,
 )
 from .entity import async_register_meter_device
-from .han import DecoderOptions
+from .han import DecoderOptions, Transport
 from .han.model import MEDIUM_GAS
 from .hourly import HourlyStatistics
 from .hub import MeterHub, MeterIdentity, device_identifier, sub_meter_key
 from .mqtt_source import MqttSource, source_name
-from .reader import LineSettings, MeterReader, PortError
+from .port import LineSettings
+from .reader import MeterReader, PortError
 
 PLATFORMS = [Platform.SENSOR]
 
@@ -62,7 +63,7 @@ def decoder_options(hass: HomeAssistant, data: dict[str, object]) -> DecoderOpti
     key = data.get(CONF_KEY)
     auth_key = data.get(CONF_AUTH_KEY)
     return DecoderOptions(
-        transport=str(data.get(CONF_TRANSPORT) or "auto"),
+        transport=Transport(str(data.get(CONF_TRANSPORT) or Transport.AUTO)),
         key=bytes.fromhex(key) if isinstance(key, str) and key else None,
         auth_key=bytes.fromhex(auth_key) if isinstance(auth_key, str) and auth_key else None,
         # Kamstrup meters in Sweden send energy in Wh, elsewhere in 0.01 kWh, and the

@@ -87,10 +87,10 @@ from .const import (
 from .detect import DetectionError, Heard, decode_captured, detect_meter
 from .entity import async_adopt_meter
 from .han import Reading
-from .han.options import TRANSPORT_AUTO
+from .han.model import Transport
 from .hub import KEY_LIST_VERSION, KEY_METER_ID, reading_keys
 from .mqtt_source import MqttDetectionError, MqttHeard, listen_mqtt, mqtt_configured
-from .reader import line_settings_apply
+from .port import line_settings_apply
 
 # An AES-128 key as the grid company hands it out: 32 hex digits; people paste it
 # with spaces or dashes between groups, so those are dropped first.
@@ -592,7 +592,7 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
                     "values": str(len(reading.values)),
                 },
             )
-        data = {**self._data, CONF_TRANSPORT: TRANSPORT_AUTO}
+        data = {**self._data, CONF_TRANSPORT: Transport.AUTO}
         if reading.system_title:
             data[CONF_SYSTEM_TITLE] = reading.system_title.hex().upper()
         if self.source == SOURCE_RECONFIGURE:

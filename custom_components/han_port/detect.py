@@ -15,13 +15,12 @@ from homeassistant.exceptions import HomeAssistantError
 
 from .const import LOGGER
 from .han import DecoderOptions, FrameError, Reading, StreamDecoder
-from .han.model import REASON_DECRYPT, REASON_NO_KEY
+from .han.model import Reason
+from .port import LineSettings, line_settings_apply
 from .reader import (
     LINE_SETTINGS_TO_TRY,
-    LineSettings,
     PortError,
     close_port,
-    line_settings_apply,
     open_port,
     read_chunk,
 )
@@ -83,9 +82,9 @@ class Heard:
                     self.reading.meter_id is None and event.meter_id is not None
                 ):
                     self.reading = event
-            elif event.reason == REASON_NO_KEY:
+            elif event.reason is Reason.NO_KEY:
                 self.encrypted = True
-            elif event.reason == REASON_DECRYPT:
+            elif event.reason is Reason.DECRYPT:
                 self.decrypt_failed = True
 
 

@@ -27,7 +27,7 @@ from homeassistant.exceptions import HomeAssistantError
 from .const import LOGGER
 from .detect import DetectionError
 from .han import DecoderOptions, Event, Reading, StreamDecoder
-from .han.model import REASON_DECRYPT, REASON_NO_KEY
+from .han.model import Reason
 from .han.payload import PayloadReader, Unwrapped
 from .reader import PortError
 
@@ -243,9 +243,9 @@ class MqttHeard:
                     self.reading.meter_id is None and event.meter_id is not None
                 ):
                     self.reading = event
-            elif event.reason == REASON_NO_KEY:
+            elif event.reason is Reason.NO_KEY:
                 self.encrypted = True
-            elif event.reason == REASON_DECRYPT:
+            elif event.reason is Reason.DECRYPT:
                 self.decrypt_failed = True
 
     def decode_again(self, options: DecoderOptions) -> MqttHeard:

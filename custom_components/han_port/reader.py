@@ -1,22 +1,33 @@
-"""The serial side: open the port with serialx, read chunks, reconnect with backoff.
+"""The serial side: read chunks from the port, reconnect with backoff.
 
 The reader knows nothing about frames. It hands every chunk to a callback (the
-hub's decoder) in the event loop and reports when the port comes and goes.
+hub's decoder) in the event loop and reports when the port comes and goes. Ports
+open through port.py (shared with the command line); this module turns what fails
+there, and what Home Assistant's serial proxy raises, into PortError.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 import contextlib
-from dataclasses import dataclass
-import errno
 from typing import Final, TypeGuard, override
 
 from homeassistant.exceptions import HomeAssistantError
 import serialx
 
-from .const import DEFAULT_BYTE_SIZE, LOGGER
+from . import port
+from .const import LOGGER
+from .port import (
+    READ_ERRORS,
+    LineSettings,
+    PortOpenError,
+    PortStream,
+    describe,
+    is_network_port,
+    line_settings_apply,
+    open_stream,
+)
 
 # Reconnect backoff (issue #4): 1 s doubling to 60 s.
 BACKOFF_INITIAL: Final = 1.0
@@ -27,27 +38,10 @@ BACKOFF_MAX: Final = 60.0
 # a transport that cannot pause (HA's ESPHome serial proxy) hands over what its
 # messages carry: no pause there.
 READ_COALESCE: Final = 0.1
-READ_SIZE: Final = 65536
-
-# Network bridges (socket://, rfc2217://, esphome://) that never answer should not
-# hold the setup or the config flow for long.
-CONNECT_TIMEOUT: Final = 10.0
 # A bridge that lost power leaves a half-open TCP connection that never reports an
 # error; silence this long on a network port means: connect again. (Meters send at
 # least every 10 s; a serial port that goes quiet is left to the watchdog.)
 NETWORK_SILENCE_RECONNECT: Final = 90.0
-
-
-@dataclass(frozen=True, slots=True)
-class LineSettings:
-    """How the UART is set up: baud rate, parity and data bits; always 1 stop bit."""
-
-    baudrate: int
-    parity: str  # serialx.Parity value: "N" or "E"
-    byte_size: int = DEFAULT_BYTE_SIZE  # 7 only for old P1 ports (DSMR 2.2/3: 9600 7E1)
-
-    def __str__(self) -> str:
-        return f"{self.baudrate} {self.byte_size}{self.parity}1"
 
 
 # The order the config flow tries them in: M-Bus HAN ports in Norway, Sweden and
@@ -78,60 +72,33 @@ class PortError(HomeAssistantError):
         self.settings_refused = settings_refused
 
 
-def is_network_port(device: str) -> bool:
-    """A URL (socket://, rfc2217://, esphome://...) rather than a local device path."""
-    return "://" in device
-
-
-# Raw TCP bridges (ser2net in raw mode, ESPHome stream servers) pass bytes only: the
-# baud rate and parity are set on the bridge. RFC 2217 and HA's ESPHome serial proxy
-# do carry the settings to the far UART, so those are tried like a local port.
-_RAW_STREAM_SCHEMES: Final = ("socket://", "tcp://")
-
-
-def line_settings_apply(device: str) -> bool:
-    """Whether the baud rate and parity we ask for reach the meter's UART."""
-    return not device.lower().startswith(_RAW_STREAM_SCHEMES)
-
-
-async def open_port(device: str, settings: LineSettings) -> serialx.AsyncSerial:
-    """Open the port for reading; PortError when that fails."""
-    port = serialx.async_serial_for_url(
-        device,
-        baudrate=settings.baudrate,
-        parity=serialx.Parity(settings.parity),
-        stopbits=serialx.StopBits.ONE,
-        byte_size=settings.byte_size,
-        connect_timeout=CONNECT_TIMEOUT,
-    )
+async def _opened[T](opening: Awaitable[T]) -> T:
+    """What `opening` gives; its failure as a PortError."""
     try:
-        await port.open()
-    except (OSError, serialx.SerialException, ValueError, HomeAssistantError) as err:
-        # ValueError: a URL serialx has no handler for. HomeAssistantError: HA's
-        # ESPHome serial-proxy stub before ESPHome has loaded. EINVAL: the termios
-        # settings did not stick (glibc checks parity and data bits after setting them).
-        refused = isinstance(err, serialx.UnsupportedSetting) or (
-            isinstance(err, OSError) and err.errno == errno.EINVAL
-        )
-        raise PortError(str(err) or type(err).__name__, settings_refused=refused) from err
-    return port
+        return await opening
+    except PortOpenError as err:
+        raise PortError(str(err), settings_refused=err.settings_refused) from err
+    except HomeAssistantError as err:
+        # HA's ESPHome serial-proxy stub, before ESPHome has loaded.
+        raise PortError(describe(err)) from err
 
 
-async def close_port(port: serialx.AsyncSerial) -> None:
+async def open_port(device: str, settings: LineSettings) -> PortStream:
+    """Open the port for reading (the config flow's listening); PortError when that fails."""
+    return await _opened(open_stream(device, settings))
+
+
+async def close_port(stream: PortStream) -> None:
     """Close without letting a broken port's error escape."""
-    with contextlib.suppress(OSError, serialx.SerialException):
-        await port.close()
+    await stream.close()
 
 
-async def read_chunk(port: serialx.AsyncSerial) -> bytes:
-    """The next bytes from a port opened with open_port (the config flow's listening).
-
-    PortError when it is gone (EOF counts).
-    """
+async def read_chunk(stream: PortStream) -> bytes:
+    """The next bytes from a port opened with open_port; PortError when it is gone (EOF too)."""
     try:
-        chunk = await port.read(READ_SIZE)
-    except (OSError, serialx.SerialException) as err:
-        raise PortError(str(err) or type(err).__name__) from err
+        chunk = await stream.read()
+    except READ_ERRORS as err:
+        raise PortError(describe(err)) from err
     if not chunk:
         raise PortError("the port closed")
     return chunk
@@ -253,28 +220,19 @@ class MeterReader:
     async def _open(self) -> None:
         loop = asyncio.get_running_loop()
         coalesce = READ_COALESCE if line_settings_apply(self.device) else 0.0
-        protocol = _ChunkProtocol(loop, self._on_chunk, coalesce)
-        try:
-            transport, _ = await serialx.create_serial_connection(
-                loop,
-                lambda: protocol,
+        transport, protocol = await _opened(
+            port.open_port(
                 self.device,
-                baudrate=self.settings.baudrate,
-                parity=serialx.Parity(self.settings.parity),
-                stopbits=serialx.StopBits.ONE,
-                byte_size=self.settings.byte_size,
-                connect_timeout=CONNECT_TIMEOUT,
+                self.settings,
+                lambda: _ChunkProtocol(loop, self._on_chunk, coalesce),
             )
-        except (OSError, serialx.SerialException, ValueError, HomeAssistantError) as err:
-            # As in open_port: ValueError for a URL serialx has no handler for,
-            # HomeAssistantError from the ESPHome serial-proxy stub before ESPHome loads.
-            raise PortError(str(err) or type(err).__name__) from err
+        )
         self._transport, self._protocol = transport, protocol
 
     async def _close(self) -> None:
         transport, self._transport, self._protocol = self._transport, None, None
         if transport is not None:
-            with contextlib.suppress(OSError, serialx.SerialException):
+            with contextlib.suppress(*READ_ERRORS):
                 transport.close()
                 await transport.wait_closed()
 

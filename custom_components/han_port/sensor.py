@@ -29,9 +29,10 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 import math
-from typing import TYPE_CHECKING, Any, Self, TypeIs, override
+from typing import TYPE_CHECKING, Any, Final, Self, TypeIs, override
 
 from homeassistant.components.sensor import (
     RestoreSensor,
@@ -54,6 +55,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from . import hub as hub_module
 from .const import (
@@ -66,10 +68,17 @@ from .const import (
     LOGGER,
 )
 from .entity import HanEntity
-from .han import Measurement, Obis
-from .han.meters import quantity, vendor_for
+from .han import Measurement, Obis, Unit
+from .han.cosem import quantity
 from .han.model import MBUS_CHANNELS, MEDIA, MEDIUM_COOLING, MEDIUM_GAS, MEDIUM_HEAT, MEDIUM_WATER
-from .hub import KEY_LIST_VERSION, KEY_METER_ID, device_identifier, sub_meter_key
+from .han.vendors import vendor_for
+from .hub import (
+    CAPTURED_SUFFIX,
+    KEY_LIST_VERSION,
+    KEY_METER_ID,
+    device_identifier,
+    sub_meter_key,
+)
 from .register import SETTLE_READINGS, RegisterBasis, RegisterChange, RegisterSeries
 from .tariff_sensor import async_setup_tariff_sensors
 
@@ -100,13 +109,14 @@ class HanSensorEntityDescription(SensorEntityDescription):
     and `channel`: it belongs to that meter's device.
     """
 
-    decoder_unit: str | None = None  # the unit the decoder gives (model.Measurement)
+    decoder_unit: Unit | None = None  # the unit the decoder gives (model.Measurement)
     # Other units the decoder may give, each with its factor to the native unit.
-    other_units: tuple[tuple[str, float], ...] = ()
+    other_units: tuple[tuple[Unit, float], ...] = ()
     scaled: bool = False  # multiplied by the current-transformer scale option
     throttle: Throttle = Throttle.NONE
     register: bool = False  # cumulative: restored, never a glitch (register.py)
     text: bool = False  # a string (meter id, list version), not a number
+    timestamp: bool = False  # the meter's local time of a value (key "1.6.0_time")
     medium: str | None = None
     channel: int | None = None
 
@@ -121,7 +131,7 @@ def _power(
         native_unit_of_measurement=(
             UnitOfReactivePower.VOLT_AMPERE_REACTIVE if reactive else UnitOfPower.WATT
         ),
-        decoder_unit="var" if reactive else "W",
+        decoder_unit=Unit.VAR if reactive else Unit.WATT,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=0,
         scaled=True,
@@ -141,7 +151,7 @@ def _energy(
             if reactive
             else UnitOfEnergy.KILO_WATT_HOUR
         ),
-        decoder_unit="kvarh" if reactive else "kWh",
+        decoder_unit=Unit.KILO_VAR_HOUR if reactive else Unit.KILO_WATT_HOUR,
         state_class=SensorStateClass.TOTAL_INCREASING,
         suggested_display_precision=2,
         scaled=True,
@@ -153,13 +163,19 @@ def _energy(
 # Each sub-meter medium's reading: device class, unit, unit from the decoder, other
 # units. DSMR gives gas and water in m3 and heat or cold in GJ; a heat meter counting
 # kWh is read in GJ too (1 kWh = 3.6 MJ), so the sensor's unit never changes.
+_KWH_TO_GJ: Final = ((Unit.KILO_WATT_HOUR, 0.0036),)
 _SUB_METER_READINGS: Mapping[
-    str, tuple[SensorDeviceClass, str, str, tuple[tuple[str, float], ...]]
+    str, tuple[SensorDeviceClass, str, Unit, tuple[tuple[Unit, float], ...]]
 ] = {
-    MEDIUM_GAS: (SensorDeviceClass.GAS, UnitOfVolume.CUBIC_METERS, "m3", ()),
-    MEDIUM_WATER: (SensorDeviceClass.WATER, UnitOfVolume.CUBIC_METERS, "m3", ()),
-    MEDIUM_HEAT: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, "GJ", (("kWh", 0.0036),)),
-    MEDIUM_COOLING: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, "GJ", (("kWh", 0.0036),)),
+    MEDIUM_GAS: (SensorDeviceClass.GAS, UnitOfVolume.CUBIC_METERS, Unit.CUBIC_METERS, ()),
+    MEDIUM_WATER: (SensorDeviceClass.WATER, UnitOfVolume.CUBIC_METERS, Unit.CUBIC_METERS, ()),
+    MEDIUM_HEAT: (SensorDeviceClass.ENERGY, UnitOfEnergy.GIGA_JOULE, Unit.GIGA_JOULE, _KWH_TO_GJ),
+    MEDIUM_COOLING: (
+        SensorDeviceClass.ENERGY,
+        UnitOfEnergy.GIGA_JOULE,
+        Unit.GIGA_JOULE,
+        _KWH_TO_GJ,
+    ),
 }
 
 
@@ -220,7 +236,7 @@ def _phase_sensors(phase: str, base: int) -> tuple[HanSensorEntityDescription, .
             translation_placeholders=placeholders,
             device_class=SensorDeviceClass.CURRENT,
             native_unit_of_measurement=UnitOfElectricCurrent.AMPERE,
-            decoder_unit="A",
+            decoder_unit=Unit.AMPERE,
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=2,
             scaled=True,
@@ -232,7 +248,7 @@ def _phase_sensors(phase: str, base: int) -> tuple[HanSensorEntityDescription, .
             translation_placeholders=placeholders,
             device_class=SensorDeviceClass.VOLTAGE,
             native_unit_of_measurement=UnitOfElectricPotential.VOLT,
-            decoder_unit="V",
+            decoder_unit=Unit.VOLT,
             state_class=SensorStateClass.MEASUREMENT,
             suggested_display_precision=1,
             throttle=Throttle.MEASUREMENT,
@@ -255,6 +271,17 @@ SENSORS: tuple[HanSensorEntityDescription, ...] = (
     _power("2.7.0", "active_power_export", throttle=Throttle.POWER),
     _power("3.7.0", "reactive_power_import", reactive=True, throttle=Throttle.MEASUREMENT),
     _power("4.7.0", "reactive_power_export", reactive=True, throttle=Throttle.MEASUREMENT),
+    # Belgian (e-MUCS) meters: the running 15-minute average of import power, and the
+    # highest such average this month, on which the capacity tariff is billed (HA's
+    # dsmr integration shows the same two).
+    _power("1.4.0", "current_average_demand", throttle=Throttle.MEASUREMENT),
+    _power("1.6.0", "maximum_demand_current_month"),
+    HanSensorEntityDescription(
+        key=f"1.6.0{CAPTURED_SUFFIX}",
+        translation_key="maximum_demand_current_month_time",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        timestamp=True,
+    ),
     HanSensorEntityDescription(
         key="13.7.0",
         translation_key="power_factor",
@@ -268,7 +295,7 @@ SENSORS: tuple[HanSensorEntityDescription, ...] = (
         translation_key="frequency",
         device_class=SensorDeviceClass.FREQUENCY,
         native_unit_of_measurement=UnitOfFrequency.HERTZ,
-        decoder_unit="Hz",
+        decoder_unit=Unit.HERTZ,
         state_class=SensorStateClass.MEASUREMENT,
         suggested_display_precision=2,
         throttle=Throttle.MEASUREMENT,
@@ -365,12 +392,17 @@ class HanSensor(HanEntity, SensorEntity):
             self._accept(measurement, hub_module.monotonic())
         self.async_on_remove(self._hub.async_add_value_listener(key, self._on_measurement))
 
-    def _value(self, measurement: Measurement) -> float | str | None:
+    def _value(self, measurement: Measurement) -> float | str | datetime | None:
         """The state for a measurement, or None when it must not be shown."""
         value = measurement.value
         description = self.entity_description
         if description.text:
             return value if isinstance(value, str) and value else None
+        if description.timestamp:
+            if not isinstance(value, datetime):
+                return None
+            # P1 gives the meter's wall-clock time, the W/S flag in `fold`.
+            return value if value.tzinfo else value.replace(tzinfo=dt_util.get_default_time_zone())
         if (
             not isinstance(value, (int, float))
             or isinstance(value, bool)
@@ -522,12 +554,11 @@ class HanRegisterSensor(HanSensor, RestoreSensor):
         if (obis := _electricity_obis(description.key)) and (measured := quantity(obis)):
             # The decoder's scale for this quantity when the frame carries none: what
             # changes with HA's country for Kamstrup (Wh in Sweden, 10 Wh elsewhere).
-            exponent = vendor_for(
-                identity.list_version,
-                hub.meter_filter.system_title,
-                identity.meter_id,
-                hub.decoder.options.country,
-            ).exponents.get(measured)
+            exponent = (
+                vendor_for(identity.list_version, hub.meter_filter.system_title, identity.meter_id)
+                .market(hub.decoder.options.country, identity.meter_type)
+                .exponents.get(measured)
+            )
         return RegisterBasis(device_identifier(hub.entry), exponent, self._scale)
 
     @property

@@ -308,7 +308,7 @@ async def start_meter(processes: Processes, instance: Instance) -> None:
         [
             sys.executable,
             "-m",
-            "custom_components.han_port.han",
+            "devtools",
             "simulate",
             "aidon",
             "--tcp",

@@ -1,27 +1,28 @@
-"""Shared fixtures for the decoder tests: the capture corpus and frame-building helpers.
+"""Shared fixtures for the decoder tests: selections of the capture corpus, frame helpers.
 
-The helpers build frames the way a meter does (HDLC type 3 with HCS/FCS, M-Bus long
-frames with their checksum) so that tests can make variants of real captures: change
-one value, re-seal the frame, and feed it to the decoder as if it came off the wire.
+The corpus comes from devtools/corpus.py and every frame from the frame builder
+(devtools/builder.py), which builds them the way a meter does (HDLC type 3 with
+HCS/FCS, M-Bus long frames with their checksum): tests make variants of real captures
+(change one value, re-seal the frame) and feed them to the decoder as if they came
+off the wire.
 """
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from datetime import datetime
-import json
-from pathlib import Path
 from typing import Any
 
 from hypothesis import HealthCheck, settings
 import pytest
 
-from custom_components.han_port.han.crc import crc16_x25
+from custom_components.han_port.han.cosem import Hdlc
 from custom_components.han_port.han.model import Event, FrameError, Reading
 from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.stream import StreamDecoder
-
-type Entry = dict[str, Any]
+from devtools import builder
+from devtools.builder import LLC_HEADER, HdlcLink
+from devtools.corpus import BY_ID, CORPUS, Entry
 
 
 def bounded(max_examples: int) -> settings:
@@ -39,9 +40,6 @@ def bounded(max_examples: int) -> settings:
     )
 
 
-CORPUS_PATH = Path(__file__).parent.parent / "fixtures" / "corpus.json"
-CORPUS: list[Entry] = json.loads(CORPUS_PATH.read_text(encoding="utf-8"))
-BY_ID: dict[str, Entry] = {entry["id"]: entry for entry in CORPUS}
 VALID = [entry for entry in CORPUS if entry["valid"]]
 INVALID = [entry for entry in CORPUS if not entry["valid"]]
 # Plain single-frame HDLC captures: the bulk of what Nordic meters send.
@@ -64,16 +62,8 @@ AIDON_L3_ID = "aidon-no-list3-3ph-hassams"
 # address 0x0883 (2 bytes), control 0x13 (UI frame, final bit).
 DEST = b"\x41"
 SRC = b"\x08\x83"
-CONTROL = 0x13
-LLC = b"\xe6\xe7\x00"
-
-
-def raw_bytes(entry: Entry) -> bytes:
-    """The exact bytes the capture holds (hex for binary transports, text for P1)."""
-    if entry.get("hex"):
-        return bytes.fromhex(entry["hex"])
-    text: str = entry["text"]
-    return text.encode("ascii")
+CONTROL = Hdlc.CONTROL_UI
+LLC = LLC_HEADER
 
 
 def options_for(entry: Entry, **overrides: Any) -> DecoderOptions:
@@ -145,16 +135,9 @@ def hdlc_frame(
     segmented: bool = False,
     closing_flag: bool = True,
 ) -> bytes:
-    """An HDLC frame format type 3: 7E A0xx dest src control [HCS info] FCS 7E."""
-    header_size = 2 + len(dest) + len(src) + 1
-    length = header_size + (2 + len(information) if information else 0) + 2
-    fmt = 0xA000 | (0x0800 if segmented else 0) | length
-    header = fmt.to_bytes(2) + dest + src + bytes((control,))
-    body = header
-    if information:
-        body += crc16_x25(header).to_bytes(2, "little") + information
-    body += crc16_x25(body).to_bytes(2, "little")
-    return b"\x7e" + body + (b"\x7e" if closing_flag else b"")
+    """An HDLC frame format type 3 (the builder's), optionally without its closing flag."""
+    frame = builder.hdlc_frame(information, HdlcLink(dest, src, control), segmented=segmented)
+    return frame if closing_flag else frame[:-1]
 
 
 def hdlc_apdu(apdu: bytes, **kwargs: Any) -> bytes:
@@ -190,13 +173,6 @@ def reseal(frame: bytes) -> bytes:
     )
 
 
-def mbus_frame(fragment: bytes, *, ci: int, c: int = 0x53, a: int = 0xFF) -> bytes:
-    """An M-Bus long frame carrying one DLMS fragment behind STSAP 01 / DTSAP 67."""
-    user = bytes((c, a, ci, 0x01, 0x67)) + fragment
-    length = len(user)
-    return bytes((0x68, length, length, 0x68)) + user + bytes((sum(user) & 0xFF, 0x16))
-
-
 def split_hdlc_stream(data: bytes) -> list[bytes]:
     """Cut a stream of back-to-back HDLC frames into frames, by their length fields."""
     frames = []
@@ -219,5 +195,5 @@ def split_mbus_stream(data: bytes) -> list[bytes]:
 
 @pytest.fixture(scope="session")
 def corpus() -> dict[str, Entry]:
-    """Every capture of tests/fixtures/corpus.json by id."""
+    """Every capture of the corpus by id (devtools/corpus.py)."""
     return BY_ID

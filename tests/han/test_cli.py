@@ -1,5 +1,4 @@
-"""The command line: decode every corpus capture, listen on a real socket and a real pty,
-serve the simulated meter over TCP.
+"""The command line: decode every corpus capture, listen on a real socket and a real pty.
 
 Sockets: pytest-homeassistant-custom-component blocks them in every test (its
 pytest_runtest_setup runs after pytest-socket's, so the `enable_socket` marker does not
@@ -29,24 +28,13 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from custom_components.han_port.han import (
-    DecoderStats,
-    Measurement,
-    Obis,
-    Reading,
-    StreamDecoder,
-    cli,
-)
-from custom_components.han_port.han.simulator import SimulatedMeter
+from custom_components.han_port.han import DecoderStats, Measurement, Obis, Reading, cli
+from devtools.corpus import BY_ID, CORPUS, raw_bytes
 
 from ..serial_proxy import Line, serial_proxy
 
 REPO = Path(__file__).parents[2]
 MODULE = "custom_components.han_port.han"
-CORPUS: list[dict[str, Any]] = json.loads(
-    (REPO / "tests" / "fixtures" / "corpus.json").read_text(encoding="utf-8")
-)
-BY_ID = {entry["id"]: entry for entry in CORPUS}
 ENCRYPTED = BY_ID["kaifa-at-ma309-mbus-encrypted-tinetz-example"]
 PUBLISHED_KEY = "101112131415161718191A1B1C1D1E1F"
 WRONG_KEY = "000102030405060708090A0B0C0D0E0F"
@@ -56,17 +44,10 @@ NO_HDLC = [
     for entry in CORPUS
     if entry["country"] == "NO" and entry["transport"] == "hdlc" and entry["valid"]
 ]
-# What the corpus calls a rejection, in the decoder's REASON_* words.
+# What the corpus calls a rejection, in the decoder's Reason words.
 REASON_OF = {"FCS mismatch": "crc", "HCS mismatch": "crc", "format type 1": "format"}
 
 type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
-
-def capture(entry: dict[str, Any]) -> bytes:
-    if "hex" in entry:
-        return bytes.fromhex(entry["hex"])
-    text: str = entry["text"]
-    return text.encode("ascii")
 
 
 def options_for(entry: dict[str, Any]) -> list[str]:
@@ -106,7 +87,7 @@ def test_decode_corpus_entry(
     entry: dict[str, Any], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = tmp_path / "capture.bin"
-    path.write_bytes(capture(entry))
+    path.write_bytes(raw_bytes(entry))
 
     assert run(["decode", *options_for(entry), str(path)]) == 0
 
@@ -192,7 +173,7 @@ def test_decode_encrypted_entry(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     path = tmp_path / "mbus.bin"
-    path.write_bytes(capture(ENCRYPTED))
+    path.write_bytes(raw_bytes(ENCRYPTED))
 
     assert run(["decode", *(["--key", key] if key else []), str(path)]) == 0
 
@@ -217,7 +198,7 @@ def test_decode_empty_input_is_fine(
 def test_decode_junk_counts_skipped_bytes(
     monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    frame = capture(NO_HDLC[0])
+    frame = raw_bytes(NO_HDLC[0])
     stdin_of(monkeypatch, b"\x00\x01noise" + frame)
     assert run(["decode"]) == 0
     readings, err = outcome(capsys)
@@ -243,9 +224,7 @@ def test_decode_junk_counts_skipped_bytes(
         (["listen", "/dev/ttyUSB0", "--parity", "X"], b"", "invalid choice"),
         (["listen", "/dev/ttyUSB0", "--seconds", "0"], b"", "'0' is not a positive number"),
         (["listen", "/dev/ttyUSB0", "--seconds", "soon"], b"", "not a positive number"),
-        (["simulate", "acme"], b"", "invalid choice"),
-        (["simulate", "kaifa", "--speed", "-2"], b"", "not a positive number"),
-        (["simulate", "kaifa", "--tcp", "65536"], b"", "not a TCP port"),
+        (["simulate", "aidon"], b"", "invalid choice: 'simulate'"),
     ],
 )
 def test_bad_arguments_exit_2_with_one_line(
@@ -272,7 +251,7 @@ def test_bad_arguments_via_python_m_have_no_traceback() -> None:
 
 
 def test_decode_via_python_m_streams_stdin() -> None:
-    stream = b"".join(capture(entry) for entry in NO_HDLC) * 3
+    stream = b"".join(raw_bytes(entry) for entry in NO_HDLC) * 3
     result = subprocess_run(["decode", "-"], stream)
     assert result.returncode == 0
     lines = result.stdout.decode().splitlines()
@@ -318,7 +297,7 @@ def test_broken_stdout_pipe_is_not_an_error(monkeypatch: pytest.MonkeyPatch) -> 
     os.close(read_end)
     stdout = open(write_end, "w", encoding="utf-8")  # noqa: SIM115
     monkeypatch.setattr(sys, "stdout", stdout)
-    stdin_of(monkeypatch, capture(NO_HDLC[0]))
+    stdin_of(monkeypatch, raw_bytes(NO_HDLC[0]))
     try:
         assert run(["decode"]) == 0
         print("now /dev/null", file=stdout, flush=True)  # no second BrokenPipeError
@@ -443,7 +422,7 @@ def quick_hints(monkeypatch: pytest.MonkeyPatch) -> float:
 async def test_listen_socket_prints_readings_as_they_come(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    stream = b"".join(capture(entry) for entry in NO_HDLC)
+    stream = b"".join(raw_bytes(entry) for entry in NO_HDLC)
     pieces = split(stream, random.Random(7))
     async with serving(feeding(pieces, pause=0.001)) as port:
         url = f"socket://127.0.0.1:{port}"
@@ -464,8 +443,8 @@ async def test_listen_socket_prints_readings_as_they_come(
 async def test_listen_reports_a_closed_socket_and_rejected_frames(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
-    bad = capture(BY_ID["neg-kamstrup-no-fcs-error-amsreader-gh175-1"])
-    good = capture(NO_HDLC[0])
+    bad = raw_bytes(BY_ID["neg-kamstrup-no-fcs-error-amsreader-gh175-1"])
+    good = raw_bytes(NO_HDLC[0])
     async with serving(feeding([bad, good], pause=0.05, hang_up=True)) as port:
         url = f"socket://127.0.0.1:{port}"
         status = await asyncio.to_thread(cli.main, ["listen", url, "--seconds", "10"])
@@ -592,7 +571,7 @@ def pty() -> Any:
 
 def test_listen_pty(pty: Pty, capsys: pytest.CaptureFixture[str]) -> None:
     # The Austrian M-Bus meter: two long frames per message, encrypted.
-    pty.feed([capture(ENCRYPTED)], every=0.1)
+    pty.feed([raw_bytes(ENCRYPTED)], every=0.1)
 
     status = run(["listen", pty.path, "--key", PUBLISHED_KEY, "--seconds", "1.2"])
 
@@ -608,7 +587,7 @@ async def test_listen_7e1_opens_the_port_with_7_data_bits(
     capsys: pytest.CaptureFixture[str],
 ) -> None:
     """An old DSMR 2.2/3 P1 port (9600 7E1) is read with --bytesize 7, as asked."""
-    telegram = capture(BY_ID["p1-nl-dsmr5-dsmrparser"])
+    telegram = raw_bytes(BY_ID["p1-nl-dsmr5-dsmrparser"])
     # DSMR 2.2/3 ends a telegram with "!" and no CRC.
     telegram = telegram[: telegram.index(b"\n!") + 2] + b"\r\n"
     async with serial_proxy(Line(9600, "E", 7)) as proxy:
@@ -627,7 +606,7 @@ async def test_listen_7e1_opens_the_port_with_7_data_bits(
 
 def test_listen_pty_hang_up_exits_1(pty: Pty, capsys: pytest.CaptureFixture[str]) -> None:
     pty.close_slave()  # only the CLI holds the slave: closing the master hangs it up
-    pty.feed([capture(NO_HDLC[0])], every=0.1, hang_up_after=0.5)
+    pty.feed([raw_bytes(NO_HDLC[0])], every=0.1, hang_up_after=0.5)
 
     status = run(["listen", pty.path, "--baudrate", "115200", "--parity", "N"])
 
@@ -648,7 +627,7 @@ def interrupt_after(seconds: float) -> threading.Timer:
 def test_listen_ctrl_c_exits_cleanly_with_summary(
     pty: Pty, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    pty.feed([capture(NO_HDLC[0])], every=0.1)
+    pty.feed([raw_bytes(NO_HDLC[0])], every=0.1)
     timer = interrupt_after(0.8)
     try:
         status = run(["listen", pty.path])
@@ -667,7 +646,7 @@ def test_listen_ctrl_c_exits_cleanly_with_summary(
 @pytest.mark.usefixtures("socket_enabled")
 async def test_listen_ctrl_c_via_python_m() -> None:
     """The real thing: a process that gets SIGINT prints the summary, no traceback."""
-    frame = capture(NO_HDLC[0])
+    frame = raw_bytes(NO_HDLC[0])
     async with serving(feeding([frame] * 100, pause=0.05)) as port:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
@@ -712,144 +691,3 @@ def test_hint_clock_says_each_hint_once_per_episode() -> None:
     assert hints.update(45.0, got_bytes=False, got_reading=False) == cli.HINT_SILENT.format(
         seconds=10
     )
-
-
-# ---------------------------------------------------------------------- simulate
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-    return port
-
-
-async def connect(port: int) -> tuple[asyncio.StreamReader, asyncio.StreamWriter]:
-    """Connect once the simulator is up (it starts in another thread)."""
-    for _ in range(200):
-        try:
-            return await asyncio.open_connection("127.0.0.1", port)
-        except OSError:
-            await asyncio.sleep(0.02)
-    raise AssertionError(f"nothing listens on {port}")
-
-
-async def decode_until_eof(reader: asyncio.StreamReader) -> StreamDecoder:
-    decoder = StreamDecoder()
-    readings: list[Reading] = []
-    while chunk := await reader.read(65536):
-        for event in decoder.feed(chunk):
-            assert isinstance(event, Reading), event
-            readings.append(event)
-    assert decoder.flush() == []
-    return decoder
-
-
-@pytest.mark.usefixtures("socket_enabled")
-async def test_simulate_tcp_serves_every_client(capsys: pytest.CaptureFixture[str]) -> None:
-    port = free_port()
-    argv = ["simulate", "kaifa", "--tcp", str(port), "--speed", "40", "--seed", "3"]
-    server = asyncio.create_task(asyncio.to_thread(cli.main, [*argv, "--seconds", "1.5"]))
-    first, second = await connect(port), await connect(port)
-    second[1].write(b"a meter ignores what clients send\r\n")
-    decoders = await asyncio.gather(decode_until_eof(first[0]), decode_until_eof(second[0]))
-    for _, writer in (first, second):
-        writer.close()
-        await writer.wait_closed()
-
-    assert await server == 0
-    # Kaifa pushes every 2 s; at 40x that is 20 frames/s of wall time.
-    for decoder in decoders:
-        assert decoder.stats.readings >= 15
-        assert decoder.stats.errors == {}
-        assert decoder.stats.bytes_skipped == 0
-    meter_id = SimulatedMeter("kaifa", datetime(2024, 1, 1), seed=3).meter_id
-    err = capsys.readouterr().err
-    assert f"simulated kaifa meter {meter_id} on tcp://127.0.0.1:{port}" in err
-
-
-@pytest.mark.usefixtures("socket_enabled")
-async def test_simulate_drops_a_client_that_stops_reading(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # Every client counts as stalled: the first frame drops it.
-    monkeypatch.setattr(cli, "MAX_BACKLOG", -1)
-    port = free_port()
-    argv = ["simulate", "aidon", "--tcp", str(port), "--speed", "100", "--seconds", "1.5"]
-    server = asyncio.create_task(asyncio.to_thread(cli.main, argv))
-    reader, writer = await connect(port)
-    # Dropped at the first frame: a client served to the end would get frames first.
-    assert await reader.read() == b""
-    writer.close()
-    await writer.wait_closed()
-    assert await server == 0
-
-
-@pytest.mark.usefixtures("socket_enabled")
-async def test_simulate_port_in_use_exits_1(capsys: pytest.CaptureFixture[str]) -> None:
-    with socket.socket() as taken:
-        taken.bind(("127.0.0.1", 0))
-        taken.listen()
-        port = taken.getsockname()[1]
-        argv = ["simulate", "kamstrup", "--tcp", str(port)]
-        assert await asyncio.to_thread(cli.main, argv) == 1
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1
-    assert err[0].startswith(f"error: cannot serve on 127.0.0.1:{port}: ")
-
-
-def binary_stdout(monkeypatch: pytest.MonkeyPatch) -> io.BytesIO:
-    raw = io.BytesIO()
-    monkeypatch.setattr(sys, "stdout", io.TextIOWrapper(raw, write_through=True))
-    return raw
-
-
-def test_simulate_writes_frames_to_stdout(monkeypatch: pytest.MonkeyPatch) -> None:
-    raw = binary_stdout(monkeypatch)
-    assert run(["simulate", "aidon", "--speed", "500", "--seconds", "0.4"]) == 0
-
-    decoder = StreamDecoder()
-    events = decoder.feed(raw.getvalue()) + decoder.flush()
-    # Aidon pushes every 2.5 s: 0.4 s at 500x is 200 s, 80 frames.
-    assert 60 <= len(events) <= 81
-    assert all(isinstance(event, Reading) for event in events)
-
-
-def test_simulate_ctrl_c_exits_cleanly(monkeypatch: pytest.MonkeyPatch) -> None:
-    raw = binary_stdout(monkeypatch)
-    timer = interrupt_after(0.5)
-    try:
-        status = run(["simulate", "kamstrup", "--speed", "100"])
-    finally:
-        timer.join()
-    assert status == 0
-    assert raw.getvalue().startswith(b"\x7e\xa0")
-
-
-def test_simulate_will_not_write_binary_to_a_terminal(
-    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
-) -> None:
-    class Terminal(io.StringIO):
-        def isatty(self) -> bool:
-            return True
-
-    monkeypatch.setattr(sys, "stdout", Terminal())
-    assert run(["simulate", "kaifa"]) == 2
-    err = capsys.readouterr().err.splitlines()
-    assert len(err) == 1
-    assert "will not write binary frames to a terminal" in err[0]
-
-
-@pytest.mark.parametrize("zone", ["Europe/Oslo", "America/Sao_Paulo"])
-def test_local_now_follows_tz(zone: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TZ", f":{zone}")
-    assert cli.local_now().tzinfo == ZoneInfo(zone)
-
-
-def test_local_now_falls_back_to_a_fixed_offset(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("TZ", "Not/AZone")
-    before = datetime.now().astimezone()
-    now = cli.local_now()
-    after = datetime.now().astimezone()
-    assert now.utcoffset() is not None
-    assert before <= now <= after

@@ -6,8 +6,9 @@ from hypothesis import given, strategies as st
 import pytest
 
 from custom_components.han_port.han.crc import crc16_arc, crc16_x25
+from devtools.corpus import raw_bytes
 
-from .conftest import HDLC_SINGLE, bounded, raw_bytes
+from .conftest import HDLC_SINGLE, bounded
 
 CHECK = b"123456789"
 

@@ -1,6 +1,6 @@
 """The decoder under hostile input: a short seeded fuzz run, and every bug fuzzing found.
 
-The engine is tests/han/fuzzing.py; scripts/fuzz runs it for as long as you like. Here
+The engine is devtools/fuzzing.py; scripts/fuzz runs it for as long as you like. Here
 it runs a few thousand inputs from a fixed seed, so a failure replays with
 `scripts/fuzz --seed 20261126 --replay INDEX`.
 
@@ -23,16 +23,10 @@ import time
 
 import pytest
 
-from custom_components.han_port.han.model import FrameError, Reading
-from custom_components.han_port.han.options import (
-    TRANSPORT_AUTO,
-    TRANSPORT_HDLC,
-    TRANSPORT_MBUS,
-    DecoderOptions,
-)
+from custom_components.han_port.han.model import FrameError, Reading, Transport
+from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.stream import StreamDecoder
-
-from .fuzzing import (
+from devtools.fuzzing import (
     BUFFER_LIMIT,
     TEST_AUTH_KEY,
     TEST_KEY,
@@ -88,7 +82,7 @@ def signatures(outcome: Outcome) -> list[str]:
 
 
 def _scaler_options() -> DecoderOptions:
-    return DecoderOptions(transport=TRANSPORT_HDLC, country="NO")
+    return DecoderOptions(transport=Transport.HDLC, country="NO")
 
 
 def test_short_run_breaks_no_invariant() -> None:
@@ -118,7 +112,7 @@ def test_same_seed_same_inputs() -> None:
 
 
 def _hdlc_events(apdu: bytes) -> list[Reading | FrameError]:
-    decoder = StreamDecoder(DecoderOptions(transport=TRANSPORT_HDLC))
+    decoder = StreamDecoder(DecoderOptions(transport=Transport.HDLC))
     return decoder.feed(hdlc_frame(LLC + apdu)) + decoder.flush()
 
 
@@ -156,7 +150,7 @@ def test_64_kib_string_over_hdlc_segments() -> None:
     """A real 64 KiB octet-string needs 33 segmented frames; the message is refused whole."""
     apdu = data_notification(b"\x02\x01" + huge_string())
     data = seal(materials()["aidon-no-list2-3ph-hassams"], apdu)
-    case = Case("64k", data, DecoderOptions(transport=TRANSPORT_HDLC), sealed=True)
+    case = Case("64k", data, DecoderOptions(transport=Transport.HDLC), sealed=True)
     outcome = check(case)
     assert outcome.findings == []
     assert outcome.readings == 0
@@ -174,7 +168,7 @@ def test_flags_inside_the_payload_do_not_split_the_frame() -> None:
     at = material.apdu.index(bytes.fromhex("090601010107 00FF")) + 9
     apdu = material.apdu[:at] + b"\x7e" * 4 + material.apdu[at + 4 :]
     data = seal(material, apdu)
-    for transport in (TRANSPORT_AUTO, TRANSPORT_HDLC):
+    for transport in (Transport.AUTO, Transport.HDLC):
         decoder = StreamDecoder(DecoderOptions(transport=transport))
         events = decoder.feed(data) + decoder.flush()
         assert len(events) == 1
@@ -191,7 +185,7 @@ def test_buffer_stays_bounded_under_a_megabyte_of_noise() -> None:
     decoder = StreamDecoder()
     for pos in range(0, len(noise), 4096):
         decoder.feed(noise[pos : pos + 4096])
-        assert len(decoder._buf) < BUFFER_LIMIT
+        assert decoder.stats.buffered < BUFFER_LIMIT
     assert not [event for event in decoder.flush() if isinstance(event, Reading)]
 
 
@@ -252,7 +246,7 @@ def _system_title_case() -> Case:
     return Case(
         "regression-system-title",
         regression_input("shape_cache_system_title"),
-        DecoderOptions(transport=TRANSPORT_MBUS, key=material.options.key, country="AT"),
+        DecoderOptions(transport=Transport.MBUS, key=material.options.key, country="AT"),
         baseline=material.data,
     )
 
@@ -278,7 +272,7 @@ def test_regression_shape_cache_ignores_system_title() -> None:
 def test_regression_authentication_stripped() -> None:
     """SC 0x30 -> 0x20, tag dropped, one ciphertext bit flipped: GCM-CTR flips that bit."""
     decoder = StreamDecoder(
-        DecoderOptions(transport=TRANSPORT_MBUS, key=TEST_KEY, auth_key=TEST_AUTH_KEY)
+        DecoderOptions(transport=Transport.MBUS, key=TEST_KEY, auth_key=TEST_AUTH_KEY)
     )
     events = decoder.feed(regression_input("authentication_stripped")) + decoder.flush()
     assert not [event for event in events if isinstance(event, Reading)]

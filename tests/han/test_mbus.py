@@ -6,25 +6,19 @@ import pytest
 
 from custom_components.han_port.han import mbus
 from custom_components.han_port.han.apdu import strip_llc
-from custom_components.han_port.han.model import (
-    REASON_CRC,
-    REASON_MALFORMED,
-    REASON_TRUNCATED,
-    REASON_UNSUPPORTED,
-)
+from custom_components.han_port.han.model import Reason
 from custom_components.han_port.han.stream import StreamDecoder
+from devtools.builder import mbus_frame
+from devtools.corpus import BY_ID, raw_bytes
 
 from .conftest import (
-    BY_ID,
     GBT_ID,
     MBUS_ID,
     decode_all,
     decode_chunks,
     errors,
     hdlc_information,
-    mbus_frame,
     options_for,
-    raw_bytes,
     readings,
     reasons,
     split_hdlc_stream,
@@ -73,14 +67,14 @@ def test_partial_frame_needs_more(size: int) -> None:
 def test_bad_header_is_not_a_frame(header: bytes) -> None:
     result = _parse(header + FIRST[4:])
     assert isinstance(result, mbus.MbusReject)
-    assert result.reason == ""
+    assert result.reason is None
     assert result.end == 1
 
 
 def test_wrong_stop_byte_is_truncated() -> None:
     result = _parse(FIRST[:-1] + b"\x17")
     assert isinstance(result, mbus.MbusReject)
-    assert result.reason == REASON_TRUNCATED
+    assert result.reason == Reason.TRUNCATED
     assert result.end == len(FIRST) - 1  # the last byte that belongs to the frame
 
 
@@ -89,12 +83,12 @@ def test_checksum_error_is_crc() -> None:
     frame[-2] ^= 0x01
     result = _parse(bytes(frame))
     assert isinstance(result, mbus.MbusReject)
-    assert result.reason == REASON_CRC
+    assert result.reason == Reason.CRC
 
     events = decode_all(bytes(frame) + LAST, OPTIONS)
     assert readings(events) == []
     # The checksum error, then the orphaned last segment.
-    assert reasons(events) == [REASON_CRC, REASON_MALFORMED]
+    assert reasons(events) == [Reason.CRC, Reason.MALFORMED]
 
 
 @pytest.mark.parametrize("ci", [0x20, 0x72, 0xFF])
@@ -102,8 +96,8 @@ def test_ci_outside_dlms_range_is_unsupported(ci: int) -> None:
     frame = mbus_frame(SHORT_APDU, ci=ci)
     result = _parse(frame)
     assert isinstance(result, mbus.MbusReject)
-    assert result.reason == REASON_UNSUPPORTED
-    assert reasons(decode_all(frame)) == [REASON_UNSUPPORTED]
+    assert result.reason == Reason.UNSUPPORTED
+    assert reasons(decode_all(frame)) == [Reason.UNSUPPORTED]
 
 
 def test_single_last_segment_carries_a_whole_apdu() -> None:
@@ -118,7 +112,7 @@ def test_segments_out_of_order_are_malformed_and_the_next_message_decodes() -> N
     decoder = StreamDecoder(OPTIONS)
     events = decoder.feed(LAST + FIRST + FIRST + LAST)
 
-    assert reasons(events) == [REASON_MALFORMED]
+    assert reasons(events) == [Reason.MALFORMED]
     assert "out of order" in errors(events)[0].detail
     # The second FIRST restarts the message; the repeated one is not glued twice.
     assert len(readings(events)) == 1
@@ -133,7 +127,7 @@ def test_skipped_sequence_number_is_malformed() -> None:
     ]
     events = decode_all(b"".join(frames), OPTIONS)
     assert readings(events) == []
-    assert reasons(events) == [REASON_MALFORMED]
+    assert reasons(events) == [Reason.MALFORMED]
 
 
 def test_three_segments_in_order_reassemble() -> None:
@@ -178,4 +172,4 @@ def test_checksum_covers_control_to_data(index: int) -> None:
     frame[index] ^= 0x04  # C, A, CI, STSAP, DTSAP, APDU
     result = _parse(bytes(frame))
     assert isinstance(result, mbus.MbusReject)
-    assert result.reason == REASON_CRC
+    assert result.reason == Reason.CRC

@@ -9,10 +9,11 @@ import pytest
 
 from custom_components.han_port.han import meters
 from custom_components.han_port.han.axdr import AxdrValue
-from custom_components.han_port.han.meters import LayoutError, interpret, to_reading, vendor_for
-from custom_components.han_port.han.model import REASON_UNSUPPORTED, Obis, Reading
+from custom_components.han_port.han.meters import LayoutError, interpret, to_reading
+from custom_components.han_port.han.model import Obis, Reading, Reason
+from devtools.corpus import BY_ID, raw_bytes
 
-from .conftest import BY_ID, decode_all, hdlc_apdu, options_for, raw_bytes, readings, reasons
+from .conftest import decode_all, hdlc_apdu, options_for, readings, reasons
 
 
 def _obis(text: str) -> bytes:
@@ -31,41 +32,6 @@ def _units(reading: Reading) -> dict[str, str | None]:
 CLOCK = bytes.fromhex("07E1090D0200000AFF800000")
 CLOCK_TIME = datetime(2017, 9, 13, 0, 0, 10)
 HEADER = bytes.fromhex("07E6011801123A32FF800000")
-
-
-# -- quantities and units ------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("code", "quantity"),
-    [
-        ("1-0:1.8.0", meters.ACTIVE_ENERGY),
-        ("1-1:2.8.0", meters.ACTIVE_ENERGY),
-        ("1-0:21.8.0", meters.ACTIVE_ENERGY),
-        ("1-0:3.8.0", meters.REACTIVE_ENERGY),
-        ("1-1:8.8.0", meters.REACTIVE_ENERGY),
-        ("1-0:9.8.0", meters.APPARENT_ENERGY),
-        ("1-0:1.7.0", meters.ACTIVE_POWER),
-        ("1-0:41.7.0", meters.ACTIVE_POWER),
-        ("1-0:1.4.0", meters.ACTIVE_POWER),  # current average
-        ("1-0:1.24.0", meters.ACTIVE_POWER),
-        ("1-0:4.7.0", meters.REACTIVE_POWER),
-        ("1-0:10.7.0", meters.APPARENT_POWER),
-        ("1-0:31.7.0", meters.CURRENT),
-        ("1-0:91.7.0", meters.CURRENT),  # neutral
-        ("1-0:72.7.0", meters.VOLTAGE),
-        ("1-0:13.7.0", meters.POWER_FACTOR),
-        ("1-0:14.7.0", meters.FREQUENCY),
-        ("1-0:99.8.0", None),
-        ("1-0:31.8.0", None),  # no such cumulative
-        ("1-0:1.6.0", None),  # maximum demand: not a momentary value
-        ("1-0:99.7.0", None),
-        ("0-0:1.7.0", None),  # abstract, not electricity
-        ("7-0:1.8.0", None),  # gas
-    ],
-)
-def test_quantity_from_obis(code: str, quantity: str | None) -> None:
-    assert meters.quantity(Obis.parse(code)) == quantity
 
 
 # -- Kamstrup: OBIS inline, fixed scalers, country decides energy ---------------------------
@@ -348,7 +314,7 @@ def test_unknown_positional_count_in_a_frame_is_unsupported() -> None:
     body = b"\x02\x07" + b"\x06\x00\x00\x00\x01" * 7
     events = decode_all(hdlc_apdu(b"\x0f\x40\x00\x00\x00\x00" + body))
     assert readings(events) == []
-    assert reasons(events) == [REASON_UNSUPPORTED]
+    assert reasons(events) == [Reason.UNSUPPORTED]
 
 
 def test_positional_layout_from_system_title_when_no_list_id() -> None:
@@ -398,50 +364,6 @@ def test_capture_list_capture_entry_decodes() -> None:
     assert reading.timestamp == datetime(2024, 2, 29, 22, 48, 50)
 
 
-# -- vendor detection -------------------------------------------------------------------
-
-
-@pytest.mark.parametrize(
-    ("list_id", "title", "meter_id", "country", "vendor"),
-    [
-        ("Kamstrup_V0001", None, None, "NO", "Kamstrup"),
-        ("AIDON_V0001", None, None, "NO", "Aidon"),
-        ("KFM_001", None, None, "NO", "Kaifa"),
-        ("ISK1030775213859", None, None, None, "Iskra"),
-        ("LGF5E360", None, None, None, "Landis+Gyr"),
-        (None, b"KFM\x10\x10\x00\x00\x23", None, None, "Kaifa"),
-        (None, b"LGZ12345", None, None, "Landis+Gyr"),
-        (None, b"SAG12345", None, None, "Sagemcom"),
-        (None, None, "5706567331323526", None, "Kamstrup"),
-        (None, None, "7359992895913195", None, "Aidon"),
-        (None, None, "6970631401753985", None, "Kaifa"),
-        # The list id is the most specific: it beats the system title.
-        ("AIDON_V0001", b"KFM\x10\x10\x00\x00\x23", "5706567331323526", None, "Aidon"),
-        (None, b"XYZ12345", "6970631401753985", None, "Kaifa"),
-        (None, None, None, None, None),
-        ("Unknown_V1", b"XYZ12345", "1234", None, None),
-    ],
-)
-def test_vendor_detection(
-    list_id: str | None,
-    title: bytes | None,
-    meter_id: str | None,
-    country: str | None,
-    vendor: str | None,
-) -> None:
-    assert vendor_for(list_id, title, meter_id, country).name == vendor
-
-
-def test_kamstrup_sweden_is_its_own_rule_set() -> None:
-    norway = vendor_for("Kamstrup_V0001", None, None, "NO")
-    sweden = vendor_for("Kamstrup_V0001", None, None, "SE")
-    assert sweden.name == norway.name == "Kamstrup"
-    assert norway.exponents[meters.ACTIVE_ENERGY] == -2
-    assert sweden.exponents[meters.ACTIVE_ENERGY] == -3
-    # Other vendors ignore the country.
-    assert vendor_for("KFM_001", None, None, "SE") is vendor_for("KFM_001", None, None, "NO")
-
-
 def test_timestamp_helper() -> None:
     assert meters.timestamp(None) is None
     assert meters.timestamp(b"\x00" * 12) is None  # month 0: no instant
@@ -479,3 +401,12 @@ def test_role_cache_is_bounded(monkeypatch: pytest.MonkeyPatch) -> None:
     reading = to_reading([[_obis("1-0:1.7.0"), 7]], None)
     assert _values(reading) == {"1-0:1.7.0": 7}
     assert len(full) == 4096
+
+
+def test_one_maker_has_one_name_over_dlms_and_p1() -> None:
+    # Iskraemeco's FLAG id ISK names it in a DLMS system title and in a P1
+    # identification line ("/ISk5"); the device registry must show one manufacturer.
+    dlms = to_reading([[_obis("1-0:1.7.0"), 5]], None, system_title=b"ISK\x00\x00\x00\x00\x01")
+    entry = BY_ID["p1-nl-dsmr5-dsmrparser"]
+    [p1] = readings(decode_all(raw_bytes(entry), options_for(entry)))
+    assert dlms.manufacturer == p1.manufacturer == "Iskraemeco"

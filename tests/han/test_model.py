@@ -8,11 +8,13 @@ from datetime import UTC, datetime
 import pytest
 
 from custom_components.han_port.han import (
-    REASONS,
     DecoderOptions,
     FrameError,
     Measurement,
     Obis,
+    Reason,
+    Transport,
+    Unit,
     model,
 )
 from custom_components.han_port.han.model import Reading
@@ -95,7 +97,7 @@ def test_system_title_not_in_repr() -> None:
 
 
 def test_reasons_are_the_stable_strings() -> None:
-    assert set(REASONS) == {
+    assert set(Reason) == {
         "crc",
         "truncated",
         "length",
@@ -120,12 +122,22 @@ def test_options_defaults() -> None:
 
 @pytest.mark.parametrize("transport", ["auto", "hdlc", "mbus", "p1"])
 def test_options_accept_known_transports(transport: str) -> None:
-    assert DecoderOptions(transport=transport).transport == transport
+    # A config entry stores the word; the decoder gets the member (compared by identity).
+    assert DecoderOptions(transport=transport).transport is Transport(transport)  # type: ignore[arg-type]
 
 
-def test_options_reject_unknown_transport() -> None:
-    with pytest.raises(ValueError, match="transport must be one of"):
-        DecoderOptions(transport="serial")
+@pytest.mark.parametrize("transport", ["serial", "apdu"])
+def test_options_reject_unknown_transport(transport: str) -> None:
+    # "apdu" labels readings of feed_apdu; there is no such framing to hunt for.
+    with pytest.raises(ValueError, match="transport must be one of auto, hdlc, mbus, p1"):
+        DecoderOptions(transport=transport)  # type: ignore[arg-type]
+
+
+def test_units_are_the_stable_strings() -> None:
+    # Sensor descriptions compare these; the words must not change under them.
+    assert [str(unit) for unit in Unit] == [
+        "W", "var", "VA", "kWh", "kvarh", "kVAh", "A", "V", "Hz", "%", "m3", "GJ"
+    ]  # fmt: skip
 
 
 @pytest.mark.parametrize("name", ["key", "auth_key"])

@@ -19,6 +19,7 @@ import pytest
 
 from custom_components.han_port.han import hdlc, mbus
 from custom_components.han_port.han.apdu import strip_llc
+from custom_components.han_port.han.cosem import Hdlc
 from custom_components.han_port.han.model import Event
 from custom_components.han_port.han.payload import (
     CONTENT_APDU,
@@ -45,21 +46,19 @@ from custom_components.han_port.han.payload import (
     frame_content,
 )
 from custom_components.han_port.han.stream import StreamDecoder
+from devtools.corpus import BY_ID, Entry, raw_bytes
 
 from .conftest import (
-    BY_ID,
     GBT_ID,
     HDLC_SINGLE,
     KAMSTRUP_L2_ID,
     MBUS_ID,
     P1_VALID,
-    Entry,
     as_plain,
     bounded,
     decode_all,
     hdlc_frame,
     options_for,
-    raw_bytes,
     readings,
 )
 
@@ -102,7 +101,7 @@ def hdlc_frames(data: bytes) -> list[bytes]:
         assert isinstance(frame, hdlc.HdlcFrame)
         frames.append(bytes(buf[pos : frame.end + 1]))
         pos = frame.end
-        while pos + 1 < len(buf) and buf[pos + 1] == hdlc.FLAG:
+        while pos + 1 < len(buf) and buf[pos + 1] == Hdlc.FLAG:
             pos += 1  # each frame has its own opening flag
     return frames
 

@@ -6,17 +6,19 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 import pytest
 
 from custom_components.han_port.han.axdr import AxdrError
-from custom_components.han_port.han.model import REASON_DECRYPT
+from custom_components.han_port.han.model import Reason
 from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.security import (
+    SMARTY_AUTH_KEY,
     DecryptError,
     NoKeyError,
     decrypt,
-    encrypt,
     split_glo_ciphering,
 )
+from devtools.builder import glo_ciphering
+from devtools.corpus import BY_ID, raw_bytes
 
-from .conftest import BY_ID, MBUS_ID, decode_all, hdlc_apdu, raw_bytes, readings, reasons
+from .conftest import MBUS_ID, decode_all, hdlc_apdu, readings, reasons
 
 ENTRY = BY_ID[MBUS_ID]
 KEY = bytes.fromhex(ENTRY["key_hex"])
@@ -47,7 +49,7 @@ def test_decrypt_capture_without_tag() -> None:
 
 @pytest.mark.parametrize("control", [0x20, 0x21, 0x30, 0x31])
 def test_round_trip(control: int) -> None:
-    apdu = encrypt(
+    apdu = glo_ciphering(
         PLAINTEXT,
         system_title=TITLE,
         invocation_counter=0xDEADBEEF,
@@ -67,7 +69,7 @@ def test_round_trip(control: int) -> None:
 
 def test_untagged_encryption_matches_the_capture() -> None:
     # Our CTR construction (GCM counter from J0 + 1) reproduces the meter's bytes.
-    apdu = encrypt(
+    apdu = glo_ciphering(
         PLAINTEXT,
         system_title=TITLE,
         invocation_counter=0x00295B9A,
@@ -78,14 +80,16 @@ def test_untagged_encryption_matches_the_capture() -> None:
 
 
 def test_tagged_decrypt_checks_the_tag() -> None:
-    apdu = bytearray(encrypt(PLAINTEXT, system_title=TITLE, invocation_counter=5, key=KEY))
+    apdu = bytearray(glo_ciphering(PLAINTEXT, system_title=TITLE, invocation_counter=5, key=KEY))
     apdu[-3] ^= 0x10
     with pytest.raises(DecryptError):
         decrypt(split_glo_ciphering(bytes(apdu)), KEY, None)
 
 
 def test_tagged_decrypt_checks_the_authentication_key() -> None:
-    apdu = encrypt(PLAINTEXT, system_title=TITLE, invocation_counter=5, key=KEY, auth_key=AUTH_KEY)
+    apdu = glo_ciphering(
+        PLAINTEXT, system_title=TITLE, invocation_counter=5, key=KEY, auth_key=AUTH_KEY
+    )
     ciphered = split_glo_ciphering(apdu)
     with pytest.raises(DecryptError):
         decrypt(ciphered, KEY, bytes(16))
@@ -95,7 +99,7 @@ def test_tagged_decrypt_checks_the_authentication_key() -> None:
 
 
 def test_counter_is_part_of_the_iv() -> None:
-    apdu = bytearray(encrypt(PLAINTEXT, system_title=TITLE, invocation_counter=5, key=KEY))
+    apdu = bytearray(glo_ciphering(PLAINTEXT, system_title=TITLE, invocation_counter=5, key=KEY))
     apdu[17] ^= 0x01  # last byte of the invocation counter (after DB 08 title 82 LLLL SC FC)
     with pytest.raises(DecryptError):
         decrypt(split_glo_ciphering(bytes(apdu)), KEY, None)
@@ -115,7 +119,7 @@ def test_no_key() -> None:
     ],
 )
 def test_content_length_forms(size: int, length_field: bytes) -> None:
-    apdu = encrypt(bytes(size), system_title=TITLE, invocation_counter=1, key=KEY)
+    apdu = glo_ciphering(bytes(size), system_title=TITLE, invocation_counter=1, key=KEY)
     assert apdu[10 : 10 + len(length_field)] == length_field
     assert decrypt(split_glo_ciphering(apdu), KEY, None) == bytes(size)
 
@@ -165,11 +169,11 @@ def test_authenticated_only_apdu_is_read_in_the_clear() -> None:
 def test_authenticated_only_apdu_with_a_bad_tag_is_rejected() -> None:
     events = decode_all(hdlc_apdu(_authenticated_only(PLAINTEXT, tag_flip=0x01)), OPTIONS)
     assert readings(events) == []
-    assert reasons(events) == [REASON_DECRYPT]
+    assert reasons(events) == [Reason.DECRYPT]
 
 
 def test_encrypt_authenticated_only_round_trips() -> None:
-    apdu = encrypt(
+    apdu = glo_ciphering(
         PLAINTEXT,
         system_title=TITLE,
         invocation_counter=1,
@@ -178,3 +182,31 @@ def test_encrypt_authenticated_only_round_trips() -> None:
         security_control=0x10,
     )
     assert apdu == _authenticated_only(PLAINTEXT)
+
+
+def test_smarty_fixed_authentication_key_when_none_is_configured() -> None:
+    """Luxmetering fixes the Smarty's authentication key; owners get only the key."""
+    assert bytes.fromhex("00112233445566778899AABBCCDDEEFF") == SMARTY_AUTH_KEY
+    sealed = glo_ciphering(
+        PLAINTEXT, system_title=TITLE, invocation_counter=5, key=KEY, auth_key=SMARTY_AUTH_KEY
+    )
+    assert decrypt(split_glo_ciphering(sealed), KEY, None) == PLAINTEXT
+    with pytest.raises(DecryptError):
+        decrypt(split_glo_ciphering(sealed), KEY, AUTH_KEY)
+    # Sealed without an authentication key: still read without one.
+    bare = glo_ciphering(PLAINTEXT, system_title=TITLE, invocation_counter=5, key=KEY)
+    assert decrypt(split_glo_ciphering(bare), KEY, None) == PLAINTEXT
+
+
+def test_authenticated_only_apdu_checked_with_smarty_key() -> None:
+    sealed = glo_ciphering(
+        PLAINTEXT,
+        system_title=TITLE,
+        invocation_counter=5,
+        key=KEY,
+        auth_key=SMARTY_AUTH_KEY,
+        security_control=0x10,
+    )
+    assert decrypt(split_glo_ciphering(sealed), KEY, None) == PLAINTEXT
+    with pytest.raises(DecryptError):
+        decrypt(split_glo_ciphering(sealed), KEY, AUTH_KEY)

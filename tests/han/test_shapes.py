@@ -22,15 +22,15 @@ from custom_components.han_port.han.apdu import (
     unwrap,
 )
 from custom_components.han_port.han.axdr import BytesLeaf, FloatLeaf, IntLeaf, parse_recording
-from custom_components.han_port.han.meters import GENERIC, Interpretation, to_reading
-from custom_components.han_port.han.model import Obis, Reading
+from custom_components.han_port.han.meters import Interpretation, Scale, to_reading
+from custom_components.han_port.han.model import Obis, Reading, Transport, Unit
 from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.shapes import MAX_SHAPES, Shape, ShapeCache
 from custom_components.han_port.han.stream import StreamDecoder
+from devtools.corpus import BY_ID, raw_bytes
 
 from .conftest import (
     AIDON_L3_ID,
-    BY_ID,
     HDLC_SINGLE,
     KAMSTRUP_L1_ID,
     KAMSTRUP_L2_ID,
@@ -42,7 +42,6 @@ from .conftest import (
     hdlc_apdu,
     hdlc_information,
     options_for,
-    raw_bytes,
     readings,
     reseal,
 )
@@ -124,7 +123,7 @@ def test_cache_holds_one_shape_for_one_layout() -> None:
     decoder = StreamDecoder()
     for value in range(5):
         decoder.feed(_patched(original, offset, value.to_bytes(size)))
-    assert decoder._shapes._count == 1
+    assert decoder.stats.shapes == 1
 
 
 def test_new_header_time_reads_through_the_cache() -> None:
@@ -165,8 +164,7 @@ def test_different_obis_does_not_reuse_the_shape() -> None:
     assert "1-1:2.7.0" not in cached["values"]
     decoder = StreamDecoder()
     decoder.feed(original + variant)
-    shapes = decoder._shapes._by_length[len(_apdu(original)), None]
-    assert len(shapes) == 2  # two shapes of one length
+    assert decoder.stats.shapes == 2  # two shapes of one length
 
 
 def test_different_meter_id_does_not_reuse_the_shape() -> None:
@@ -228,7 +226,7 @@ def test_encrypted_frames_keep_title_and_flag_through_the_cache() -> None:
     assert as_plain(first) == as_plain(second)
     assert second.encrypted
     assert second.system_title == first.system_title is not None
-    assert decoder._shapes._count == 1
+    assert decoder.stats.shapes == 1
 
 
 def _float_frame(value: float) -> bytes:
@@ -247,7 +245,7 @@ def test_float_values_and_non_finite_floats_through_the_cache() -> None:
     # A NaN is no voltage: dropped, on the fast path as on the full one.
     assert third.values == {}
     assert readings(decode_all(_float_frame(math.nan)))[0].values == {}
-    assert decoder._shapes._count == 1
+    assert decoder.stats.shapes == 1
 
 
 def _scaled_frame(raw: int) -> bytes:
@@ -280,7 +278,7 @@ def test_value_without_a_struct_code_is_decoded_in_full_every_time() -> None:
     [second] = readings(decoder.feed(_bcd_frame(0x34)))
     assert [m.value for m in first.values.values()] == [0x12]
     assert [m.value for m in second.values.values()] == [0x34]
-    assert decoder._shapes._count == 0
+    assert decoder.stats.shapes == 0
 
 
 def test_clock_as_date_time_tag_is_decoded_in_full() -> None:
@@ -295,7 +293,7 @@ def test_clock_as_date_time_tag_is_decoded_in_full() -> None:
 
     assert reading.timestamp is not None
     assert reading.timestamp.year == 2017
-    assert decoder._shapes._count == 0
+    assert decoder.stats.shapes == 0
 
 
 def test_cache_bound_clears_and_keeps_decoding() -> None:
@@ -307,13 +305,12 @@ def test_cache_bound_clears_and_keeps_decoding() -> None:
         frames.append(hdlc_apdu(b"\x0f\x00\x00\x00\x01\x00" + body))
     for frame in frames[:MAX_SHAPES]:
         assert len(readings(decoder.feed(frame))) == 1
-    assert decoder._shapes._count == MAX_SHAPES
+    assert decoder.stats.shapes == MAX_SHAPES
 
     [reading] = readings(decoder.feed(frames[MAX_SHAPES]))
 
     # Full: cleared, and the new shape is the only one.
-    assert decoder._shapes._count == 1
-    assert sum(len(shapes) for shapes in decoder._shapes._by_length.values()) == 1
+    assert decoder.stats.shapes == 1
     assert [str(obis) for obis in reading.values] == [f"1-0:1.7.{MAX_SHAPES}"]
     # The first shape is compiled again and still reads right.
     [again] = readings(decoder.feed(frames[0]))
@@ -323,8 +320,8 @@ def test_cache_bound_clears_and_keeps_decoding() -> None:
 def test_shape_cache_used_directly() -> None:
     apdu = _apdu(raw_bytes(BY_ID[KAMSTRUP_L2_ID]))
     cache = ShapeCache("NO")
-    first = cache.read(Plain(apdu), "hdlc")
-    second = cache.read(Plain(apdu), "hdlc")
+    first = cache.read(Plain(apdu), Transport.HDLC)
+    second = cache.read(Plain(apdu), Transport.HDLC)
     assert as_plain(first) == as_plain(second)
     assert first.values == second.values
     assert cache.country == "NO"
@@ -333,7 +330,7 @@ def test_shape_cache_used_directly() -> None:
 def test_trailing_bytes_after_the_body_are_rejected_not_cached() -> None:
     apdu = _apdu(raw_bytes(BY_ID[KAMSTRUP_L1_ID])) + b"\x00"
     with pytest.raises(ValueError, match="after the notification body"):
-        ShapeCache().read(Plain(apdu), "hdlc")
+        ShapeCache().read(Plain(apdu), Transport.HDLC)
 
 
 def _leaf(value: int, offset: int) -> IntLeaf:
@@ -343,19 +340,37 @@ def _leaf(value: int, offset: int) -> IntLeaf:
     return leaf
 
 
+def _interpretation(*values: tuple[Obis, IntLeaf]) -> Interpretation:
+    found: list[tuple[Obis, int | float, int, Unit | None]] = [
+        (obis, raw, 0, Unit.WATT) for obis, raw in values
+    ]
+    scales = tuple(
+        Scale(index, obis, 1, 1, Unit.WATT, False) for index, (obis, _raw) in enumerate(values)
+    )
+    return Interpretation(None, None, None, None, None, found, scales)
+
+
 def test_shape_reads_adjacent_values_and_refuses_overlapping_ones() -> None:
     # A-XDR puts a tag before every value, so a meter never sends these; the Shape
     # still must not mis-read if an interpretation ever locates values like this.
     apdu = b"\x0f\x00\x00\x00\x01\x00" + b"\x00\x07\x00\x09"
     power, other = Obis(1, 0, 1, 7, 0), Obis(1, 0, 2, 7, 0)
-    adjacent = Interpretation(
-        GENERIC, {}, None, [(power, _leaf(7, 6), 0, "W"), (other, _leaf(9, 8), 0, "W")]
-    )
-    reading = Shape(apdu, None, adjacent).read(apdu, Plain(apdu), "hdlc")
+    adjacent = _interpretation((power, _leaf(7, 6)), (other, _leaf(9, 8)))
+    shape = Shape.compile(apdu, None, adjacent)
+    assert shape is not None
+    reading = shape.read(apdu, Plain(apdu), Transport.HDLC)
     assert {str(o): m.value for o, m in reading.values.items()} == {"1-0:1.7.0": 7, "1-0:2.7.0": 9}
 
-    overlapping = Interpretation(
-        GENERIC, {}, None, [(power, _leaf(7, 6), 0, "W"), (other, _leaf(9, 7), 0, "W")]
-    )
-    with pytest.raises(ValueError, match="overlapping"):
-        Shape(apdu, None, overlapping)
+    overlapping = _interpretation((power, _leaf(7, 6)), (other, _leaf(9, 7)))
+    assert Shape.compile(apdu, None, overlapping) is None
+
+
+@pytest.mark.parametrize("count", [0, 1])
+def test_shape_of_no_value_or_one_value(count: int) -> None:
+    # A struct of one field, or of none: the scales still index the unpacked fields.
+    apdu = b"\x0f\x00\x00\x00\x01\x00" + b"\x00\x07"
+    found = _interpretation(*[(Obis(1, 0, 1, 7, 0), _leaf(7, 6))][:count])
+    shape = Shape.compile(apdu, None, found)
+    assert shape is not None
+    reading = shape.read(apdu, Plain(apdu), Transport.HDLC)
+    assert [m.value for m in reading.values.values()] == [7][:count]

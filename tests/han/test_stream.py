@@ -14,24 +14,16 @@ from typing import Any
 from hypothesis import example, given, strategies as st
 import pytest
 
-from custom_components.han_port.han import mbus, security
-from custom_components.han_port.han.model import (
-    REASON_CRC,
-    REASON_DECRYPT,
-    REASON_FORMAT,
-    REASON_MALFORMED,
-    REASON_NO_KEY,
-    REASON_TRUNCATED,
-    REASON_UNSUPPORTED,
-    FrameError,
-    Reading,
-)
+from custom_components.han_port.han import mbus
+from custom_components.han_port.han.model import FrameError, Reading, Reason
 from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.stream import JUNK_REPORT, StreamDecoder
+from devtools.builder import glo_ciphering
+from devtools.corpus import BY_ID, Entry, raw_bytes
 
+from .. import more_meters
 from .conftest import (
     AIDON_L3_ID,
-    BY_ID,
     GBT_ID,
     HDLC_SINGLE,
     INVALID,
@@ -40,7 +32,6 @@ from .conftest import (
     MBUS_ID,
     P1_VALID,
     VALID,
-    Entry,
     as_plain,
     bounded,
     decode_all,
@@ -49,7 +40,6 @@ from .conftest import (
     hdlc_apdu,
     hdlc_information,
     options_for,
-    raw_bytes,
     readings,
     reasons,
     split_hdlc_stream,
@@ -68,11 +58,11 @@ def _expected_reason(entry: Entry) -> str:
     """The decoder's reason for the first problem the corpus names in a capture."""
     first: str = entry["expected"]["reasons"][0]
     if first in ("FCS mismatch", "HCS mismatch"):
-        return REASON_CRC
+        return Reason.CRC
     if first.startswith("truncated"):
-        return REASON_TRUNCATED
+        return Reason.TRUNCATED
     if first.startswith("format"):
-        return REASON_FORMAT
+        return Reason.FORMAT
     raise AssertionError(f"corpus reason {first!r} has no mapping")
 
 
@@ -142,7 +132,7 @@ def test_valid_frame_after_a_capture_with_dropped_bytes_still_decodes() -> None:
     assert [as_plain(r) for r in readings(events)] == [
         as_plain(r) for r in readings(decode_all(good))
     ]
-    assert reasons(events) == [REASON_TRUNCATED]
+    assert reasons(events) == [Reason.TRUNCATED]
 
 
 def test_valid_frame_after_an_fcs_error_still_decodes() -> None:
@@ -152,7 +142,7 @@ def test_valid_frame_after_an_fcs_error_still_decodes() -> None:
     events = decode_all(broken + good + broken + good)
 
     assert len(readings(events)) == 2
-    assert reasons(events) == [REASON_CRC, REASON_CRC]
+    assert reasons(events) == [Reason.CRC, Reason.CRC]
 
 
 # -- encryption ----------------------------------------------------------------------------
@@ -163,7 +153,7 @@ def test_encrypted_capture_with_wrong_key_is_a_decrypt_error(corpus: dict[str, E
     events = decode_all(raw_bytes(entry), options_for(entry, key=WRONG_KEY))
 
     assert readings(events) == []
-    assert reasons(events) == [REASON_DECRYPT]
+    assert reasons(events) == [Reason.DECRYPT]
 
 
 def test_encrypted_capture_without_key_is_a_no_key_error(corpus: dict[str, Entry]) -> None:
@@ -171,7 +161,7 @@ def test_encrypted_capture_without_key_is_a_no_key_error(corpus: dict[str, Entry
     events = decode_all(raw_bytes(entry), options_for(entry, key=None))
 
     assert readings(events) == []
-    assert reasons(events) == [REASON_NO_KEY]
+    assert reasons(events) == [Reason.NO_KEY]
 
 
 def _gcm_frame(**overrides: Any) -> bytes:
@@ -185,7 +175,7 @@ def _gcm_frame(**overrides: Any) -> bytes:
         "security_control": 0x30,
     }
     settings_.update(overrides)
-    return security.encrypt(bytes.fromhex(entry["plaintext_apdu_hex"]), **settings_)
+    return glo_ciphering(bytes.fromhex(entry["plaintext_apdu_hex"]), **settings_)
 
 
 def test_authenticated_gcm_frame_decodes_to_the_capture_values() -> None:
@@ -209,7 +199,7 @@ def test_flipped_ciphertext_bit_is_a_decrypt_error_never_a_reading(bit: int) -> 
     events = decode_all(hdlc_apdu(bytes(apdu)), options_for(entry, auth_key=AUTH_KEY))
 
     assert readings(events) == []
-    assert reasons(events) == [REASON_DECRYPT]
+    assert reasons(events) == [Reason.DECRYPT]
 
 
 def test_flipped_tag_bit_and_wrong_auth_key_are_decrypt_errors() -> None:
@@ -223,7 +213,7 @@ def test_flipped_tag_bit_and_wrong_auth_key_are_decrypt_errors() -> None:
 
     for events in (flipped, wrong_ak, no_ak):
         assert readings(events) == []
-        assert reasons(events) == [REASON_DECRYPT]
+        assert reasons(events) == [Reason.DECRYPT]
 
 
 def test_decrypted_message_that_does_not_parse_is_a_decrypt_error() -> None:
@@ -231,7 +221,7 @@ def test_decrypted_message_that_does_not_parse_is_a_decrypt_error() -> None:
     # plaintext that starts like a notification but has junk after the body is that case.
     entry = BY_ID[MBUS_ID]
     plaintext = bytes.fromhex(entry["plaintext_apdu_hex"]) + b"\x00\x00"
-    apdu = security.encrypt(
+    apdu = glo_ciphering(
         plaintext,
         system_title=b"KFM\x10\x10\x00\x00\x23",
         invocation_counter=7,
@@ -243,7 +233,7 @@ def test_decrypted_message_that_does_not_parse_is_a_decrypt_error() -> None:
 
     assert readings(events) == []
     [error] = errors(events)
-    assert error.reason == REASON_DECRYPT
+    assert error.reason == Reason.DECRYPT
     assert "wrong key" in error.detail
 
 
@@ -264,7 +254,7 @@ def test_gbt_frames_fed_one_by_one_with_junk_between(corpus: dict[str, Entry]) -
     [reading] = readings(events)
     assert {str(o): m.value for o, m in reading.values.items()} == entry["expected"]["values"]
     assert decoder.stats.frames == 3
-    assert set(reasons(events)) == {REASON_FORMAT}
+    assert set(reasons(events)) == {Reason.FORMAT}
 
 
 def test_mbus_segments_fed_one_by_one_with_junk_between(corpus: dict[str, Entry]) -> None:
@@ -291,7 +281,7 @@ def test_gbt_block_missing_drops_the_message_then_recovers() -> None:
 
     events = decode_all(first + third + raw_bytes(entry), options_for(entry))
 
-    assert reasons(events) == [REASON_MALFORMED]
+    assert reasons(events) == [Reason.MALFORMED]
     assert len(readings(events)) == 1
 
 
@@ -300,7 +290,7 @@ def test_block_transfer_carrying_a_ciphered_apdu(corpus: dict[str, Entry]) -> No
     entry = corpus[GBT_ID]
     plain = bytes.fromhex(entry["reassembled_apdu_hex"])
     key = bytes.fromhex(corpus[MBUS_ID]["key_hex"])
-    ciphered = security.encrypt(
+    ciphered = glo_ciphering(
         plain,
         system_title=b"LGZ\x01\x02\x03\x04\x05",
         invocation_counter=9,
@@ -472,7 +462,7 @@ def test_buffer_stays_bounded(chunks: list[tuple[bytes, bytes]], transport: str)
     decoder = StreamDecoder(DecoderOptions(transport=transport))
     for bait, noise in chunks:
         decoder.feed(bait + noise)
-        assert len(decoder._buf) < 10 * 1024
+        assert decoder.stats.buffered < 10 * 1024
 
 
 def test_buffer_stays_bounded_under_a_never_ending_telegram() -> None:
@@ -481,7 +471,7 @@ def test_buffer_stays_bounded_under_a_never_ending_telegram() -> None:
     largest = 0
     for _ in range(2000):
         decoder.feed(b"1-0:1.8.0(00060995.424*kWh)\r\n")
-        largest = max(largest, len(decoder._buf))
+        largest = max(largest, decoder.stats.buffered)
     # The candidate grew to the P1 size limit, then was given up as junk.
     assert 4096 < largest < 10 * 1024
     assert decoder.stats.bytes_skipped > 0
@@ -496,7 +486,7 @@ def test_feed_never_raises_on_arbitrary_bytes(data: bytes, transport: str) -> No
     decoder = StreamDecoder(DecoderOptions(transport=transport))
     events = decoder.feed(data) + decoder.feed(data[::-1]) + decoder.flush()
     assert all(isinstance(event, Reading | FrameError) for event in events)
-    assert decoder._buf == bytearray()
+    assert decoder.stats.buffered == 0
 
 
 @FAST
@@ -594,11 +584,11 @@ def test_stats_count_frames_readings_errors_and_skipped_bytes() -> None:
     decoder = StreamDecoder()
     events = decoder.feed(data) + decoder.flush()
 
-    assert reasons(events) == [REASON_FORMAT, REASON_CRC]
+    assert reasons(events) == [Reason.FORMAT, Reason.CRC]
     assert decoder.stats.bytes_in == len(data)
     assert decoder.stats.frames == 3
     assert decoder.stats.readings == 2
-    assert decoder.stats.errors == {REASON_FORMAT: 1, REASON_CRC: 1}
+    assert decoder.stats.errors == {Reason.FORMAT: 1, Reason.CRC: 1}
     # The junk and the rejected frame, its closing flag aside (it is the next one's).
     assert decoder.stats.bytes_skipped == len(junk) + len(bad) - 1
 
@@ -610,17 +600,17 @@ def test_flush_reports_a_partial_frame_as_truncated() -> None:
     assert decoder.feed(frame[:100]) == []
     [error] = decoder.flush()
 
-    assert error.reason == REASON_TRUNCATED
+    assert error.reason == Reason.TRUNCATED
     assert f"need {len(frame)}" in error.detail
     assert error.raw == frame[:100]
-    assert decoder._buf == bytearray()
+    assert decoder.stats.buffered == 0
     assert decoder.flush() == []
 
 
 def test_flush_ignores_trailing_flags_and_line_ends() -> None:
     decoder = StreamDecoder()
     decoder.feed(raw_bytes(BY_ID[KAMSTRUP_L1_ID]) + b"\x7e\x7e")
-    assert decoder._buf != bytearray()  # a flag may open the next frame: kept
+    assert decoder.stats.buffered > 0  # a flag may open the next frame: kept
     assert decoder.flush() == []
 
     decoder = StreamDecoder()
@@ -632,7 +622,7 @@ def test_flush_reports_leftover_junk_as_format() -> None:
     decoder = StreamDecoder()
     decoder.feed(b"\x7e\x13")  # a flag, then not a format type 3 field
     [error] = decoder.flush()
-    assert error.reason == REASON_FORMAT
+    assert error.reason == Reason.FORMAT
 
 
 def test_junk_run_fed_byte_by_byte_is_reported_once() -> None:
@@ -643,7 +633,7 @@ def test_junk_run_fed_byte_by_byte_is_reported_once() -> None:
     assert events == []  # the run has not ended yet
     events += decoder.feed(raw_bytes(BY_ID[KAMSTRUP_L1_ID]))
 
-    assert reasons(events) == [REASON_FORMAT]
+    assert reasons(events) == [Reason.FORMAT]
     assert isinstance(events[1], Reading)
     assert "1000 bytes" in events[0].detail
     assert events[0].raw == b"\x01" * 512  # a sample, bounded
@@ -654,7 +644,7 @@ def test_long_junk_run_is_reported_every_junk_report_bytes() -> None:
     events = []
     for _ in range(3 * JUNK_REPORT // 64):
         events += decoder.feed(b"\x02" * 64)
-    assert reasons(events) == [REASON_FORMAT] * 3
+    assert reasons(events) == [Reason.FORMAT] * 3
     assert decoder.flush() == []
 
 
@@ -662,7 +652,7 @@ def test_junk_after_a_rejected_frame_is_reported() -> None:
     bad = bytearray(raw_bytes(BY_ID[KAMSTRUP_L1_ID]))
     bad[50] ^= 0x01
     events = decode_all(bytes(bad) + b"\x01" * 5000)
-    assert reasons(events) == [REASON_CRC, REASON_FORMAT]
+    assert reasons(events) == [Reason.CRC, Reason.FORMAT]
 
 
 @pytest.mark.parametrize("kind", [bytes, bytearray, memoryview])
@@ -737,19 +727,19 @@ def test_p1_telegram_with_bad_crc_is_a_crc_error() -> None:
     events = decode_all(bytes(telegram))
 
     assert readings(events) == []
-    assert reasons(events) == [REASON_CRC]
+    assert reasons(events) == [Reason.CRC]
 
 
 def test_unsupported_apdu_is_reported_as_unsupported() -> None:
     # C4 = get-response: a valid frame, but not something a meter pushes.
     events = decode_all(hdlc_apdu(b"\xc4\x01\xc1\x00\x06\x00\x00\x00\x01"))
-    assert reasons(events) == [REASON_UNSUPPORTED]
+    assert reasons(events) == [Reason.UNSUPPORTED]
 
 
 def test_broken_body_in_a_valid_frame_is_malformed() -> None:
     # Data-notification whose body claims a structure of 5 and holds 1 element.
     events = decode_all(hdlc_apdu(b"\x0f\x00\x00\x00\x01\x00\x02\x05\x12\x00\x01"))
-    assert reasons(events) == [REASON_MALFORMED]
+    assert reasons(events) == [Reason.MALFORMED]
 
 
 def test_aidon_list3_reading_is_aware_utc() -> None:
@@ -781,9 +771,9 @@ def test_feed_apdu_decrypts_and_checks_the_key() -> None:
     assert apdu[0] == 0xDB
     [reading] = readings(StreamDecoder(options_for(entry)).feed_apdu(apdu))
     assert reading.encrypted
-    assert reasons(StreamDecoder().feed_apdu(apdu)) == [REASON_NO_KEY]
+    assert reasons(StreamDecoder().feed_apdu(apdu)) == [Reason.NO_KEY]
     wrong = options_for(entry, key=bytes(16))
-    assert reasons(StreamDecoder(wrong).feed_apdu(apdu)) == [REASON_DECRYPT]
+    assert reasons(StreamDecoder(wrong).feed_apdu(apdu)) == [Reason.DECRYPT]
 
 
 def _mbus_fragments(data: bytes) -> list[bytes]:
@@ -810,9 +800,9 @@ def test_feed_apdu_joins_block_transfer_blocks() -> None:
 @pytest.mark.parametrize(
     ("apdu", "reason"),
     [
-        (b"", REASON_MALFORMED),
-        (b"\x0f\x00\x00\x00\x01", REASON_MALFORMED),
-        (b"\xc4\x01\xc1\x00", REASON_UNSUPPORTED),
+        (b"", Reason.MALFORMED),
+        (b"\x0f\x00\x00\x00\x01", Reason.MALFORMED),
+        (b"\xc4\x01\xc1\x00", Reason.UNSUPPORTED),
     ],
 )
 def test_feed_apdu_reports_what_it_cannot_read(apdu: bytes, reason: str) -> None:
@@ -844,3 +834,221 @@ def test_in_frame_tells_a_started_frame_from_a_finished_one() -> None:
     mbus_decoder = StreamDecoder()
     mbus_decoder.feed(b"\x68\x10")
     assert mbus_decoder.in_frame
+
+
+# -- P1 in the field: gateway trailers, encrypted telegrams (issue #13) -----------------
+
+
+def _more(entry_id: str) -> bytes:
+    return more_meters.raw_bytes(more_meters.BY_ID[entry_id])
+
+
+def test_gateway_lines_after_a_telegram_are_skipped_without_an_error() -> None:
+    """EasyMeter's COM-1 gateway appends two lines after each Q3D telegram."""
+    for entry_id in (more_meters.EASYMETER_FF, more_meters.EASYMETER_DE):
+        capture = _more(entry_id)
+        decoder = StreamDecoder()
+        events = decoder.feed(capture * 3) + decoder.flush()
+        assert len(readings(events)) == 3
+        assert errors(events) == []
+        assert decoder.stats.errors == {}
+        # Skipped all the same: 10 + 33 bytes after each telegram.
+        assert decoder.stats.bytes_skipped == 3 * 43
+
+
+def test_junk_after_a_telegram_is_still_junk() -> None:
+    telegram = _more(more_meters.EASYMETER_DE).split(b"  2581")[0]
+    for junk in (
+        b"\x00\x81\x92" * 10,  # not text: a wrong baud rate
+        b"x" * 300,  # more than a gateway appends
+    ):
+        decoder = StreamDecoder()
+        events = decoder.feed(telegram + junk + b"\r\n" + telegram) + decoder.flush()
+        assert len(readings(events)) == 2
+        assert reasons(events) == [Reason.FORMAT]
+
+
+def test_a_trailer_needs_a_telegram_before_it() -> None:
+    """After end of input a new stream starts: its first text line is junk."""
+    capture = _more(more_meters.EASYMETER_DE)
+    trailer = capture.split(b"!\r\n")[1]
+    decoder = StreamDecoder()
+    assert len(readings(decoder.feed(capture) + decoder.flush())) == 1
+    assert reasons(decoder.feed(trailer) + decoder.flush()) == [Reason.FORMAT]
+    fresh = StreamDecoder()
+    assert reasons(fresh.feed(trailer) + fresh.flush()) == [Reason.FORMAT]
+
+
+def test_unpadded_crc_telegram_is_read_not_reported_as_junk() -> None:
+    decoder = StreamDecoder()
+    events = decoder.feed(_more(more_meters.UNPADDED_CRC) * 2) + decoder.flush()
+    assert len(readings(events)) == 2
+    assert errors(events) == []
+    assert decoder.stats.bytes_skipped == 0
+
+
+_T210 = more_meters.BY_ID[more_meters.T210_ENCRYPTED]
+_T210_KEY = bytes.fromhex(_T210["key_hex"])
+_T210_AUTH = bytes.fromhex(_T210["auth_key_hex"])
+
+
+def _sealed_telegram(telegram: bytes, *, auth_key: bytes | None, control: int = 0x30) -> bytes:
+    """A telegram as an encrypted P1 port sends it, under the T210 capture's key."""
+    return glo_ciphering(
+        telegram,
+        system_title=b"SAGgp\x00\x01\x02",
+        invocation_counter=42,
+        key=_T210_KEY,
+        auth_key=auth_key,
+        security_control=control,
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "auth_key", "reason"),
+    [
+        (None, None, Reason.NO_KEY),
+        (WRONG_KEY, None, Reason.DECRYPT),
+        (WRONG_KEY, _T210_AUTH, Reason.DECRYPT),
+        (_T210_KEY, WRONG_KEY, Reason.DECRYPT),
+    ],
+)
+def test_encrypted_p1_without_the_right_keys_names_the_cause(
+    key: bytes | None, auth_key: bytes | None, reason: str
+) -> None:
+    """One error per telegram, for its cause; never junk ("check the baud rate")."""
+    decoder = StreamDecoder(DecoderOptions(key=key, auth_key=auth_key))
+    capture = more_meters.raw_bytes(_T210)
+    events = decoder.feed(b"\r\n".join([capture] * 3)) + decoder.flush()
+    assert readings(events) == []
+    assert reasons(events) == [reason] * 3
+    assert decoder.stats.errors == {reason: 3}
+    assert decoder.stats.bytes_skipped == 0
+
+
+@pytest.mark.parametrize("auth_key", [_T210_AUTH, None])
+def test_encrypted_p1_with_its_key_gives_the_plain_telegram_values(
+    auth_key: bytes | None,
+) -> None:
+    """With the authentication key the tag is checked; without, the telegram's CRC."""
+    decoder = StreamDecoder(DecoderOptions(key=_T210_KEY, auth_key=auth_key))
+    events = decoder.feed(more_meters.raw_bytes(_T210)) + decoder.flush()
+    [reading] = readings(events)
+    plain = readings(decode_all(_more(more_meters.T210_PLAIN)))[0]
+    assert as_plain(reading) == {**as_plain(plain), "encrypted": True}
+    assert reading.system_title == b"SYSTEMID"
+    assert decoder.transport == "p1"
+
+
+def test_smarty_needs_only_its_encryption_key() -> None:
+    """Smarty's fixed authentication key is tried when none is configured."""
+    entry = more_meters.BY_ID[more_meters.SMARTY_ENCRYPTED]
+    key = bytes.fromhex(entry["key_hex"])
+    [reading] = readings(decode_all(more_meters.raw_bytes(entry), DecoderOptions(key=key)))
+    assert reading.meter_id == entry["expected"]["meter_id"]
+    assert reading.encrypted
+    # The same key under another authentication key is refused.
+    other = DecoderOptions(key=key, auth_key=_T210_AUTH)
+    assert reasons(decode_all(more_meters.raw_bytes(entry), other)) == [Reason.DECRYPT]
+
+
+def test_unchecked_decryption_needs_the_telegram_crc() -> None:
+    """No authentication key and an unknown one sealed it: the CRC must vouch for the key."""
+    options = DecoderOptions(key=_T210_KEY)
+    telegram = _more(more_meters.T210_PLAIN)
+    without_crc = telegram[: telegram.index(b"\n!") + 2] + b"\r\n"
+    assert readings(decode_all(_sealed_telegram(without_crc, auth_key=None), options))
+    unknown_auth = _sealed_telegram(without_crc, auth_key=WRONG_KEY)
+    [error] = errors(decode_all(unknown_auth, options))
+    assert error.reason == Reason.DECRYPT
+    assert "wrong key" in error.detail
+    bad_crc = telegram.replace(b"!7EF9", b"!7EF8")
+    assert reasons(decode_all(_sealed_telegram(bad_crc, auth_key=WRONG_KEY), options)) == [
+        Reason.DECRYPT
+    ]
+    # Checked by its tag, a telegram with a bad CRC is a CRC error of the meter's.
+    assert reasons(decode_all(_sealed_telegram(bad_crc, auth_key=None), options)) == [Reason.CRC]
+
+
+def test_encrypted_p1_without_a_tag() -> None:
+    """Security control 0x20: no tag; the telegram's CRC tells a wrong key."""
+    apdu = _sealed_telegram(_more(more_meters.T210_PLAIN), auth_key=None, control=0x20)
+    assert readings(decode_all(apdu, DecoderOptions(key=_T210_KEY)))
+    assert reasons(decode_all(apdu, DecoderOptions(key=WRONG_KEY))) == [Reason.DECRYPT]
+
+
+def test_encrypted_and_plain_telegrams_on_one_line() -> None:
+    """Plain telegrams, encrypted ones and CR LF between them: each one read."""
+    plain = _more(more_meters.T210_PLAIN)
+    ciphered = more_meters.raw_bytes(_T210)
+    stream = plain + ciphered + b"\r\n" + ciphered + plain
+    for transport in ("auto", "p1"):
+        options = DecoderOptions(transport=transport, key=_T210_KEY, auth_key=_T210_AUTH)
+        events = decode_chunks([stream[i : i + 5] for i in range(0, len(stream), 5)], options)
+        assert [r.encrypted for r in readings(events)] == [False, True, True, False]
+        assert errors(events) == []
+
+
+def test_hdlc_line_does_not_hunt_for_encrypted_telegrams() -> None:
+    ciphered = more_meters.raw_bytes(_T210)
+    options = DecoderOptions(transport="hdlc", key=_T210_KEY, auth_key=_T210_AUTH)
+    assert reasons(decode_all(ciphered, options)) == [Reason.FORMAT]
+
+
+def test_encrypted_telegram_cut_short_is_truncated() -> None:
+    ciphered = more_meters.raw_bytes(_T210)
+    decoder = StreamDecoder(DecoderOptions(key=_T210_KEY))
+    assert decoder.feed(ciphered[:-20]) == []
+    assert decoder.in_frame
+    assert reasons(decoder.flush()) == [Reason.TRUNCATED]
+
+
+def test_feed_apdu_reads_an_encrypted_telegram() -> None:
+    """An MQTT bridge publishing the Smarty's bytes as they come: the same reading."""
+    decoder = StreamDecoder(DecoderOptions(key=_T210_KEY, auth_key=_T210_AUTH))
+    [reading] = readings(decoder.feed_apdu(more_meters.raw_bytes(_T210)))
+    assert reading.transport == "apdu"
+    assert reading.encrypted
+    assert decoder.transport is None
+
+
+def test_ciphered_notification_in_a_damaged_frame_gives_no_reading() -> None:
+    """A bare ciphered APDU stands on a P1 line only: in a broken HDLC frame it is junk.
+
+    Its tag still matches (the APDU inside is intact), but the frame around it failed
+    its checks, and a reading from a frame that failed them is never given.
+    """
+    entry = BY_ID[MBUS_ID]
+    frame = bytearray(hdlc_apdu(_gcm_frame()))
+    frame[3] ^= 0x01  # the HDLC header check fails
+    options = options_for(entry, auth_key=AUTH_KEY)
+    events = decode_all(bytes(frame), options)
+    assert readings(events) == []
+    assert Reason.DECRYPT not in reasons(events)
+    # The same APDU on its own after a P1 telegram: not a telegram either.
+    telegram = _more(more_meters.T210_PLAIN)
+    events = decode_all(telegram + _gcm_frame() + telegram, options)
+    assert len(readings(events)) == 2
+    assert all(reading.transport == "p1" and not reading.encrypted for reading in readings(events))
+
+
+@pytest.mark.parametrize(
+    ("lost", "noise"),
+    [(1, b""), (50, b""), (300, b""), (50, b"\xdb\x08\x00")],
+)
+def test_encrypted_telegram_cut_short_does_not_take_the_next_one_along(
+    lost: int, noise: bytes
+) -> None:
+    """Bytes lost mid-telegram: its length runs into the next one, which still decodes.
+
+    A DB 08 in the lost telegram's ciphertext that opens no header is passed over.
+    """
+    ciphered = more_meters.raw_bytes(_T210)
+    damaged = ciphered[:100] + noise + ciphered[100 + lost :]
+    decoder = StreamDecoder(DecoderOptions(key=_T210_KEY, auth_key=_T210_AUTH))
+    events: list[Any] = []
+    for chunk in (damaged, ciphered, ciphered):
+        events += decoder.feed(chunk)
+    events += decoder.flush()
+    assert len(readings(events)) == 2
+    assert reasons(events) == [Reason.DECRYPT]

@@ -6,21 +6,18 @@ date-time (OCTET STRING OPTIONAL), notification-body (Data).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from .axdr import AxdrError, AxdrValue, parse, parse_recording, read_length
-from .security import (
-    TAG_GENERAL_GLO_CIPHERING,
-    DecryptError,
-    decrypt,
-    split_glo_ciphering,
-)
+from .cosem import DATE_TIME_LENGTH, LLC_HEADERS, ApduTag, BlockControl, SecurityControl, Tag
+from .security import DecryptError, decrypt, split_glo_ciphering
 
-TAG_DATA_NOTIFICATION: Final = 0x0F
-TAG_GENERAL_BLOCK_TRANSFER: Final = 0xE0
-# IEC 62056-46 LLC header for a response/push over HDLC: LSAP E6, E7 and a quality byte.
-LLC_HEADERS: Final = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
+_DATA_NOTIFICATION: Final = int(ApduTag.DATA_NOTIFICATION)
+_GENERAL_GLO_CIPHERING: Final = int(ApduTag.GENERAL_GLO_CIPHERING)
+_LENGTH_12: Final = bytes((DATE_TIME_LENGTH,))
+# What an encrypted P1 port (Smarty, T210-D-r) ciphers: the telegram itself, from "/".
+_P1_TELEGRAM_START: Final = 0x2F
 # A GBT message bigger than this is not a meter push but garbage that passed a CRC.
 MAX_BLOCK_MESSAGE: Final = 65536
 
@@ -48,31 +45,60 @@ def strip_llc(info: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Plain:
-    """A data-notification APDU in the clear, and how it travelled."""
+    """A data-notification APDU (or a P1 telegram) in the clear, and how it travelled."""
 
     apdu: bytes
     system_title: bytes | None = None
     encrypted: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class UncheckedPlain(Plain):
+    """Deciphered without an authentication tag checked (none sent, no key, or decrypted
+    unchecked, see unwrap): a P1 telegram's own CRC has to vouch for the key.
+
+    A class of its own, not a field, so that the plain frames of every other meter do
+    not pay for it.
+    """
+
+
 def unwrap(apdu: bytes, key: bytes | None = None, auth_key: bytes | None = None) -> Plain:
     """Check the APDU is a push notification and decrypt it if it is ciphered.
+
+    The plaintext of a ciphered APDU is a data-notification, or on an encrypted P1
+    port a P1 telegram. Austrian grid companies hand some T210-D-r owners only the
+    encryption key, and meters whose authentication key differs from Smarty's fixed
+    one exist (dsmr_parser and ESPHome decrypt those without checking the tag): with
+    no authentication key configured, a telegram whose tag matches neither no key
+    nor Smarty's is decrypted unchecked, and stands only if its own CRC does
+    (UncheckedPlain). A data-notification has no CRC of its own and is never
+    taken unchecked.
 
     Raises AxdrError, UnsupportedApduError, NoKeyError or DecryptError.
     """
     if not apdu:
         raise AxdrError("empty APDU")
     tag = apdu[0]
-    if tag == TAG_DATA_NOTIFICATION:
+    if tag == _DATA_NOTIFICATION:
         return Plain(apdu)
-    if tag == TAG_GENERAL_GLO_CIPHERING:
+    if tag == _GENERAL_GLO_CIPHERING:
         ciphered = split_glo_ciphering(apdu)
-        plain = decrypt(ciphered, key, auth_key)
-        if not plain or plain[0] != TAG_DATA_NOTIFICATION:
+        encrypted = bool(ciphered.security_control & SecurityControl.ENCRYPTED)
+        try:
+            plain = decrypt(ciphered, key, auth_key)
+        except DecryptError:
+            if auth_key is not None or key is None or ciphered.tag is None or not encrypted:
+                raise
+            unchecked = decrypt(replace(ciphered, tag=None), key, None)
+            if unchecked[:1] != bytes((_P1_TELEGRAM_START,)):
+                raise
+            return UncheckedPlain(unchecked, ciphered.system_title, encrypted)
+        if not plain or plain[0] not in (_DATA_NOTIFICATION, _P1_TELEGRAM_START):
             # Without a tag, a wrong key yields noise rather than an error; noise
             # almost never starts with a data-notification that parses to the end.
             raise DecryptError("decrypted APDU is not a data-notification: wrong key?")
-        return Plain(plain, ciphered.system_title, bool(ciphered.security_control & 0x20))
+        checked = ciphered.tag is not None and key is not None
+        return (Plain if checked else UncheckedPlain)(plain, ciphered.system_title, encrypted)
     raise UnsupportedApduError(f"APDU tag {tag:02X} is not a push notification")
 
 
@@ -81,20 +107,21 @@ def datetime_offset(apdu: bytes) -> tuple[int | None, int]:
     if len(apdu) < 6:
         raise AxdrError("data-notification too short")
     pos = 5  # tag + long-invoke-id-and-priority
+    # The three forms of cosem.DateTimeEncoding: absent (00), 0C + 12 bytes, and the
+    # tagged octet-string (09 0C + 12) Kaifa and old Kamstrup firmware send where the
+    # spec has a bare optional octet-string.
     marker = apdu[pos]
     if marker == 0x00:
         return None, pos + 1
-    if marker == 0x0C:
+    if marker == DATE_TIME_LENGTH:
         start = pos + 1
-    elif marker == 0x09 and apdu[pos + 1 : pos + 2] == b"\x0c":
-        # Kaifa and old Kamstrup firmware send the date-time as a tagged octet-string
-        # (09 0C + 12) where the spec has a bare optional octet-string (0C + 12).
+    elif marker == Tag.OCTET_STRING and apdu[pos + 1 : pos + 2] == _LENGTH_12:
         start = pos + 2
     else:
         raise AxdrError(f"date-time field starts with {marker:02X}")
-    if start + 12 > len(apdu):
+    if start + DATE_TIME_LENGTH > len(apdu):
         raise AxdrError("date-time runs past the end")
-    return start, start + 12
+    return start, start + DATE_TIME_LENGTH
 
 
 def data_notification(apdu: bytes, *, recording: bool = False) -> Notification:
@@ -103,7 +130,8 @@ def data_notification(apdu: bytes, *, recording: bool = False) -> Notification:
     body, end = parse_recording(apdu, pos) if recording else parse(apdu, pos)
     if end != len(apdu):
         raise AxdrError(f"{len(apdu) - end} bytes after the notification body")
-    return Notification(apdu[start : start + 12] if start is not None else None, body)
+    header = apdu[start : start + DATE_TIME_LENGTH] if start is not None else None
+    return Notification(header, body)
 
 
 class BlockTransfer:
@@ -143,7 +171,7 @@ class BlockTransfer:
         if self._size > MAX_BLOCK_MESSAGE:
             self.reset()
             raise AxdrError("block transfer message too large")
-        if control & 0x80:  # last-block
+        if control & BlockControl.LAST_BLOCK:
             whole = b"".join(self._parts)
             self.reset()
             return whole

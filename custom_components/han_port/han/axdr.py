@@ -13,6 +13,8 @@ from datetime import datetime, timedelta, timezone
 import struct
 from typing import Final
 
+from .cosem import DATE_TIME_LENGTH, DEVIATION_UNSPECIFIED, NOT_SPECIFIED, Tag
+
 type AxdrValue = int | float | bool | bytes | str | list[AxdrValue] | None
 
 
@@ -34,33 +36,39 @@ _I64: Final = struct.Struct(">q")
 _F32: Final = struct.Struct(">f")
 _F64: Final = struct.Struct(">d")
 
-# Fixed-size numeric tags: tag -> (struct, size).
-_FIXED: Final[dict[int, tuple[struct.Struct, int]]] = {
-    0x05: (_I32, 4),  # double-long
-    0x06: (_U32, 4),  # double-long-unsigned
-    0x10: (_I16, 2),  # long
-    0x12: (_U16, 2),  # long-unsigned
-    0x14: (_I64, 8),  # long64
-    0x15: (_U64, 8),  # long64-unsigned
-    0x17: (_F32, 4),  # float32
-    0x18: (_F64, 8),  # float64
-}
-_STRUCTURE: Final = 0x02
-_ARRAY: Final = 0x01
-_OCTET_STRING: Final = 0x09
-_VISIBLE_STRING: Final = 0x0A
-_UTF8_STRING: Final = 0x0C
-_BIT_STRING: Final = 0x04
-_NULL: Final = 0x00
-_BOOLEAN: Final = 0x03
-_INTEGER: Final = 0x0F  # int8
-_UNSIGNED: Final = 0x11  # uint8
-_ENUM: Final = 0x16
-_BCD: Final = 0x0D
-_DATE_TIME: Final = 0x19  # date-time as its own tag (12 bytes), rare in push lists
+# Tags as plain ints: the parser compares one per value (see cosem.py).
+_NULL: Final = int(Tag.NULL_DATA)
+_ARRAY: Final = int(Tag.ARRAY)
+_STRUCTURE: Final = int(Tag.STRUCTURE)
+_BOOLEAN: Final = int(Tag.BOOLEAN)
+_BIT_STRING: Final = int(Tag.BIT_STRING)
+_DOUBLE_LONG_UNSIGNED: Final = int(Tag.DOUBLE_LONG_UNSIGNED)
+_OCTET_STRING: Final = int(Tag.OCTET_STRING)
+_VISIBLE_STRING: Final = int(Tag.VISIBLE_STRING)
+_UTF8_STRING: Final = int(Tag.UTF8_STRING)
+_BCD: Final = int(Tag.BCD)
+_INTEGER: Final = int(Tag.INTEGER)  # int8
+_UNSIGNED: Final = int(Tag.UNSIGNED)  # uint8
+_LONG_UNSIGNED: Final = int(Tag.LONG_UNSIGNED)
+_ENUM: Final = int(Tag.ENUM)
+_DATE_TIME: Final = int(Tag.DATE_TIME)
 _NESTED: Final = frozenset({_STRUCTURE, _ARRAY})
+# 0x8000 read as the signed 16-bit integer the deviation is.
+_DEVIATION_UNSPECIFIED: Final = DEVIATION_UNSPECIFIED - 0x10000
 _STRINGS: Final = frozenset({_OCTET_STRING, _VISIBLE_STRING, _UTF8_STRING})
 _BYTE_VALUED: Final = frozenset({_UNSIGNED, _ENUM, _BCD})
+
+# Fixed-size numeric tags: tag -> (struct, size).
+_FIXED: Final[dict[int, tuple[struct.Struct, int]]] = {
+    int(Tag.DOUBLE_LONG): (_I32, 4),
+    _DOUBLE_LONG_UNSIGNED: (_U32, 4),
+    int(Tag.LONG): (_I16, 2),
+    _LONG_UNSIGNED: (_U16, 2),
+    int(Tag.LONG64): (_I64, 8),
+    int(Tag.LONG64_UNSIGNED): (_U64, 8),
+    int(Tag.FLOAT32): (_F32, 4),
+    int(Tag.FLOAT64): (_F64, 8),
+}
 
 
 def read_length(buf: bytes, pos: int) -> tuple[int, int]:
@@ -112,9 +120,10 @@ def _parse(buf: bytes, pos: int, depth: int) -> tuple[AxdrValue, int]:
             raise AxdrError("bit-string runs past the end")
         return buf[pos : pos + size], pos + size
     if tag == _DATE_TIME:
-        if pos + 12 > len(buf):
+        end = pos + DATE_TIME_LENGTH
+        if end > len(buf):
             raise AxdrError("date-time runs past the end")
-        return buf[pos : pos + 12], pos + 12
+        return buf[pos:end], end
     raise AxdrError(f"unknown A-XDR tag {tag:02X}")
 
 
@@ -153,13 +162,13 @@ def _parse_elements(buf: bytes, pos: int, depth: int) -> tuple[list[AxdrValue], 
     # and 16/32-bit integers, and a call per element would double the cost.
     for _ in range(count):
         tag = buf[pos]
-        if tag == 0x06:
+        if tag == _DOUBLE_LONG_UNSIGNED:
             append(_U32.unpack_from(buf, pos + 1)[0])
             pos += 5
         elif tag == _OCTET_STRING and buf[pos + 1] == 6 and pos + 8 <= len(buf):
             append(buf[pos + 2 : pos + 8])
             pos += 8
-        elif tag == 0x12:
+        elif tag == _LONG_UNSIGNED:
             append(_U16.unpack_from(buf, pos + 1)[0])
             pos += 3
         elif tag in _NESTED:
@@ -199,22 +208,24 @@ def _zone(offset_minutes: int) -> timezone:
 
 def parse_datetime(raw: bytes) -> CosemDateTime | None:
     """Read a 12-byte COSEM date-time; None when it is not one or names no instant."""
-    if len(raw) != 12:
+    if len(raw) != DATE_TIME_LENGTH:
         return None
     year = (raw[0] << 8) | raw[1]
     month, day, hour, minute, second, hundredths = raw[2], raw[3], raw[5], raw[6], raw[7], raw[8]
     if year == 0xFFFF or month > 12 or day > 31 or hour > 23 or minute > 59 or second > 59:
         return None
-    micro = hundredths * 10_000 if hundredths < 100 else 0  # 0xFF = not specified
+    micro = hundredths * 10_000 if hundredths < 100 else 0  # NOT_SPECIFIED
     try:
         local = datetime(year, month, day, hour, minute, second, micro)
     except ValueError:
         return None
     deviation = _I16.unpack_from(raw, 9)[0]
-    # Deviation 0x8000 is "not specified"; beyond +-14 h it cannot be a real zone.
-    known = deviation != -0x8000 and -840 <= deviation <= 840
+    # Beyond +-14 h a deviation cannot be a real zone (0x8000 "not specified" is too).
+    known = deviation != _DEVIATION_UNSPECIFIED and -840 <= deviation <= 840
     status = raw[11]
-    return CosemDateTime(local, deviation if known else None, None if status == 0xFF else status)
+    return CosemDateTime(
+        local, deviation if known else None, None if status == NOT_SPECIFIED else status
+    )
 
 
 class IntLeaf(int):
@@ -239,14 +250,14 @@ class BytesLeaf(bytes):
 
 
 _CODES: Final[dict[int, str]] = {
-    0x05: "i",
-    0x06: "I",
-    0x10: "h",
-    0x12: "H",
-    0x14: "q",
-    0x15: "Q",
-    0x17: "f",
-    0x18: "d",
+    int(Tag.DOUBLE_LONG): "i",
+    _DOUBLE_LONG_UNSIGNED: "I",
+    int(Tag.LONG): "h",
+    _LONG_UNSIGNED: "H",
+    int(Tag.LONG64): "q",
+    int(Tag.LONG64_UNSIGNED): "Q",
+    int(Tag.FLOAT32): "f",
+    int(Tag.FLOAT64): "d",
     _INTEGER: "b",
     _UNSIGNED: "B",
     _ENUM: "B",

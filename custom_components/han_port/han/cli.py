@@ -1,36 +1,41 @@
-"""Command line for people debugging a HAN adapter: decode a capture, listen to a port,
-serve a simulated meter.
+"""Command line for people debugging a HAN adapter: decode a capture, listen to a port.
 
     python -m custom_components.han_port.han decode [--hex] [--key HEX] capture.bin
     python -m custom_components.han_port.han listen /dev/ttyUSB0 --baudrate 2400 --parity E
-    python -m custom_components.han_port.han simulate kamstrup --tcp 5000
 
-The only module in `han/` that does I/O (files, the clock, serialx, asyncio); the
-decoder it drives stays sans-IO. Readings go to stdout as JSON lines so that they pipe
-into jq; everything for the human (hints, rejected frames, the summary) goes to stderr.
+(The simulated meter is a development tool: `python -m devtools simulate`.)
+
+The only module in `han/` that does I/O (files, asyncio, the port, opened by ../port.py
+exactly as the integration opens it); the decoder it drives stays sans-IO. Readings go
+to stdout as JSON lines so that they pipe into jq; everything for the human (hints,
+rejected frames, the summary) goes to stderr.
 """
 
 from __future__ import annotations
 
 import argparse
 import asyncio
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 import contextlib
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import datetime
 import json
 import math
 import os
 from pathlib import Path
 import sys
 from typing import IO, Any, Final, NoReturn
-from zoneinfo import ZoneInfo
 
-import serialx
-
-from .model import Event, Reading, Value
-from .options import TRANSPORT_AUTO, TRANSPORTS, DecoderOptions
-from .simulator import PROFILES, SimulatedMeter
+from ..port import (
+    READ_ERRORS,
+    LineSettings,
+    PortOpenError,
+    describe,
+    is_network_port,
+    open_stream,
+)
+from .model import Event, Reading, Transport, Value
+from .options import FRAMINGS, DecoderOptions
 from .stream import DecoderStats, StreamDecoder
 
 EXIT_OK: Final = 0
@@ -40,17 +45,12 @@ EXIT_USAGE: Final = 2  # argparse's own code for bad arguments
 # decode: the decoder takes any split; 4 KiB keeps the output flowing when a slow
 # pipe (cat /dev/ttyUSB0 | ... decode -) delivers the bytes.
 DECODE_CHUNK: Final = 4096
-READ_SIZE: Final = 65536
 # listen: how long bytes may arrive without a valid frame (or nothing may arrive at
 # all) before the user gets a hint. Kamstrup pushes every 10 s, and the first frame
 # after opening is usually cut short, so anything under ~12 s would cry wolf.
 HINT_AFTER: Final = 12.0
 # How often listen looks at the clock while the port is quiet.
 POLL: Final = 1.0
-# Network bridges that never answer should not hang the command.
-CONNECT_TIMEOUT: Final = 10.0
-# simulate --tcp: a client that stops reading is dropped rather than buffered for.
-MAX_BACKLOG: Final = 1 << 20
 
 HINT_NOISE: Final = "hint: bytes arrive but no valid frame: check baud rate/parity, or the adapter"
 HINT_SILENT: Final = (
@@ -66,10 +66,12 @@ class UsageError(Exception):
     """Bad input the user must fix (exit 2): bad hex, an unreadable file."""
 
 
-class _Parser(argparse.ArgumentParser):
+class Parser(argparse.ArgumentParser):
+    """argparse that reports bad arguments in one line and exits 2."""
+
     def error(self, message: str) -> NoReturn:
         # One line, no usage dump: the message is what the user must fix, and the
-        # usage of three subcommands would bury it.
+        # usage of the subcommands would bury it.
         self.exit(EXIT_USAGE, f"{self.prog}: error: {message} (see --help)\n")
 
 
@@ -89,7 +91,8 @@ def _country(text: str) -> str:
     return text.upper()
 
 
-def _positive(text: str) -> float:
+def positive_number(text: str) -> float:
+    """An argparse type: a finite number above 0."""
     try:
         number = float(text)
     except ValueError:
@@ -99,16 +102,10 @@ def _positive(text: str) -> float:
     return number
 
 
-def _tcp_port(text: str) -> int:
-    if not text.isdigit() or int(text) > 65535:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a TCP port (0-65535)")
-    return int(text)
-
-
 def build_parser() -> argparse.ArgumentParser:
-    """The argument parser of all three subcommands."""
-    parser = _Parser(
-        description="Decode, listen to and simulate smart meters' HAN/P1 ports.",
+    """The argument parser of both subcommands."""
+    parser = Parser(
+        description="Decode and listen to smart meters' HAN/P1 ports.",
     )
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
@@ -137,8 +134,8 @@ def build_parser() -> argparse.ArgumentParser:
     keys(decode)
     decode.add_argument(
         "--transport",
-        choices=TRANSPORTS,
-        default=TRANSPORT_AUTO,
+        choices=[transport.value for transport in FRAMINGS],
+        default=Transport.AUTO.value,
         help="skip the hunt for HDLC, M-Bus and P1 frames (default: auto)",
     )
     decode.add_argument("file", nargs="?", default="-", metavar="FILE|-", help="default: stdin")
@@ -160,32 +157,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     keys(listen)
     listen.add_argument(
-        "--seconds", type=_positive, metavar="N", help="stop after this many seconds"
+        "--seconds", type=positive_number, metavar="N", help="stop after this many seconds"
     )
 
-    simulate = commands.add_parser(
-        "simulate",
-        help="serve a simulated meter's frames in real time",
-        description="Serve a simulated meter's HDLC frames over TCP, or write them to stdout.",
-    )
-    simulate.add_argument(
-        "vendor", choices=sorted(PROFILES), metavar="VENDOR", help=", ".join(sorted(PROFILES))
-    )
-    simulate.add_argument("--tcp", type=_tcp_port, metavar="PORT", help="serve on this port")
-    simulate.add_argument("--host", default="127.0.0.1", help="default: 127.0.0.1")
-    simulate.add_argument(
-        "--speed",
-        type=_positive,
-        default=1.0,
-        metavar="X",
-        help="run X times faster than real time",
-    )
-    simulate.add_argument(
-        "--seed", type=int, default=0, metavar="N", help="the meter's random seed"
-    )
-    simulate.add_argument(
-        "--seconds", type=_positive, metavar="N", help="stop after this many seconds"
-    )
     return parser
 
 
@@ -195,11 +169,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "decode":
             return decode(args)
-        if args.command == "listen":
-            return listen(args)
-        return simulate(args)
+        return listen(args)
     except UsageError as err:
-        _say(f"error: {err}")
+        say(f"error: {err}")
         return EXIT_USAGE
     except BrokenPipeError:
         # The reader went away (| head): not an error. Point stdout at /dev/null so
@@ -249,7 +221,8 @@ def summary(stats: DecoderStats) -> str:
     )
 
 
-def _say(text: str) -> None:
+def say(text: str) -> None:
+    """A line for the human, on stderr (stdout carries the readings)."""
     print(text, file=sys.stderr, flush=True)
 
 
@@ -261,13 +234,13 @@ def _print_readings(events: list[Event], *, errors: bool = False) -> int:
             print(json.dumps(reading_to_json(event), ensure_ascii=False), flush=True)
             count += 1
         elif errors:
-            _say(f"rejected ({event.reason}): {event.detail}")
+            say(f"rejected ({event.reason}): {event.detail}")
     return count
 
 
 def _options(args: argparse.Namespace) -> DecoderOptions:
     return DecoderOptions(
-        transport=getattr(args, "transport", TRANSPORT_AUTO),
+        transport=getattr(args, "transport", Transport.AUTO),
         key=args.key,
         auth_key=args.auth_key,
         country=args.country,
@@ -285,7 +258,7 @@ def decode(args: argparse.Namespace) -> int:
         for chunk in _hex_chunks(chunks) if args.hex else chunks:
             _print_readings(decoder.feed(chunk))
     _print_readings(decoder.flush())
-    _say(summary(decoder.stats))
+    say(summary(decoder.stats))
     return EXIT_OK
 
 
@@ -386,23 +359,15 @@ class HintClock:
 
 async def _listen(args: argparse.Namespace, decoder: StreamDecoder) -> int:
     url: str = args.url
-    port = serialx.async_serial_for_url(
-        url,
-        baudrate=args.baudrate,
-        parity=serialx.Parity(args.parity),
-        stopbits=serialx.StopBits.ONE,
-        byte_size=args.bytesize,
-        connect_timeout=CONNECT_TIMEOUT,
-    )
+    settings = LineSettings(args.baudrate, args.parity, args.bytesize)
     try:
-        await port.open()
-    except (OSError, serialx.SerialException, ValueError) as err:
-        # ValueError: a URL serialx has no handler for, or one without a port.
-        _say(f"error: cannot open {url}: {err or type(err).__name__}")
+        stream = await open_stream(url, settings)
+    except PortOpenError as err:
+        say(f"error: cannot open {url}: {err}")
         return EXIT_PORT
     # Over a network bridge the line settings are the bridge's business.
-    line = "" if "://" in url else f" at {args.baudrate} {args.bytesize}{args.parity}1"
-    _say(f"listening on {url}{line}; Ctrl-C stops")
+    line = "" if is_network_port(url) else f" at {settings}"
+    say(f"listening on {url}{line}; Ctrl-C stops")
     loop = asyncio.get_running_loop()
     hints = HintClock(loop.time(), after=HINT_AFTER)
     end = None if args.seconds is None else loop.time() + args.seconds
@@ -415,125 +380,23 @@ async def _listen(args: argparse.Namespace, decoder: StreamDecoder) -> int:
             chunk = b""
             try:
                 async with asyncio.timeout(wait):
-                    chunk = await port.read(READ_SIZE)
+                    chunk = await stream.read()
                 if not chunk:
-                    _say(f"error: {url} closed")
+                    say(f"error: {url} closed")
                     status = EXIT_PORT
                     break
             except TimeoutError:
                 pass
-            except (OSError, serialx.SerialException) as err:
-                _say(f"error: lost {url}: {err or type(err).__name__}")
+            except READ_ERRORS as err:
+                say(f"error: lost {url}: {describe(err)}")
                 status = EXIT_PORT
                 break
             readings = _print_readings(decoder.feed(chunk), errors=True) if chunk else 0
             hint = hints.update(loop.time(), got_bytes=bool(chunk), got_reading=readings > 0)
             if hint:
-                _say(hint)
+                say(hint)
     finally:
         # Also on Ctrl-C (the task is cancelled): close the port, then say what we saw.
-        with contextlib.suppress(OSError, serialx.SerialException):
-            await port.close()
-        _say(summary(decoder.stats))
+        await stream.close()
+        say(summary(decoder.stats))
     return status
-
-
-# -- simulate -------------------------------------------------------------------------
-
-
-def simulate(args: argparse.Namespace) -> int:
-    """Serve a simulated meter's frames over TCP, or write them to stdout."""
-    if args.tcp is None and sys.stdout.isatty():
-        raise UsageError(
-            "will not write binary frames to a terminal: pipe them into "
-            "'decode -', or serve them with --tcp PORT"
-        )
-    meter = SimulatedMeter(args.vendor, local_now(), seed=args.seed)
-    try:
-        return asyncio.run(_simulate(args, meter))
-    except KeyboardInterrupt:
-        return EXIT_OK
-
-
-def local_now() -> datetime:
-    """Now, in the local time zone with its DST rules where the system names one.
-
-    A fixed UTC offset (what `astimezone()` gives) would never set Kamstrup's DST bit.
-    """
-    now = datetime.now().astimezone()
-    name = os.environ.get("TZ", "").removeprefix(":")
-    with contextlib.suppress(OSError, ValueError, LookupError):
-        if name:
-            return now.astimezone(ZoneInfo(name))
-        with Path("/etc/localtime").open("rb") as zone_file:
-            return now.astimezone(ZoneInfo.from_file(zone_file))
-    return now
-
-
-async def _simulate(args: argparse.Namespace, meter: SimulatedMeter) -> int:
-    if args.tcp is None:
-        out = sys.stdout.buffer
-
-        def write(frame: bytes) -> None:
-            out.write(frame)
-            out.flush()
-
-        await _pace(meter, args.speed, args.seconds, write)
-        return EXIT_OK
-
-    clients: set[asyncio.StreamWriter] = set()
-
-    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        clients.add(writer)
-        try:
-            # A meter does not listen: read only to notice that the client left
-            # (a reset connection means that too).
-            with contextlib.suppress(OSError):
-                while await reader.read(READ_SIZE):
-                    pass
-        finally:
-            clients.discard(writer)
-            writer.close()
-
-    def broadcast(frame: bytes) -> None:
-        for writer in list(clients):
-            if writer.transport.get_write_buffer_size() > MAX_BACKLOG:
-                clients.discard(writer)
-                writer.close()
-            else:
-                writer.write(frame)
-
-    try:
-        server = await asyncio.start_server(serve, args.host, args.tcp)
-    except OSError as err:
-        _say(f"error: cannot serve on {args.host}:{args.tcp}: {err.strerror or err}")
-        return EXIT_PORT
-    host, port = server.sockets[0].getsockname()[:2]
-    _say(
-        f"simulated {meter.vendor} meter {meter.meter_id} on tcp://{host}:{port} "
-        f"(listen socket://{host}:{port}); Ctrl-C stops"
-    )
-    try:
-        await _pace(meter, args.speed, args.seconds, broadcast)
-    finally:
-        server.close()
-        server.close_clients()
-        await server.wait_closed()
-    return EXIT_OK
-
-
-async def _pace(
-    meter: SimulatedMeter,
-    speed: float,
-    seconds: float | None,
-    send: Callable[[bytes], None],
-) -> None:
-    """Send each frame when the meter would, `speed` times faster, for `seconds`."""
-    loop = asyncio.get_running_loop()
-    began = loop.time()
-    duration = None if seconds is None else timedelta(seconds=seconds * speed)
-    for when, frame in meter.frames(duration):
-        due = began + (when - meter.start).total_seconds() / speed
-        # Sleep even when late, so that clients get accepted at any speed.
-        await asyncio.sleep(max(0.0, due - loop.time()))
-        send(frame)

@@ -12,12 +12,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
+from .cosem import Hdlc
 from .crc import crc16_x25
+from .model import Reason
 
-FLAG: Final = 0x7E
-# Smallest length: format (2) + dest (1) + src (1) + control (1) + FCS (2).
-MIN_LENGTH: Final = 7
-SEGMENTED: Final = 0x08  # format field bit: more segments follow
+# Plain ints on the hot path (see cosem.py).
+_FLAG: Final = int(Hdlc.FLAG)
+_SEGMENTED: Final = int(Hdlc.SEGMENTED)
+_FORMAT_TYPE_3: Final = int(Hdlc.FORMAT_TYPE_3)
 
 
 @dataclass(frozen=True, slots=True)
@@ -33,7 +35,7 @@ class HdlcFrame:
 class HdlcReject:
     """The bytes at the opening flag are not a good frame."""
 
-    reason: str  # a model.REASON_* value, or "" for plain junk (not worth an event)
+    reason: Reason | None  # None for plain junk (not worth an event)
     detail: str
     end: int  # last index that belongs to the rejected frame
     # True when the frame's bounds are sure (HCS right, closing flag where the length
@@ -63,8 +65,8 @@ def parse_frame(buf: bytearray, pos: int) -> HdlcFrame | HdlcReject | None:
     if pos + 3 > size:
         return NEED_MORE
     fmt = buf[pos + 1]
-    if fmt & 0xF0 != 0xA0:
-        return HdlcReject("", "not a frame format type 3 field", pos + 1)
+    if fmt & 0xF0 != _FORMAT_TYPE_3:
+        return HdlcReject(None, "not a frame format type 3 field", pos + 1)
     length = ((fmt & 0x07) << 8) | buf[pos + 2]
     end = pos + 1 + length  # index of the closing flag
     dest_end = _address_end(buf, pos + 3, size)
@@ -74,23 +76,23 @@ def parse_frame(buf: bytearray, pos: int) -> HdlcFrame | HdlcReject | None:
     if src_end == -2:
         return NEED_MORE
     if dest_end < 0 or src_end < 0:
-        return HdlcReject("", "address longer than 4 bytes", pos + 1)
+        return HdlcReject(None, "address longer than 4 bytes", pos + 1)
     header = src_end + 1 - (pos + 1)  # format .. control
     if length < header + 2:
-        return HdlcReject("length", f"length {length} is shorter than the header", pos + 1)
+        return HdlcReject(Reason.LENGTH, f"length {length} is shorter than the header", pos + 1)
     has_information = length > header + 2
     if has_information:
         hcs_end = src_end + 3
         if hcs_end > size:
             return NEED_MORE
         if length < header + 4:
-            return HdlcReject("length", f"length {length} leaves no room for the HCS", pos + 1)
+            return HdlcReject(Reason.LENGTH, f"length {length} leaves no room for the HCS", pos + 1)
         hcs = buf[src_end + 1] | (buf[src_end + 2] << 8)
         # Checking the header early rejects junk without waiting for up to 2 KiB.
         if crc16_x25(buf[pos + 1 : src_end + 1]) != hcs:
             # The length cannot be trusted for resuming the hunt (bounded stays False),
             # but it is the best guess of which bytes to report with this frame.
-            return HdlcReject("crc", "HCS mismatch", min(end, size - 1))
+            return HdlcReject(Reason.CRC, "HCS mismatch", min(end, size - 1))
     if end >= size:
         return NEED_MORE
     fcs = buf[end - 2] | (buf[end - 1] << 8)
@@ -98,12 +100,12 @@ def parse_frame(buf: bytearray, pos: int) -> HdlcFrame | HdlcReject | None:
         # A frame whose FCS is right is taken even if the closing flag is missing:
         # the next frame may open with its own flag.
         information = bytes(buf[src_end + 3 : end - 2]) if has_information else b""
-        return HdlcFrame(information, bool(fmt & SEGMENTED), end)
-    if buf[end] == FLAG:
-        return HdlcReject("crc", "FCS mismatch", end, bounded=True)
-    closing = buf.find(FLAG, src_end + 3, end)
+        return HdlcFrame(information, bool(fmt & _SEGMENTED), end)
+    if buf[end] == _FLAG:
+        return HdlcReject(Reason.CRC, "FCS mismatch", end, bounded=True)
+    closing = buf.find(_FLAG, src_end + 3, end)
     if closing > 0:
         return HdlcReject(
-            "truncated", f"have {closing - pos + 1} bytes, need {length + 2}", closing
+            Reason.TRUNCATED, f"have {closing - pos + 1} bytes, need {length + 2}", closing
         )
-    return HdlcReject("truncated", f"no closing flag where length {length} says", end)
+    return HdlcReject(Reason.TRUNCATED, f"no closing flag where length {length} says", end)

@@ -11,9 +11,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Final
 
-START: Final = 0x68
-STOP: Final = 0x16
-LAST_SEGMENT: Final = 0x10
+from .cosem import Mbus
+from .model import Reason
+
+_START: Final = int(Mbus.START)
+_STOP: Final = int(Mbus.STOP)
+_LAST_SEGMENT: Final = int(Mbus.LAST_SEGMENT)
+_MAX_DLMS_CI: Final = int(Mbus.MAX_DLMS_CI)
 
 
 @dataclass(frozen=True, slots=True)
@@ -28,9 +32,9 @@ class MbusFrame:
 
 @dataclass(frozen=True, slots=True)
 class MbusReject:
-    """Not a frame ("" reason: junk) or a broken one."""
+    """Not a frame (reason None: junk) or a broken one."""
 
-    reason: str
+    reason: Reason | None
     detail: str
     end: int  # last index that belongs to the rejected frame
     bounded: bool = False  # both length bytes and the stop byte agree on the end
@@ -42,19 +46,19 @@ def parse_frame(buf: bytearray, pos: int) -> MbusFrame | MbusReject | None:
     if pos + 4 > size:
         return None
     length = buf[pos + 1]
-    if buf[pos + 2] != length or buf[pos + 3] != START or length < 3:
-        return MbusReject("", "not an M-Bus long frame header", pos + 1)
+    if buf[pos + 2] != length or buf[pos + 3] != _START or length < 3:
+        return MbusReject(None, "not an M-Bus long frame header", pos + 1)
     end = pos + length + 6
     if end > size:
         return None
-    if buf[end - 1] != STOP:
-        return MbusReject("truncated", f"no stop byte where length {length} says", end - 1)
+    if buf[end - 1] != _STOP:
+        return MbusReject(Reason.TRUNCATED, f"no stop byte where length {length} says", end - 1)
     if sum(buf[pos + 4 : end - 2]) & 0xFF != buf[end - 2]:
-        return MbusReject("crc", "M-Bus checksum mismatch", end - 1, bounded=True)
+        return MbusReject(Reason.CRC, "M-Bus checksum mismatch", end - 1, bounded=True)
     ci = buf[pos + 6]
-    if ci > 0x1F:
+    if ci > _MAX_DLMS_CI:
         detail = f"M-Bus CI field {ci:02X} does not carry DLMS"
-        return MbusReject("unsupported", detail, end - 1, bounded=True)
+        return MbusReject(Reason.UNSUPPORTED, detail, end - 1, bounded=True)
     # STSAP and DTSAP precede the fragment in every segment.
     fragment = bytes(buf[pos + 9 : end - 2])
-    return MbusFrame(fragment, ci & 0x0F, bool(ci & LAST_SEGMENT), end)
+    return MbusFrame(fragment, ci & 0x0F, bool(ci & _LAST_SEGMENT), end)

@@ -1,7 +1,9 @@
 """Values the decoder hands out: OBIS codes, measurements, readings and frame errors.
 
 All are frozen, slotted dataclasses so that a reading can be shared between the
-decoder, the coordinator and the entities without anybody changing it.
+decoder, the coordinator and the entities without anybody changing it. What crosses
+into the integration as a word is a StrEnum here (`Unit`, `Reason`, `Transport`): the
+integration compares against members, never against a string it spelled itself.
 """
 
 from __future__ import annotations
@@ -9,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
+from enum import StrEnum
 import re
 from typing import Final, NamedTuple
 
@@ -73,12 +76,48 @@ _OBIS_BY_BYTES: dict[bytes, Obis] = {}
 type Value = int | float | str | datetime | None
 
 
+class Unit(StrEnum):
+    """The units the decoder gives measurements in.
+
+    Power in W/var/VA, energy in kWh/kvarh/kVAh (the unit of the Energy dashboard and of
+    every bill, whatever the meter counts in), sub-meters in m3 or GJ. A P1 line with a
+    unit not listed here keeps the unit as the meter wrote it (a plain str).
+    """
+
+    WATT = "W"
+    VAR = "var"
+    VOLT_AMPERE = "VA"
+    KILO_WATT_HOUR = "kWh"
+    KILO_VAR_HOUR = "kvarh"
+    KILO_VOLT_AMPERE_HOUR = "kVAh"
+    AMPERE = "A"
+    VOLT = "V"
+    HERTZ = "Hz"
+    PERCENT = "%"
+    CUBIC_METERS = "m3"
+    GIGA_JOULE = "GJ"
+
+
+class Transport(StrEnum):
+    """How the bytes were framed.
+
+    AUTO is a decoder option only (hunt for all three framings); APDU a label of
+    readings only, for an APDU that came without a frame (StreamDecoder.feed_apdu).
+    """
+
+    AUTO = "auto"
+    HDLC = "hdlc"  # HDLC frame format type 3 (Norwegian, Swedish, Danish HAN ports)
+    MBUS = "mbus"  # M-Bus long frames (Austrian, Polish push meters)
+    P1 = "p1"  # P1 ASCII telegrams (DSMR, e-MUCS, Swedish P1)
+    APDU = "apdu"  # a bare DLMS APDU a bridge published without its frame
+
+
 @dataclass(frozen=True, slots=True)
 class Measurement:
     """One register value, already scaled to the unit it names (None: no unit)."""
 
     value: Value
-    unit: str | None = None
+    unit: Unit | str | None = None
 
 
 # What a sub-meter measures (SubMeter.medium); sensor keys and device names use them.
@@ -128,7 +167,7 @@ class Reading:
     manufacturer: str | None = None
     list_version: str | None = None
     timestamp: datetime | None = None
-    transport: str = "hdlc"
+    transport: Transport = Transport.HDLC
     encrypted: bool = False
     system_title: bytes | None = field(default=None, repr=False)
     sub_meters: tuple[SubMeter, ...] = ()
@@ -140,38 +179,45 @@ class Reading:
 
 
 @dataclass(frozen=True, slots=True)
+class P1Reading(Reading):
+    """A Reading from a P1 telegram, whose values may come with a time of their own.
+
+    `captured` holds the time of each such value, naive local time like the P1
+    timestamp: the Belgian month peak 1-0:1.6.0 (when the peak was reached) and the
+    sub-meter readings. A class of its own so that the frames of every other meter,
+    read many times a second, do not pay for a field they never fill.
+    """
+
+    captured: Mapping[Obis, datetime] = field(default_factory=dict, repr=False)
+
+
+class Reason(StrEnum):
+    """Why a frame was rejected. Stable words: counters, diagnostics and the CLI use them."""
+
+    CRC = "crc"  # HCS/FCS, M-Bus checksum or P1 CRC mismatch
+    TRUNCATED = "truncated"  # the frame ended before its length said
+    LENGTH = "length"  # a length field that cannot be right
+    FORMAT = "format"  # bytes that are not a frame (wrong baud/parity?)
+    UNSUPPORTED = "unsupported"  # a valid frame with content we do not read
+    MALFORMED = "malformed"  # a valid frame whose A-XDR/P1 content is broken
+    NO_KEY = "no_key"  # encrypted, and no key was given
+    DECRYPT = "decrypt"  # wrong key or authentication tag mismatch
+
+
+@dataclass(frozen=True, slots=True)
 class FrameError:
     """A frame or message that was rejected, with why and the bytes concerned.
 
-    reason is one of REASONS; detail is a short human sentence; raw holds at most
-    MAX_RAW bytes so that a flood of garbage cannot grow memory.
+    detail is a short human sentence; raw holds at most MAX_RAW bytes so that a
+    flood of garbage cannot grow memory.
     """
 
-    reason: str
+    reason: Reason
     detail: str
     raw: bytes = field(default=b"", repr=False)
 
 
 MAX_RAW: Final = 512
 
-# Why a frame was rejected. Stable strings: counters, diagnostics and the CLI use them.
-REASON_CRC: Final = "crc"  # HCS/FCS, M-Bus checksum or P1 CRC mismatch
-REASON_TRUNCATED: Final = "truncated"  # the frame ended before its length said
-REASON_LENGTH: Final = "length"  # a length field that cannot be right
-REASON_FORMAT: Final = "format"  # bytes that are not a frame (wrong baud/parity?)
-REASON_UNSUPPORTED: Final = "unsupported"  # a valid frame with content we do not read
-REASON_MALFORMED: Final = "malformed"  # a valid frame whose A-XDR/P1 content is broken
-REASON_NO_KEY: Final = "no_key"  # encrypted, and no key was given
-REASON_DECRYPT: Final = "decrypt"  # wrong key or authentication tag mismatch
-REASONS: Final = (
-    REASON_CRC,
-    REASON_TRUNCATED,
-    REASON_LENGTH,
-    REASON_FORMAT,
-    REASON_UNSUPPORTED,
-    REASON_MALFORMED,
-    REASON_NO_KEY,
-    REASON_DECRYPT,
-)
 
 type Event = Reading | FrameError

@@ -44,6 +44,9 @@ import json
 import re
 from typing import Final
 
+from .apdu import strip_llc
+from .cosem import ApduTag, Hdlc, Mbus
+
 # Encodings.
 ENCODING_BINARY: Final = "binary"
 ENCODING_HEX: Final = "hex"
@@ -73,12 +76,9 @@ JSON_KEYS: Final = ("data", "raw", "frame", "payload", "hex", "telegram", "messa
 # doubles that, JSON adds little: anything bigger is not a meter's frame.
 MAX_PAYLOAD: Final = 65536
 
-_HDLC_FLAG: Final = 0x7E
-_MBUS_START: Final = 0x68
-_TAG_DATA_NOTIFICATION: Final = 0x0F
-_TAG_GLO_CIPHERING: Final = 0xDB
-_TAG_BLOCK_TRANSFER: Final = 0xE0
-_LLC: Final = (b"\xe6\xe7\x00", b"\xe6\xe6\x00")
+_HDLC_FLAG: Final = int(Hdlc.FLAG)
+_HDLC_FORMAT_TYPE_3: Final = int(Hdlc.FORMAT_TYPE_3)
+_MBUS_START: Final = int(Mbus.START)
 # The shortest data-notification: tag, invoke id (4), date-time (00), body (>= 1).
 _MIN_NOTIFICATION: Final = 7
 # Tag, system title length 08, title (8), length (>= 1), security control, counter (4).
@@ -139,8 +139,8 @@ def frame_content(data: bytes) -> str | None:
     first = data[0]
     if first == _HDLC_FLAG:
         rest = data.lstrip(b"\x7e")  # idle flags before the frame
-        return CONTENT_HDLC if rest[:1] and rest[0] & 0xF0 == 0xA0 else None
-    if first & 0xF0 == 0xA0 and len(data) >= 2:
+        return CONTENT_HDLC if rest[:1] and rest[0] & 0xF0 == _HDLC_FORMAT_TYPE_3 else None
+    if first & 0xF0 == _HDLC_FORMAT_TYPE_3 and len(data) >= 2:
         # A frame whose flags the bridge dropped: its length field (format to FCS)
         # must cover the message exactly, or this is not a frame at all.
         length = ((first & 0x07) << 8) | data[1]
@@ -151,25 +151,25 @@ def frame_content(data: bytes) -> str | None:
     if data.lstrip()[:1] == b"/":
         # Some captures keep the line break that preceded the telegram.
         return CONTENT_P1
-    apdu = _strip_llc(data)
+    apdu = strip_llc(data)
     tag = apdu[0] if apdu else None
-    if tag == _TAG_DATA_NOTIFICATION and len(apdu) >= _MIN_NOTIFICATION:
+    if tag == ApduTag.DATA_NOTIFICATION and len(apdu) >= _MIN_NOTIFICATION:
         return CONTENT_APDU
     if (
-        tag == _TAG_GLO_CIPHERING
+        tag == ApduTag.GENERAL_GLO_CIPHERING
         and len(apdu) >= _MIN_GLO_CIPHERING
         and apdu[1] == _SYSTEM_TITLE_LENGTH
     ):
         return CONTENT_APDU
-    if tag == _TAG_BLOCK_TRANSFER and len(apdu) >= _MIN_NOTIFICATION and apdu is not data:
+    if (
+        tag == ApduTag.GENERAL_BLOCK_TRANSFER
+        and len(apdu) >= _MIN_NOTIFICATION
+        and apdu is not data
+    ):
         # A block-transfer block alone is taken only behind the LLC header: bare,
         # E0 is too common a first byte to mean anything.
         return CONTENT_APDU
     return None
-
-
-def _strip_llc(data: bytes) -> bytes:
-    return data[3:] if data[:3] in _LLC else data
 
 
 def decode_hex(text: bytes) -> bytes | None:

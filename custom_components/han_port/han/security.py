@@ -14,11 +14,18 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
 from .axdr import AxdrError, read_length
+from .cosem import AUTHENTICATION_TAG_LENGTH, SecurityControl
 
-TAG_GENERAL_GLO_CIPHERING: Final = 0xDB
-TAG_LENGTH: Final = 12
-SC_AUTHENTICATED: Final = 0x10
-SC_ENCRYPTED: Final = 0x20
+_AUTHENTICATED: Final = int(SecurityControl.AUTHENTICATED)
+_ENCRYPTED: Final = int(SecurityControl.ENCRYPTED)
+# Luxembourg's P1 specification fixes the authentication key of every Smarty meter
+# (Sagemcom T210-D): owners get only the encryption key, and the additional
+# authenticated data is 0x30 || 00112233...EEFF (Luxmetering "E-Meter P1
+# Specification" v1.1.3, section 3.2.5; quoted by dsmr_parser's MSN specification,
+# svrooij/smartmeter2mqtt issue 21 and openHAB's DSMR binding default). With no
+# authentication key configured an authenticated frame is checked with none, then
+# with this one.
+SMARTY_AUTH_KEY: Final = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 
 
 class DecryptError(ValueError):
@@ -54,26 +61,27 @@ def split_glo_ciphering(apdu: bytes) -> Ciphered:
     counter = int.from_bytes(content[1:5])
     body = content[5:]
     tag = None
-    if control & SC_AUTHENTICATED:
-        if len(body) < TAG_LENGTH:
+    if control & _AUTHENTICATED:
+        if len(body) < AUTHENTICATION_TAG_LENGTH:
             raise AxdrError("authentication tag missing")
-        body, tag = body[:-TAG_LENGTH], body[-TAG_LENGTH:]
+        body, tag = body[:-AUTHENTICATION_TAG_LENGTH], body[-AUTHENTICATION_TAG_LENGTH:]
     return Ciphered(system_title, control, counter, body, tag)
 
 
 def decrypt(ciphered: Ciphered, key: bytes | None, auth_key: bytes | None) -> bytes:
     """Return the plaintext APDU, or raise NoKeyError / DecryptError."""
     iv = ciphered.system_title + ciphered.invocation_counter.to_bytes(4)
-    if auth_key is not None and not ciphered.security_control & SC_AUTHENTICATED:
+    if auth_key is not None and not ciphered.security_control & _AUTHENTICATED:
         # With an authentication key configured the meter authenticates its frames;
         # one without a tag is a downgrade (someone stripped it), not a reading.
         raise DecryptError("frame is not authenticated, but an authentication key is configured")
-    if not ciphered.security_control & SC_ENCRYPTED:
+    auth_keys = (auth_key,) if auth_key is not None else (None, SMARTY_AUTH_KEY)
+    if not ciphered.security_control & _ENCRYPTED:
         # Authenticated only: the APDU is in the clear behind a GMAC tag over
         # SC || AK || APDU. Without a key the tag cannot be checked, and the
         # frame's own checksums are all there is, as for a plain meter.
         if key is not None and ciphered.tag is not None:
-            _check_gmac(ciphered, ciphered.tag, key, auth_key, iv)
+            _check_gmac(ciphered, ciphered.tag, key, auth_keys, iv)
         return ciphered.ciphertext
     if key is None:
         raise NoKeyError("frames are encrypted and no key is configured")
@@ -82,68 +90,38 @@ def decrypt(ciphered: Ciphered, key: bytes | None, auth_key: bytes | None) -> by
         # NIST SP 800-38D for a 96-bit IV: the meter sends no tag we could check.
         decryptor = Cipher(algorithms.AES(key), modes.CTR(iv + b"\x00\x00\x00\x02")).decryptor()
         return decryptor.update(ciphered.ciphertext) + decryptor.finalize()
-    aad = bytes((ciphered.security_control,)) + (auth_key or b"")
-    decryptor = Cipher(
-        algorithms.AES(key), modes.GCM(iv, ciphered.tag, min_tag_length=TAG_LENGTH)
-    ).decryptor()
-    decryptor.authenticate_additional_data(aad)
-    try:
-        return decryptor.update(ciphered.ciphertext) + decryptor.finalize()
-    except InvalidTag:
-        raise DecryptError("authentication tag mismatch: wrong key or authentication key") from None
+    for candidate in auth_keys:
+        decryptor = Cipher(
+            algorithms.AES(key),
+            modes.GCM(iv, ciphered.tag, min_tag_length=AUTHENTICATION_TAG_LENGTH),
+        ).decryptor()
+        decryptor.authenticate_additional_data(
+            bytes((ciphered.security_control,)) + (candidate or b"")
+        )
+        try:
+            return decryptor.update(ciphered.ciphertext) + decryptor.finalize()
+        except InvalidTag:
+            continue
+    raise DecryptError("authentication tag mismatch: wrong key or authentication key")
 
 
 def _check_gmac(
-    ciphered: Ciphered, tag: bytes, key: bytes, auth_key: bytes | None, iv: bytes
-) -> None:
-    verifier = Cipher(
-        algorithms.AES(key), modes.GCM(iv, tag, min_tag_length=TAG_LENGTH)
-    ).decryptor()
-    verifier.authenticate_additional_data(
-        bytes((ciphered.security_control,)) + (auth_key or b"") + ciphered.ciphertext
-    )
-    try:
-        verifier.finalize()
-    except InvalidTag:
-        raise DecryptError("authentication tag mismatch: wrong key or authentication key") from None
-
-
-def encrypt(
-    plaintext: bytes,
-    *,
-    system_title: bytes,
-    invocation_counter: int,
+    ciphered: Ciphered,
+    tag: bytes,
     key: bytes,
-    auth_key: bytes | None = None,
-    security_control: int = 0x30,
-) -> bytes:
-    """Build a general-glo-ciphering APDU (used by the simulated meter and tests).
-
-    security_control: 0x30 authenticated and encrypted, 0x20 encrypted, 0x10
-    authenticated only (plaintext + GMAC tag).
-    """
-    iv = system_title + invocation_counter.to_bytes(4)
-    aad = bytes((security_control,)) + (auth_key or b"")
-    if security_control & SC_AUTHENTICATED and not security_control & SC_ENCRYPTED:
-        signer = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
-        signer.authenticate_additional_data(aad + plaintext)
-        signer.finalize()
-        body = plaintext + signer.tag[:TAG_LENGTH]
-    elif security_control & SC_AUTHENTICATED:
-        sealer = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
-        sealer.authenticate_additional_data(aad)
-        body = sealer.update(plaintext) + sealer.finalize() + sealer.tag[:TAG_LENGTH]
-    else:
-        counter = Cipher(algorithms.AES(key), modes.CTR(iv + b"\x00\x00\x00\x02")).encryptor()
-        body = counter.update(plaintext) + counter.finalize()
-    content = bytes((security_control,)) + invocation_counter.to_bytes(4) + body
-    return (
-        bytes((TAG_GENERAL_GLO_CIPHERING, 8)) + system_title + _length_bytes(len(content)) + content
-    )
-
-
-def _length_bytes(length: int) -> bytes:
-    if length < 0x80:
-        return bytes((length,))
-    size = (length.bit_length() + 7) // 8
-    return bytes((0x80 | size,)) + length.to_bytes(size)
+    auth_keys: tuple[bytes | None, ...],
+    iv: bytes,
+) -> None:
+    for candidate in auth_keys:
+        verifier = Cipher(
+            algorithms.AES(key), modes.GCM(iv, tag, min_tag_length=AUTHENTICATION_TAG_LENGTH)
+        ).decryptor()
+        verifier.authenticate_additional_data(
+            bytes((ciphered.security_control,)) + (candidate or b"") + ciphered.ciphertext
+        )
+        try:
+            verifier.finalize()
+        except InvalidTag:
+            continue
+        return
+    raise DecryptError("authentication tag mismatch: wrong key or authentication key")

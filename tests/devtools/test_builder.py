@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
-import json
-from pathlib import Path
 import struct
 from typing import Any
 
@@ -12,19 +10,19 @@ from hypothesis import given, settings, strategies as st
 import pytest
 
 from custom_components.han_port.han import DecoderOptions, Event, Reading, StreamDecoder
-from custom_components.han_port.han.builder import (
-    CLOCK_STATUS_DST,
+from custom_components.han_port.han.cosem import CLOCK_STATUS_DST, DateTimeEncoding, Tag
+from custom_components.han_port.han.crc import crc16_x25
+from custom_components.han_port.han.model import Obis
+from custom_components.han_port.han.vendors import Role
+from devtools.builder import (
     LAYOUTS,
     LLC_HEADER,
     NULL,
     Data,
-    DateTimeEncoding,
     Element,
     HdlcLink,
     ListLayout,
     ListMessage,
-    Role,
-    Tag,
     array,
     build_apdu,
     build_body,
@@ -44,12 +42,8 @@ from custom_components.han_port.han.builder import (
     structure,
     visible_string,
 )
-from custom_components.han_port.han.crc import crc16_x25
-from custom_components.han_port.han.model import Obis
+from devtools.corpus import CORPUS
 
-CORPUS: list[dict[str, Any]] = json.loads(
-    (Path(__file__).parent.parent / "fixtures" / "corpus.json").read_text()
-)
 VENDORS = {"Kamstrup", "Aidon", "Kaifa"}
 BUILDABLE = [
     entry

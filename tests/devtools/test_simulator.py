@@ -13,11 +13,7 @@ import pytest
 from custom_components.han_port.han import DecoderOptions, Reading, StreamDecoder
 from custom_components.han_port.han.crc import crc16_x25
 from custom_components.han_port.han.model import Obis
-from custom_components.han_port.han.simulator import (
-    PROFILES,
-    SimulatedFrame,
-    SimulatedMeter,
-)
+from devtools.simulator import PROFILES, SimulatedFrame, SimulatedMeter
 
 VENDORS = ("kamstrup", "aidon", "kaifa")
 WINTER = datetime(2024, 1, 15, 6, 58, 0)

@@ -22,96 +22,27 @@ import math
 import random
 from typing import Final
 
-from .builder import (
-    CLOCK_STATUS_DST,
-    Element,
-    ListLayout,
-    ListMessage,
-    Tag,
-    build_frame,
-    engineering_value,
-    layout_for,
-)
-from .model import Obis
+from custom_components.han_port.han.cosem import CLOCK_STATUS_DST, Tag
+from custom_components.han_port.han.model import Obis
+from custom_components.han_port.han.vendors import VENDORS, Market, Schedule
+
+from .builder import Element, ListLayout, ListMessage, build_frame, engineering_value, layout_for
 
 HOUR_MS: Final = 3_600_000
 _WMS_PER_WH: Final = 3_600_000  # W·ms in one Wh
 _SIGNED: Final = frozenset((Tag.INTEGER, Tag.LONG, Tag.DOUBLE_LONG, Tag.LONG64))
 
-
-@dataclass(frozen=True, slots=True)
-class VendorProfile:
-    """When a vendor's meter sends which list, and how it stamps the time.
-
-    `fast` is sent every `fast_ms`; every `medium_ms` the `medium` list takes its slot;
-    once an hour, `hourly_offset_ms` after the hour, the `hourly` list is sent (in place
-    of the slot's list when it falls on a slot, as an extra frame otherwise).
-    """
-
-    fast: str
-    fast_ms: int
-    medium: str | None
-    medium_ms: int
-    hourly: str
-    hourly_offset_ms: int
-    # Aidon's clock register says the hour the energies belong to (21:00:00 in
-    # aidon-no-list3-3ph-hassams); Kamstrup and Kaifa stamp the sending time
-    # (15:00:05 in kamstrup-no-list2-3ph-2022-hassams, 00:00:10 in kaifa list 3).
-    clock_at_hour: bool
-    # Aidon NO writes deviation 0 and status 0; the others 0x8000 "not specified".
-    deviation: int | None
-    # Kamstrup sets the DST bit in summer (0x80 in the June 2019 blog frames); Kaifa
-    # and Aidon leave the status 0 all year (September 2017, July 2020 captures).
-    dst_status: bool
-    meter_types: Mapping[int, str]
-    meter_id_prefix: str
-
-
-PROFILES: Final[Mapping[str, VendorProfile]] = {
-    # Kamstrup: list 1 at every 10 s mark, list 2 at hh:00:05 (captures at 20:00:05,
-    # 15:00:05, 04:00:05).
-    "kamstrup": VendorProfile(
-        "list1",
-        10_000,
-        None,
-        0,
-        "list2",
-        5_000,
-        clock_at_hour=False,
-        deviation=None,
-        dst_status=True,
-        meter_types={3: "6841131BN243101040", 1: "6861111BN242101040"},
-        meter_id_prefix="57065672",
-    ),
-    # Aidon NO: list 1 every 2.5 s, list 2 every 10 s, list 3 once an hour.
-    "aidon": VendorProfile(
-        "list1",
-        2_500,
-        "list2",
-        10_000,
-        "list3",
-        10_000,
-        clock_at_hour=True,
-        deviation=0,
-        dst_status=False,
-        meter_types={3: "6534", 1: "6515"},
-        meter_id_prefix="73599928",
-    ),
-    # Kaifa NO: list 1 every 2 s, list 2 every 10 s (14:37:18 list 1, 14:37:20 list 2 in
-    # the gh180 captures), list 3 at hh:00:10 (kaifa-no-list3-3ph-2017-roarfred).
-    "kaifa": VendorProfile(
-        "list1",
-        2_000,
-        "list2",
-        10_000,
-        "list3",
-        10_000,
-        clock_at_hour=False,
-        deviation=None,
-        dst_status=False,
-        meter_types={3: "MA304H4", 1: "MA105H2E"},
-        meter_id_prefix="69706314",
-    ),
+# The vendors the meter can be: every market of the vendor table (vendors.py) that
+# says when its meters send which list, by lower-case vendor name ("kamstrup").
+MARKETS: Final[Mapping[str, Market]] = {
+    vendor.name.lower(): market
+    for vendor in VENDORS
+    if vendor.name is not None
+    for market in vendor.markets
+    if market.schedule is not None
+}
+PROFILES: Final[Mapping[str, Schedule]] = {
+    name: market.schedule for name, market in MARKETS.items() if market.schedule is not None
 }
 
 
@@ -313,11 +244,12 @@ class SimulatedMeter:
         energy_kwh: float | None = None,
     ) -> None:
         try:
-            self.profile = PROFILES[vendor.lower()]
+            self.market = MARKETS[vendor.lower()]
         except KeyError:
             raise ValueError(
                 f"vendor must be one of {', '.join(PROFILES)}, not {vendor!r}"
             ) from None
+        self.profile = PROFILES[vendor.lower()]
         if phases not in (1, 3):
             raise ValueError(f"a meter has 1 or 3 phases, not {phases}")
         self.vendor = vendor.lower()
@@ -325,14 +257,14 @@ class SimulatedMeter:
         self.seed = seed
         self.phases = phases
         identity = random.Random(f"{self.vendor}/{seed}")
-        self.meter_id = meter_id or self.profile.meter_id_prefix + "".join(
+        self.meter_id = meter_id or (self.market.meter_ids or "") + "".join(
             str(identity.randrange(10)) for _ in range(8)
         )
-        self.meter_type = meter_type or self.profile.meter_types[phases]
+        self.meter_type = meter_type or self.market.meter_types[phases]
         self.solar_peak_w = solar_peak_w
         self.energy_kwh = energy_kwh
         self.layouts = {
-            name: layout_for(self.vendor, name)
+            name: layout_for(self.vendor, name, self.market.countries[0])
             for name in (self.profile.fast, self.profile.medium, self.profile.hourly)
             if name is not None
         }

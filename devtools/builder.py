@@ -7,51 +7,56 @@ Layers, each a function a test can call on its own:
     LLC_HEADER + APDU         --hdlc_frame()-->         7E A0xx ... 7E (IEC 62056-46)
     long APDU                 --hdlc_segments()/gbt_frames()-->  several frames
 
-On top, the vendors' push lists are tables (`LAYOUTS`), not code: a `ListLayout` says
-in which order a meter sends which register, with which A-XDR type and resolution,
-and `build_frame(layout, message)` turns engineering values (W, A, V, kWh) into the
-exact bytes that meter would send. The tests prove it by reproducing real captures
-byte for byte. Nothing here does I/O or reads a clock.
+On top, `build_frame(layout, message)` turns engineering values (W, A, V, kWh) into
+the exact bytes a vendor's meter would send. The layouts are not written here: each
+`ListLayout` is a list of the vendor table (custom_components/han_port/han/vendors.py)
+resolved against its market, the same rows the decoder reads Kaifa's positional lists
+and fixed scalers from. The tests prove it by reproducing real captures byte for byte.
+Nothing here does I/O or reads a clock. The A-XDR tags, APDU tags and framing bytes
+are the decoder's own (han/cosem.py).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
-from dataclasses import dataclass, replace
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import ROUND_HALF_EVEN, Decimal
-from enum import IntEnum, StrEnum
 import struct
 from typing import Final
 
-from .crc import crc16_x25
-from .model import Obis
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from custom_components.han_port.han.cosem import (
+    AUTHENTICATION_TAG_LENGTH,
+    DATE_TIME_LENGTH,
+    DEVIATION_UNSPECIFIED,
+    LLC_HEADERS,
+    NOT_SPECIFIED,
+    ApduTag,
+    BlockControl,
+    DateTimeEncoding,
+    DlmsUnit,
+    Hdlc,
+    Mbus,
+    SecurityControl,
+    Tag,
+    quantity,
+)
+from custom_components.han_port.han.crc import crc16_x25
+from custom_components.han_port.han.meters import DLMS_UNITS, UNITS
+from custom_components.han_port.han.model import Obis, Unit
+from custom_components.han_port.han.vendors import (
+    VENDORS,
+    Market,
+    PushElement,
+    PushList,
+    Role,
+    Style,
+    Vendor,
+)
 
 # --------------------------------------------------------------------------- A-XDR
-
-
-class Tag(IntEnum):
-    """A-XDR tags of the COSEM `Data` CHOICE (IEC 62056-6-2, clause 4.1.5)."""
-
-    NULL_DATA = 0x00
-    ARRAY = 0x01
-    STRUCTURE = 0x02
-    BOOLEAN = 0x03
-    BIT_STRING = 0x04
-    DOUBLE_LONG = 0x05
-    DOUBLE_LONG_UNSIGNED = 0x06
-    OCTET_STRING = 0x09
-    VISIBLE_STRING = 0x0A
-    UTF8_STRING = 0x0C
-    INTEGER = 0x0F
-    LONG = 0x10
-    UNSIGNED = 0x11
-    LONG_UNSIGNED = 0x12
-    LONG64 = 0x14
-    LONG64_UNSIGNED = 0x15
-    ENUM = 0x16
-    FLOAT32 = 0x17
-    FLOAT64 = 0x18
 
 
 # Fixed-size integer types: (bytes, signed). Big-endian, two's complement (A-XDR).
@@ -185,11 +190,6 @@ def _string_bytes(tag: Tag, value: DataValue) -> bytes:
 
 # ---------------------------------------------------------------------- date-time
 
-DATE_TIME_LENGTH: Final = 12
-DEVIATION_UNSPECIFIED: Final = 0x8000
-CLOCK_STATUS_DST: Final = 0x80
-NOT_SPECIFIED: Final = 0xFF
-
 
 def encode_date_time(
     when: datetime,
@@ -265,24 +265,7 @@ def date_time(
 
 # --------------------------------------------------------------------------- APDU
 
-LLC_HEADER: Final = b"\xe6\xe7\x00"  # LSAP 0xE6 (DLMS), 0xE7 (response), quality 0
-DATA_NOTIFICATION: Final = 0x0F
-GENERAL_BLOCK_TRANSFER: Final = 0xE0
-
-
-class DateTimeEncoding(StrEnum):
-    """How the data-notification's date-time field is written.
-
-    Green Book: `date-time OCTET STRING`, so the field is an A-XDR length and bytes:
-    00 when the meter sends no time (Aidon, Kaifa SE), 0C + 12 bytes (Kamstrup). Kaifa
-    and old Kamstrup firmware put the Data tag 09 in front, as if it were a COSEM value
-    (kamstrup-no-list2-3ph-oldfw-2017, every Kaifa NO capture). The values are the
-    corpus's `apdu_datetime_encoding` strings.
-    """
-
-    ABSENT = "absent"
-    OCTET_STRING = "0C+12"
-    TAGGED = "09 0C+12"
+LLC_HEADER: Final = LLC_HEADERS[0]  # LSAP 0xE6 (DLMS), 0xE7 (response), quality 0
 
 
 def data_notification(
@@ -302,7 +285,7 @@ def data_notification(
         encoding = DateTimeEncoding.ABSENT if date_time is None else DateTimeEncoding.OCTET_STRING
     if (date_time is None) != (encoding is DateTimeEncoding.ABSENT):
         raise ValueError(f"date-time encoding {encoding.value!r} does not fit {date_time!r}")
-    out = bytearray((DATA_NOTIFICATION,))
+    out = bytearray((ApduTag.DATA_NOTIFICATION,))
     out += invoke_id.to_bytes(4, "big")
     if date_time is None:
         out.append(0)
@@ -329,7 +312,8 @@ def gbt_blocks(apdu: bytes, sizes: int | Sequence[int], *, first_block: int = 1)
     blocks = []
     for index, chunk in enumerate(chunks):
         last = index == len(chunks) - 1
-        block = bytearray((GENERAL_BLOCK_TRANSFER, 0xC0 if last else 0x40))
+        control = BlockControl.STREAMING | (BlockControl.LAST_BLOCK if last else 0)
+        block = bytearray((ApduTag.GENERAL_BLOCK_TRANSFER, control))
         block += (first_block + index).to_bytes(2, "big")
         block += b"\x00\x00"
         block += encode_length(len(chunk))
@@ -351,11 +335,47 @@ def _split(payload: bytes, sizes: int | Sequence[int]) -> list[bytes]:
     return chunks
 
 
+def glo_ciphering(
+    plaintext: bytes,
+    *,
+    system_title: bytes,
+    invocation_counter: int,
+    key: bytes,
+    auth_key: bytes | None = None,
+    security_control: int = 0x30,
+) -> bytes:
+    """A general-glo-ciphering APDU (tag DB, Green Book security suite 0) around `plaintext`.
+
+    security_control: 0x30 authenticated and encrypted, 0x20 encrypted, 0x10
+    authenticated only (plaintext + GMAC tag).
+    """
+    iv = system_title + invocation_counter.to_bytes(4)
+    aad = bytes((security_control,)) + (auth_key or b"")
+    authenticated = security_control & SecurityControl.AUTHENTICATED
+    if authenticated and not security_control & SecurityControl.ENCRYPTED:
+        signer = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
+        signer.authenticate_additional_data(aad + plaintext)
+        signer.finalize()
+        body = plaintext + signer.tag[:AUTHENTICATION_TAG_LENGTH]
+    elif authenticated:
+        sealer = Cipher(algorithms.AES(key), modes.GCM(iv)).encryptor()
+        sealer.authenticate_additional_data(aad)
+        body = sealer.update(plaintext) + sealer.finalize() + sealer.tag[:AUTHENTICATION_TAG_LENGTH]
+    else:
+        # GCM without a tag is AES-CTR from counter block 2 (NIST SP 800-38D, 96-bit IV).
+        counter = Cipher(algorithms.AES(key), modes.CTR(iv + b"\x00\x00\x00\x02")).encryptor()
+        body = counter.update(plaintext) + counter.finalize()
+    content = bytes((security_control,)) + invocation_counter.to_bytes(4) + body
+    return (
+        bytes((ApduTag.GENERAL_GLO_CIPHERING, 8))
+        + system_title
+        + encode_length(len(content))
+        + content
+    )
+
+
 # --------------------------------------------------------------------------- HDLC
 
-HDLC_FLAG: Final = 0x7E
-HDLC_MAX_LENGTH: Final = 0x7FF  # 11-bit frame length
-HDLC_SEGMENTED: Final = 0x0800  # S bit of the format field
 HDLC_DEFAULT_MAX_INFORMATION: Final = 128  # IEC 62056-46 default maximum information field
 
 
@@ -371,7 +391,7 @@ class HdlcLink:
 
     dest: bytes
     src: bytes
-    control: int = 0x13
+    control: int = Hdlc.CONTROL_UI
 
     def __post_init__(self) -> None:
         for name, address in (("dest", self.dest), ("src", self.src)):
@@ -394,9 +414,10 @@ def hdlc_frame(information: bytes, link: HdlcLink, *, segmented: bool = False) -
     """
     header_length = 2 + len(link.dest) + len(link.src) + 1
     length = header_length + (2 + len(information) if information else 0) + 2
-    if length > HDLC_MAX_LENGTH:
+    if length > Hdlc.MAX_LENGTH:
         raise ValueError(f"frame of {length} bytes exceeds the 11-bit length; segment it")
-    frame_format = 0xA000 | (HDLC_SEGMENTED if segmented else 0) | length
+    segment_bit = Hdlc.SEGMENTED if segmented else 0
+    frame_format = ((Hdlc.FORMAT_TYPE_3 | segment_bit) << 8) | length
     body = bytearray(frame_format.to_bytes(2, "big"))
     body += link.dest + link.src
     body.append(link.control)
@@ -404,7 +425,7 @@ def hdlc_frame(information: bytes, link: HdlcLink, *, segmented: bool = False) -
         body += crc16_x25(body).to_bytes(2, "little")
         body += information
     body += crc16_x25(body).to_bytes(2, "little")
-    return bytes((HDLC_FLAG,)) + bytes(body) + bytes((HDLC_FLAG,))
+    return bytes((Hdlc.FLAG,)) + bytes(body) + bytes((Hdlc.FLAG,))
 
 
 def hdlc_segments(
@@ -440,62 +461,49 @@ def gbt_frames(
     ]
 
 
+# ------------------------------------------------------------------ M-Bus
+
+
+def mbus_frame(fragment: bytes, *, ci: int, c: int = 0x53, a: int = 0xFF) -> bytes:
+    """An M-Bus long frame (EN 13757-2) carrying one DLMS fragment behind STSAP 01 DTSAP 67.
+
+    `ci` is the sequence number, with Mbus.LAST_SEGMENT on the last segment (Kaifa
+    MA309: 0x00 then 0x11). The checksum is the byte sum of C through the fragment.
+    """
+    user = bytes((c, a, ci, 0x01, 0x67)) + fragment
+    length = len(user)
+    if length > 0xFF:
+        raise ValueError(f"an M-Bus long frame holds 255 bytes, not {length}: segment it")
+    head = bytes((Mbus.START, length, length, Mbus.START))
+    return head + user + bytes((sum(user) & 0xFF, Mbus.STOP))
+
+
 # ------------------------------------------------------------------ vendor lists
-
-
-class Role(StrEnum):
-    """What a list element carries."""
-
-    LIST_VERSION = "list_version"
-    METER_ID = "meter_id"
-    METER_TYPE = "meter_type"
-    CLOCK = "clock"
-    VALUE = "value"
-
-
-class Style(StrEnum):
-    """How a vendor wraps its elements (the body of the data-notification)."""
-
-    # Flat structure: [list id], then OBIS octet-string and value, one after the other
-    # (Kamstrup, Kaifa SE). An element without OBIS is sent bare (Kamstrup's list id).
-    PAIRS = "pairs"
-    # Array of structures (OBIS, value[, structure(scaler, unit)]) (Aidon).
-    SCALED = "scaled"
-    # Structure of bare values; the decoder knows them by position (Kaifa NO).
-    BARE = "bare"
-
-
-# COSEM unit enumeration (IEC 62056-6-2, table 4) for the units these lists use.
-UNIT_WH: Final = 30
-UNIT_VARH: Final = 32
-UNIT_W: Final = 27
-UNIT_VAR: Final = 29
-UNIT_A: Final = 33
-UNIT_V: Final = 35
 
 
 @dataclass(frozen=True, slots=True)
 class Element:
-    """One element of a vendor list.
+    """One element of a vendor list, with what the builder needs to write a value.
 
     For a VALUE, the builder sends round(value / 10**exponent) as `tag`, the value
     being in `unit` (W, var, A, V, kWh, kvarh). `cosem` is the (scaler, unit enum)
     structure sent alongside (Aidon style). `phase` 2 or 3 marks what a single-phase
-    meter leaves out or nulls.
+    meter leaves out or nulls. All of it follows from the vendor table (vendors.py):
+    the element's row and its market's exponents.
     """
 
     role: Role
     obis: Obis | None
     tag: Tag
     exponent: int = 0
-    unit: str | None = None
-    cosem: tuple[int, int] | None = None
+    unit: Unit | None = None
+    cosem: tuple[int, DlmsUnit] | None = None
     phase: int | None = None
 
 
 @dataclass(frozen=True, slots=True)
 class ListLayout:
-    """A vendor's push list as data: element order, types and the frame around it."""
+    """A vendor's push list as the builder writes it: elements, frame around them."""
 
     vendor: str
     country: str
@@ -506,9 +514,6 @@ class ListLayout:
     invoke_id: int
     date_time_encoding: DateTimeEncoding
     list_version: str | None = None
-    # Single-phase meters: Kamstrup keeps its 25/35 elements and sends null-data for
-    # the missing phases' OBIS and value (kamstrup-no-list1-1ph-2022-amsreader); Kaifa
-    # leaves them out (9 and 14 elements, kaifa-no-list2-1ph-2020-hassams).
     null_missing_phases: bool = False
 
     def registers(self, phases: int = 3) -> tuple[Element, ...]:
@@ -522,6 +527,75 @@ class ListLayout:
 
 def _has_phase(element: Element, phases: int) -> bool:
     return element.phase is None or element.phase <= phases
+
+
+# The DLMS unit a scaled list sends beside a quantity: the one the decoder turns into
+# the quantity's unit (Wh for kWh, W for W).
+_DLMS_UNIT_OF: Final[Mapping[Unit | None, DlmsUnit]] = {
+    unit: DlmsUnit(code) for code, (unit, _shift) in DLMS_UNITS.items()
+}
+
+
+def _element(item: PushElement, market: Market) -> Element:
+    """A table row resolved against its market: exponent, unit and scaler_unit."""
+    if item.role is not Role.VALUE:
+        return Element(item.role, item.obis, item.tag)
+    assert item.obis is not None
+    kind = quantity(item.obis)
+    if kind is None:
+        raise ValueError(f"{item.obis} is not a register the decoder knows")
+    unit = UNITS[kind]
+    if item.scaler is None:
+        return Element(
+            item.role, item.obis, item.tag, market.exponents[kind], unit, None, item.phase
+        )
+    dlms_unit = _DLMS_UNIT_OF[unit]
+    exponent = item.scaler + DLMS_UNITS[dlms_unit][1]
+    return Element(
+        item.role, item.obis, item.tag, exponent, unit, (item.scaler, dlms_unit), item.phase
+    )
+
+
+def _layout(vendor: Vendor, market: Market, country: str, push_list: PushList) -> ListLayout:
+    framing = market.framing
+    assert framing is not None
+    assert vendor.name is not None
+    return ListLayout(
+        vendor.name.lower(),
+        country,
+        push_list.name,
+        push_list.style,
+        tuple(_element(item, market) for item in push_list.elements),
+        HdlcLink(framing.hdlc_dest, framing.hdlc_src, framing.hdlc_control),
+        framing.invoke_id,
+        framing.date_time,
+        push_list.list_version,
+        framing.null_missing_phases,
+    )
+
+
+# Every list of every market the table says how to frame, keyed (vendor, country, list):
+# ("kamstrup", "NO", "list2"). Derived from vendors.VENDORS, never written here.
+LAYOUTS: Final[Mapping[tuple[str, str, str], ListLayout]] = {
+    (layout.vendor, layout.country, layout.name): layout
+    for vendor in VENDORS
+    for market in vendor.markets
+    if market.framing is not None
+    for country in market.countries
+    for layout in (_layout(vendor, market, country, push_list) for push_list in market.lists)
+}
+
+
+def layout_for(vendor: str, name: str, country: str = "NO") -> ListLayout:
+    """The layout of `vendor`'s list `name` ("list1", "list2", "list3", "list-se")."""
+    try:
+        return LAYOUTS[vendor.lower(), country.upper(), name]
+    except KeyError:
+        known = ", ".join("/".join(key) for key in LAYOUTS)
+        raise ValueError(f"no layout {vendor}/{country}/{name}; known: {known}") from None
+
+
+# ------------------------------------------------------------------ messages
 
 
 @dataclass(frozen=True, slots=True)
@@ -672,208 +746,3 @@ def build_frame(
         date_time_encoding=date_time_encoding,
     )
     return hdlc_frame(LLC_HEADER + apdu, link or layout.link)
-
-
-# ------------------------------------------------------------------ layout tables
-
-
-def _obis(text: str) -> Obis:
-    return Obis.parse(text)
-
-
-def _registers(
-    channel: int, rows: Iterable[tuple[str, Tag, int, str, tuple[int, int] | None]]
-) -> tuple[Element, ...]:
-    """VALUE elements from (C.D.E, tag, exponent, unit, cosem) rows, A=1, B=channel."""
-    elements = []
-    for code, tag, exponent, unit, cosem in rows:
-        obis = _obis(f"1-{channel}:{code}")
-        # IEC 62056-61: C = 21..40 are L1 quantities, 41..60 L2, 61..80 L3.
-        phase = 2 if 41 <= obis.c <= 60 else 3 if 61 <= obis.c <= 80 else None
-        elements.append(Element(Role.VALUE, obis, tag, exponent, unit, cosem, phase))
-    return tuple(elements)
-
-
-_U32 = Tag.DOUBLE_LONG_UNSIGNED
-_I16 = Tag.LONG
-_U16 = Tag.LONG_UNSIGNED
-
-_POWERS: Final = (
-    ("1.7.0", "W", UNIT_W),
-    ("2.7.0", "W", UNIT_W),
-    ("3.7.0", "var", UNIT_VAR),
-    ("4.7.0", "var", UNIT_VAR),
-)
-_ENERGIES: Final = (
-    ("1.8.0", "kWh", UNIT_WH),
-    ("2.8.0", "kWh", UNIT_WH),
-    ("3.8.0", "kvarh", UNIT_VARH),
-    ("4.8.0", "kvarh", UNIT_VARH),
-)
-_CURRENTS: Final = ("31.7.0", "51.7.0", "71.7.0")
-_VOLTAGES: Final = ("32.7.0", "52.7.0", "72.7.0")
-# Aidon SE adds per-phase active/reactive power: C = 21..24, 41..44, 61..64.
-_PHASE_POWERS: Final = tuple(
-    (f"{base + offset}.7.0", unit, cosem)
-    for base in (20, 40, 60)
-    for offset, unit, cosem in (
-        (1, "W", UNIT_W),
-        (2, "W", UNIT_W),
-        (3, "var", UNIT_VAR),
-        (4, "var", UNIT_VAR),
-    )
-)
-
-# Kamstrup (NO/DK/SE): OBIS with B=1, no scaler sent; currents in 0.01 A, voltages
-# long-unsigned in V; energy 0.01 kWh in Norway but Wh in Sweden
-# (kamstrup-se-list2-3ph-2022-amsreader-gh239-2: 0x01E87F4E = 32014.158 kWh).
-_KAMSTRUP_LINK: Final = HdlcLink(b"\x2b", b"\x21", 0x13)
-_KAMSTRUP_HEAD: Final = (
-    Element(Role.LIST_VERSION, None, Tag.VISIBLE_STRING),
-    Element(Role.METER_ID, _obis("1-1:0.0.5"), Tag.VISIBLE_STRING),
-    Element(Role.METER_TYPE, _obis("1-1:96.1.1"), Tag.VISIBLE_STRING),
-)
-_KAMSTRUP_INSTANT: Final = _registers(
-    1,
-    [(code, _U32, 0, unit, None) for code, unit, _ in _POWERS]
-    + [(code, _U32, -2, "A", None) for code in _CURRENTS]
-    + [(code, _U16, 0, "V", None) for code in _VOLTAGES],
-)
-_KAMSTRUP_CLOCK: Final = Element(Role.CLOCK, _obis("0-1:1.0.0"), Tag.OCTET_STRING)
-
-
-def _kamstrup(country: str, name: str, energy_exponent: int | None) -> ListLayout:
-    elements = _KAMSTRUP_HEAD + _KAMSTRUP_INSTANT
-    if energy_exponent is not None:
-        energies = _registers(1, [(c, _U32, energy_exponent, u, None) for c, u, _ in _ENERGIES])
-        elements += (_KAMSTRUP_CLOCK, *energies)
-    return ListLayout(
-        "kamstrup",
-        country,
-        name,
-        Style.PAIRS,
-        elements,
-        _KAMSTRUP_LINK,
-        invoke_id=0,
-        date_time_encoding=DateTimeEncoding.OCTET_STRING,
-        list_version="Kamstrup_V0001",
-        null_missing_phases=True,
-    )
-
-
-# Aidon: every value carries structure(scaler int8, unit enum); current is a signed
-# long in 0.1 A (negative when exporting, aidon-se-3ph-hassams), voltage 0.1 V,
-# energy scaler 1 Wh in Norway (10 Wh) but scaler 0 in Sweden.
-_AIDON_LINK: Final = HdlcLink(b"\x41", b"\x08\x83", 0x13)
-_AIDON_HEAD: Final = (
-    Element(Role.LIST_VERSION, _obis("1-1:0.2.129"), Tag.VISIBLE_STRING),
-    Element(Role.METER_ID, _obis("0-0:96.1.0"), Tag.VISIBLE_STRING),
-    Element(Role.METER_TYPE, _obis("0-0:96.1.7"), Tag.VISIBLE_STRING),
-)
-_AIDON_POWERS: Final = _registers(0, [(c, _U32, 0, u, (0, e)) for c, u, e in _POWERS])
-_AIDON_PHASES: Final = _registers(
-    0,
-    [(code, _I16, -1, "A", (-1, UNIT_A)) for code in _CURRENTS]
-    + [(code, _U16, -1, "V", (-1, UNIT_V)) for code in _VOLTAGES],
-)
-_AIDON_CLOCK: Final = Element(Role.CLOCK, _obis("0-0:1.0.0"), Tag.OCTET_STRING)
-
-
-def _aidon(country: str, name: str, elements: tuple[Element, ...]) -> ListLayout:
-    return ListLayout(
-        "aidon",
-        country,
-        name,
-        Style.SCALED,
-        elements,
-        _AIDON_LINK,
-        invoke_id=0x40000000,
-        date_time_encoding=DateTimeEncoding.ABSENT,
-        list_version="AIDON_V0001" if name != "list1" and country == "NO" else None,
-    )
-
-
-_AIDON_NO_ENERGIES: Final = _registers(0, [(c, _U32, -2, u, (1, e)) for c, u, e in _ENERGIES])
-_AIDON_SE_PHASE_POWERS: Final = _registers(
-    0, [(c, _U32, 0, u, (0, e)) for c, u, e in _PHASE_POWERS]
-)
-_AIDON_SE_ENERGIES: Final = _registers(0, [(c, _U32, -3, u, (0, e)) for c, u, e in _ENERGIES])
-
-# Kaifa: no scaler; currents in mA, voltages in 0.1 V, energies in Wh, strings as
-# octet-strings. Norway sends no OBIS codes (the position says what a value is);
-# the Swedish list pairs them like Kamstrup (kaifa-se-3ph-2022-hassams-obis).
-_KAIFA_HEAD: Final = (
-    Element(Role.LIST_VERSION, _obis("1-0:0.2.129"), Tag.OCTET_STRING),
-    Element(Role.METER_ID, _obis("0-0:96.1.0"), Tag.OCTET_STRING),
-    Element(Role.METER_TYPE, _obis("0-0:96.1.7"), Tag.OCTET_STRING),
-)
-_KAIFA_INSTANT: Final = _registers(
-    0,
-    [(code, _U32, 0, unit, None) for code, unit, _ in _POWERS]
-    + [(code, _U32, -3, "A", None) for code in _CURRENTS]
-    + [(code, _U32, -1, "V", None) for code in _VOLTAGES],
-)
-_KAIFA_TAIL: Final = (
-    Element(Role.CLOCK, _obis("0-0:1.0.0"), Tag.OCTET_STRING),
-    *_registers(0, [(c, _U32, -3, u, None) for c, u, _ in _ENERGIES]),
-)
-
-
-def _kaifa(country: str, name: str, style: Style, elements: tuple[Element, ...]) -> ListLayout:
-    norway = country == "NO"
-    return ListLayout(
-        "kaifa",
-        country,
-        name,
-        style,
-        elements,
-        HdlcLink(b"\x01", b"\x02\x01" if norway else b"\x00\x01", 0x10),
-        invoke_id=0x40000000,
-        date_time_encoding=DateTimeEncoding.TAGGED if norway else DateTimeEncoding.ABSENT,
-        list_version="KFM_001" if len(elements) > 1 else None,
-    )
-
-
-def _table(*layouts: ListLayout) -> dict[tuple[str, str, str], ListLayout]:
-    return {(layout.vendor, layout.country, layout.name): layout for layout in layouts}
-
-
-_KAMSTRUP_LIST1: Final = _kamstrup("NO", "list1", None)
-LAYOUTS: Final[Mapping[tuple[str, str, str], ListLayout]] = _table(
-    _KAMSTRUP_LIST1,
-    _kamstrup("NO", "list2", -2),
-    # Kamstrup SE: list 1 is the Norwegian one; list 2 differs in the energy unit only.
-    replace(_KAMSTRUP_LIST1, country="SE"),
-    _kamstrup("SE", "list2", -3),
-    _aidon("NO", "list1", _AIDON_POWERS[:1]),
-    _aidon("NO", "list2", _AIDON_HEAD + _AIDON_POWERS + _AIDON_PHASES),
-    _aidon(
-        "NO",
-        "list3",
-        _AIDON_HEAD + _AIDON_POWERS + _AIDON_PHASES + (_AIDON_CLOCK,) + _AIDON_NO_ENERGIES,
-    ),
-    _aidon(
-        "SE",
-        "list-se",
-        (
-            _AIDON_CLOCK,
-            *_AIDON_POWERS,
-            *_AIDON_PHASES,
-            *_AIDON_SE_PHASE_POWERS,
-            *_AIDON_SE_ENERGIES,
-        ),
-    ),
-    _kaifa("NO", "list1", Style.BARE, _KAIFA_INSTANT[:1]),
-    _kaifa("NO", "list2", Style.BARE, _KAIFA_HEAD + _KAIFA_INSTANT),
-    _kaifa("NO", "list3", Style.BARE, _KAIFA_HEAD + _KAIFA_INSTANT + _KAIFA_TAIL),
-    _kaifa("SE", "list-se", Style.PAIRS, _KAIFA_HEAD + _KAIFA_INSTANT + _KAIFA_TAIL),
-)
-
-
-def layout_for(vendor: str, name: str, country: str = "NO") -> ListLayout:
-    """The layout of `vendor`'s list `name` ("list1", "list2", "list3", "list-se")."""
-    try:
-        return LAYOUTS[vendor.lower(), country.upper(), name]
-    except KeyError:
-        known = ", ".join("/".join(key) for key in LAYOUTS)
-        raise ValueError(f"no layout {vendor}/{country}/{name}; known: {known}") from None
