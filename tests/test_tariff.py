@@ -44,8 +44,8 @@ from custom_components.han_port.const import (
     CONF_SCALE,
     OPTIONS_SECTION_CAPACITY,
 )
-from custom_components.han_port.han.builder import ListMessage, build_frame, layout_for
 from custom_components.han_port.tariff import TariffSettings, held_power, rows_from_statistics
+from devtools.builder import ListMessage, build_frame, layout_for
 
 from .conftest import make_entry
 from .pty_meter import PtyMeter
