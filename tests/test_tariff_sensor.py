@@ -8,14 +8,17 @@ from __future__ import annotations
 
 from datetime import UTC, timedelta
 from typing import Any
+from unittest.mock import patch
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
 from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import entity_registry as er
+from homeassistant.helpers.entity_component import DATA_INSTANCES
 import pytest
 from pytest_homeassistant_custom_component.common import async_fire_time_changed
+from sqlalchemy.exc import SQLAlchemyError
 
 from custom_components.han_port.const import CONF_CAPACITY_PEAKS, CONF_CAPACITY_TARIFF
 
@@ -148,3 +151,31 @@ async def test_running_figures_written_once_a_minute(
     # At most one a minute, plus the hour's row and the boundary (fewer when the figure
     # does not change); never one for each of the 360 values.
     assert all(50 <= written <= 63 for written in writes.values()), writes
+
+
+@pytest.mark.freeze_time("2026-04-01 08:00:00+00:00", tick=True)
+async def test_a_failing_recorder_leaves_the_figures_unavailable(
+    hass: HomeAssistant,
+    *,
+    meter: PtyMeter,
+    freezer: FrozenDateTimeFactory,
+    fake_clock: list[float],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Without the month's history no peak is shown, and nothing piles up meanwhile."""
+    with patch(
+        "custom_components.han_port.tariff.statistics_during_period",
+        side_effect=SQLAlchemyError("database is locked"),
+    ):
+        house = await start(hass, meter, freezer, fake_clock, local(4, 1, 10, 0))
+        for minute in range(3):
+            await house.send_power(house.now + timedelta(minutes=minute), 1500)
+    for key in ("capacity_step", "capacity_headroom", "energy_import_this_hour"):
+        assert sensor(hass, key).state == STATE_UNAVAILABLE
+    assert sensor(hass, "capacity_step").attributes.get("label") is None
+    headroom = hass.data[DATA_INSTANCES]["sensor"].get_entity(
+        sensor(hass, "capacity_headroom").entity_id
+    )
+    assert headroom is not None
+    assert headroom._tracker._held == []
+    assert "could not read this month's hours from the recorder" in caplog.text

@@ -17,8 +17,9 @@ options:
 - the running hour and the capacity tariff (tariff_sensor.py), with the tariff on as
   in Norway by default: the hour's energy, its estimate and the headroom change with
   every power value but are written with the other fast-changing values, at most once
-  a minute -> 3 x 60 = 180 rows/hour; the peak average and the step at most once an
-  hour each, when an hour is booked -> <= 2 rows/hour.
+  a minute -> 3 x 60 = 180 rows/hour (test_tariff_sensor.py counts them); the peak
+  average and the step when an hour is booked -> 2 rows/hour (the step once more each
+  time this hour's estimate crosses a step limit: its projected step).
 
 Total <= 720 + 480 + 4 + 180 + 2 = 1 386 rows/hour, 32 % of 4 300 (goal: <= 33 %),
 while active power is never more than 5 s (two frames) old. The options flow lets a

@@ -206,6 +206,7 @@ class TariffTracker:
         self._held: list[tuple[datetime, int, Callable[[], object]]] = []
         # The first power value held back: the recorded states are replayed up to it.
         self._held_power_from: datetime | None = None
+        self._resume_failed = False
         self._min_interval = _SLACK * float(
             entry.options.get(CONF_MEASUREMENT_INTERVAL, DEFAULT_MEASUREMENT_INTERVAL)
         )
@@ -301,11 +302,30 @@ class TariffTracker:
         running.add_register(end, direction.booked)
 
     def _hold(self, at: datetime, feed: Callable[[], object]) -> None:
-        self._held.append((at, len(self._held), feed))
+        if not self._resume_failed:
+            self._held.append((at, len(self._held), feed))
 
     # ---- resume ----------------------------------------------------------------------
 
     async def _resume(self) -> None:
+        """Read the recorder; until that is done the sensors wait, unavailable.
+
+        Should the recorder fail, they stay so (a month without its history would show
+        wrong peaks) and what arrives is no longer kept.
+        """
+        try:
+            await self._read_recorder()
+        except Exception:
+            # Whatever the database raised: the tariff is what fails, not the entry.
+            self._resume_failed = True
+            self._held.clear()
+            LOGGER.exception(
+                "The capacity tariff of %s could not read this month's hours from the "
+                "recorder; its sensors stay unavailable until the entry is reloaded",
+                self.entry.title,
+            )
+
+    async def _read_recorder(self) -> None:
         """The month's rows from the statistics, the hour under way from the power states."""
         hass = self.hass
         instance = get_instance(hass)
