@@ -76,7 +76,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
-from .hourly import statistic_id
+from .hourly import async_when_started, statistic_id
 from .hub import device_identifier
 
 if TYPE_CHECKING:
@@ -225,7 +225,9 @@ class TariffTracker:
             )
         self._unsubscribe.append(self.hourly.async_add_rows_listener(self._on_rows))
         self._arm_timer()
-        self.entry.async_create_task(self.hass, self._resume(), f"{DOMAIN} tariff resume")
+        self._unsubscribe.append(
+            async_when_started(self.hass, self.entry, self._resume, f"{DOMAIN} tariff resume")
+        )
 
     @callback
     def async_stop(self) -> None:
