@@ -466,6 +466,7 @@ def test_identity_registers_of_a_list_without_meter_id() -> None:
     # A meter id, where one is sent, wins over the logical device name.
     reading = to_reading([*body, [_obis("0-0:96.1.1"), "1935912"]], None)
     assert reading.meter_id == "1935912"
+    assert reading.device_name == "ISK1030789375606"
     assert reading.manufacturer == "Iskraemeco"
 
 

@@ -242,6 +242,7 @@ class Interpretation:
     meter_id: str | None
     meter_type: str | None
     list_version: str | None
+    device_name: str | None
     clock: bytes | None
     values: list[tuple[Obis, int | float, int, Unit | None]]
     scales: tuple[Scale, ...]
@@ -309,6 +310,7 @@ def interpret(
         meter_id,
         meter_type,
         list_version,
+        fields.get(Role.DEVICE_NAME),
         clock,
         values,
         tuple(_scale(index, *value) for index, value in enumerate(values)),
@@ -352,6 +354,7 @@ def build_reading(
         transport=transport,
         encrypted=encrypted,
         system_title=system_title,
+        device_name=found.device_name,
     )
 
 
