@@ -17,7 +17,10 @@ from devtools.corpus import FIXTURES, Entry, load, raw_bytes
 __all__ = [
     "BY_ID",
     "ENTRIES",
+    "IDENTITY",
     "P1",
+    "POSITIONAL",
+    "REGISTER_MAP",
     "Entry",
     "expected_timestamp",
     "expected_values",
@@ -40,6 +43,44 @@ T210_PLAIN = "p1-at-sagemcom-t210dr-plain-dsmrparser"
 T210_ENCRYPTED = "p1-at-sagemcom-t210dr-encrypted-dsmrparser-recipe"
 SMARTY_PLAIN = "p1-lu-sagemcom-smarty-plain-meterlogger"
 SMARTY_ENCRYPTED = "p1-lu-sagemcom-smarty-encrypted-fixed-auth-key-synthetic"
+
+
+# DLMS captures by what their decoding rests on (a capture may need more than one).
+# The COSEM logical device name as meter id, no sub-meter id as meter id.
+IDENTITY: list[Entry] = [
+    BY_ID[name]
+    for name in (
+        "landisgyr-ch-e450-gbt-mbus-channels-scs",
+        "landisgyr-ch-e570-vse2026-gbt4-scs",
+        "landisgyr-ch-e570-vse2026-long64-load-scs",
+        "landisgyr-ch-e570-gbt5-encrypted-scs",
+        "iskraemeco-ch-am550-vse2026-hdlc-segmented-scs",
+        "landisgyr-ch-e360-vse2026-single-long-frame-scs",
+    )
+]
+# Per-model units for lists without scaler/unit (vendors.py model rows).
+REGISTER_MAP: list[Entry] = [
+    BY_ID[name]
+    for name in (
+        "landisgyr-ch-e450-vse2026-gbt4-scs",
+        "landisgyr-ch-e450-gbt-incomplete-then-complete-scs",
+        "landisgyr-ch-e450-gbt3-meterid-scs",
+        "landisgyr-ch-e570-vse2026-gbt4-scs",
+        "landisgyr-ch-e570-vse2026-long64-load-scs",
+        "landisgyr-ch-e570-gbt5-encrypted-scs",
+        "iskraemeco-ch-am550-vse2026-hdlc-segmented-scs",
+        "iskraemeco-ch-am550-28-objects-hdlc-segmented-scs",
+        "landisgyr-ch-e360-vse2026-single-long-frame-scs",
+    )
+]
+# Lists without OBIS codes, read by position (vendors.py BARE lists).
+POSITIONAL: list[Entry] = [
+    entry
+    for entry in ENTRIES
+    if entry["id"].startswith(
+        ("landisgyr-at-e450-burgenland-", "iskraemeco-si-am550-elektro-ljubljana-")
+    )
+]
 
 
 def key_of(entry: Entry, name: str = "key_hex") -> bytes | None:

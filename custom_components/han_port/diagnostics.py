@@ -216,6 +216,8 @@ def _ids(entry: HanConfigEntry, raws: Iterable[bytes]) -> set[bytes]:
             found.add(reading.meter_id.encode())
         if reading.system_title:
             found.add(reading.system_title)
+        if reading.device_name:
+            found.add(reading.device_name.encode())
         for obis, measurement in reading.values.items():
             if is_id_code(obis) and isinstance(measurement.value, str) and measurement.value:
                 found.add(measurement.value.encode())

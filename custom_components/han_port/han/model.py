@@ -171,6 +171,10 @@ class Reading:
     encrypted: bool = False
     system_title: bytes | None = field(default=None, repr=False)
     sub_meters: tuple[SubMeter, ...] = ()
+    # The COSEM logical device name (0-0:42.0.0, "LGZ1030655933512"): the meter id of
+    # lists without one; beside a meter id it still carries the serial number, and
+    # diagnostics remove it like one.
+    device_name: str | None = field(default=None, repr=False)
 
     @property
     def timestamp_is_local(self) -> bool:
