@@ -520,6 +520,18 @@ def test_any_input_gives_non_negative_consistent_rows(readings: list[tuple[int, 
         previous = row.sum
 
 
+def test_a_register_too_large_to_be_energy_is_ignored() -> None:
+    """Found by hypothesis: 8.99e307 after 0 made the hour's energy overflow to inf."""
+    register = HourlyRegister()
+    moment = utc(2025, 1, 15, 9, 59)
+    rows: list[HourRow] = []
+    for gap, value in [(1, 0.0), (1, 0.0), (1, 8.98846567431158e307), (3897, 0.0), (6900, 0.0)]:
+        moment += timedelta(seconds=gap)
+        rows += register.add(value, moment)
+    assert register.ignored == 1
+    assert all(math.isfinite(row.sum) and row.energy == 0 for row in rows)
+
+
 # --- cost ------------------------------------------------------------------------------
 
 

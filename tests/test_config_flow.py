@@ -38,6 +38,7 @@ from custom_components.han_port.const import (
 )
 from devtools.corpus import capture, expected
 
+from . import more_meters
 from .conftest import (
     AIDON_LIST1,
     AIDON_LIST2,
@@ -312,6 +313,69 @@ async def test_user_flow_encrypted_with_an_unneeded_auth_key(
     assert result["step_id"] == "confirm"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["data"][CONF_AUTH_KEY] is None
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_encrypted_p1(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """A Sagemcom T210-D-r (Smarty form): bare ciphered telegrams; key asked and checked."""
+    capture = more_meters.BY_ID[more_meters.T210_ENCRYPTED]
+    meter.start([more_meters.raw_bytes(capture)])
+    result = await _user_flow(hass, meter.path)
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == "key"
+    assert result["errors"] == {}
+    flow_id = result["flow_id"]
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: "AB" * 16})
+    assert result["errors"] == {"base": "invalid_key"}
+    # The right key, a wrong authentication key: said so, not taken.
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_KEY: capture["key_hex"], CONF_AUTH_KEY: "BC" * 16}
+    )
+    assert result["errors"] == {CONF_AUTH_KEY: "auth_key_not_used"}
+
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_KEY: capture["key_hex"], CONF_AUTH_KEY: capture["auth_key_hex"]}
+    )
+    assert result["step_id"] == "confirm"
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    assert placeholders["encrypted"] == "yes"
+    assert placeholders["transport"] == "p1"
+    assert placeholders["list_version"] == "P1 version 50"
+    assert placeholders["values"] == "16"
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    data = result["data"]
+    assert (data[CONF_KEY], data[CONF_AUTH_KEY]) == (capture["key_hex"], capture["auth_key_hex"])
+    assert data[CONF_TRANSPORT] == "p1"
+    assert data[CONF_SYSTEM_TITLE] == "53595354454D4944"
+    assert {"1.8.0", "1.7.0", "4.8.0"} <= set(data[CONF_SEEN_OBIS])
+
+
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_smarty_needs_only_the_key(hass: HomeAssistant, meter: PtyMeter) -> None:
+    """Luxembourg's Smarty: the authentication key is fixed by its spec, none is asked."""
+    capture = more_meters.BY_ID[more_meters.SMARTY_ENCRYPTED]
+    meter.start([more_meters.raw_bytes(capture)])
+    result = await _user_flow(hass, meter.path)
+    assert result["step_id"] == "key"
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_KEY: "00" * 16}
+    )
+    assert result["errors"] == {"base": "invalid_key"}
+    result = await hass.config_entries.flow.async_configure(
+        result["flow_id"], {CONF_KEY: capture["key_hex"]}
+    )
+    assert result["step_id"] == "confirm"
+    assert result["description_placeholders"] is not None
+    assert result["description_placeholders"]["meter_id"] == capture["expected"]["meter_id"]
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert result["result"].unique_id == capture["expected"]["meter_id"]
+    assert result["data"][CONF_AUTH_KEY] is None
+    assert result["data"][CONF_SUB_METERS] == {"1": "464C4F313832333730313230333530"}
 
 
 def test_normalize_key() -> None:

@@ -33,6 +33,7 @@ from .conftest import (
     make_entry,
     until,
 )
+from .more_meters import BY_ID as MORE_METERS, raw_bytes
 from .p1_telegrams import DSMR5_METER_ID, GAS_ID, WATER_ID, dsmr5_gas_and_water
 from .pty_meter import PtyMeter
 
@@ -106,6 +107,15 @@ async def test_sub_meter_ids_in_the_entry_are_redacted(
         (b"0-0:96.1.1(41", [], b"0-0:96.1.1(".hex().upper() + "[**REDACTED**]"),
         (b"0-2:96.1.0()\r\n", [], b"0-2:96.1.0()\r\n".hex().upper()),
         (b"1-0:96.1.4(50)", [], b"1-0:96.1.4(50)".hex().upper()),
+        # EasyMeter's serial and property number, a Smarty's logical device name.
+        (
+            b"0-0:96.1.255*255(1ESY1313002565)",
+            [],
+            b"0-0:96.1.255*255(".hex().upper() + "[**REDACTED**]29",
+        ),
+        (b"1-0:0.0.0*255(0272031312565)", [], b"1-0:0.0.0*255(".hex().upper() + "[**REDACTED**]29"),
+        (b"0-0:42.0.0(5341473130)", [], b"0-0:42.0.0(".hex().upper() + "[**REDACTED**]29"),
+        (b"1-0:1.8.0(000273.764*kWh)", [], b"1-0:1.8.0(000273.764*kWh)".hex().upper()),
     ],
 )
 def test_redacted_hex(raw: bytes, secrets: list[bytes], text: str) -> None:
@@ -158,6 +168,9 @@ def test_every_form_of_an_id() -> None:
         ("0-1:96.1.0", True),
         ("0-4:96.1.1", True),
         ("0-0:96.1.4", False),
+        ("0-0:96.1.255", True),
+        ("0-0:42.0.0", True),
+        ("1-0:42.0.0", False),
         ("1-0:1.8.0", False),
         ("0-1:24.2.1", False),
     ],
@@ -287,3 +300,27 @@ async def test_p1_ids_in_decoded_values(
     assert b"0-0:96.1.1(".hex().upper() + "[**REDACTED**]29" in raw
     assert b"0-1:96.1.0(".hex().upper() + "[**REDACTED**]29" in raw
     assert b"1-0:1.8.1(000004.426*kWh)".hex().upper() in raw
+
+
+async def test_logical_device_name_beside_a_meter_id_is_redacted(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, meter: PtyMeter
+) -> None:
+    """An E450 list with meter id 1935912 and logical device name LGZ1030655933512.
+
+    The device name carries the serial number too: it is cut out of the raw bytes
+    like the meter id, though the reading's meter id is the other one.
+    """
+    entry = make_entry(meter.path, unique_id="1935912")
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    meter.send(raw_bytes(MORE_METERS["landisgyr-ch-e450-gbt-incomplete-then-complete-scs"]))
+    await until(lambda: hub.decoder.stats.readings == 1)
+    assert hub.last_readings[0].meter_id == "1935912"
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    text = json.dumps(diagnostics)
+    for secret in ("1935912", "LGZ1030655933512"):
+        assert secret not in text
+        assert secret.encode().hex().upper() not in text
+    assert "[**REDACTED**]" in diagnostics["last_bytes"]["hex"]

@@ -21,8 +21,8 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.energy import data as energy_data, validate as energy_validate
 from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.statistics import get_metadata, statistics_during_period
-from homeassistant.const import STATE_UNAVAILABLE
-from homeassistant.core import HomeAssistant
+from homeassistant.const import EVENT_HOMEASSISTANT_STARTED, STATE_UNAVAILABLE
+from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.helpers.recorder import get_instance
 from homeassistant.setup import async_setup_component
 import pytest
@@ -738,6 +738,40 @@ async def test_statistics_can_be_chosen_from_the_first_message(
         stat(entry, suffix) for suffix in (*REGISTERS, "energy_import_cost")
     }
     assert await hourly(hass, stat(entry, "energy_import"), datetime(2026, 1, 15, tzinfo=UTC)) == []
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_nothing_waits_for_the_recorder_before_home_assistant_has_started(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """Set up while Home Assistant starts: resume and cost wait for the started event.
+
+    Home Assistant waits for an entry's tasks before it has started, and the recorder
+    commits nothing before it has: a resume that waited for a commit during startup
+    held Home Assistant's start up until the stage timed out.
+    """
+    hass.set_state(CoreState.starting)
+    entry = make_entry(meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await feed_at(hass, freezer, entry, datetime(2026, 1, 15, 9, 0, 5, tzinfo=UTC), 1000.0)
+    await hass.async_block_till_done()
+    statistics = entry.runtime_data.hourly
+    assert statistics is not None
+    track = statistics.tracks["1.8.0"]
+    # Still starting: the reading waits, nothing has asked the recorder yet.
+    assert track.register is None
+    assert len(track.pending) == 1
+
+    hass.set_state(CoreState.running)
+    hass.bus.async_fire(EVENT_HOMEASSISTANT_STARTED)
+    await settle(hass)
+    assert track.register is not None
+    assert not track.pending
+    await feed_at(hass, freezer, entry, datetime(2026, 1, 15, 10, 0, 5, tzinfo=UTC), 1001.5)
+    await settle(hass)
+    rows = await hourly(hass, stat(entry, "energy_import"), datetime(2026, 1, 15, tzinfo=UTC))
+    assert [(start.hour, change) for start, change, _ in rows] == [(9, pytest.approx(1.5))]
 
 
 @pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)

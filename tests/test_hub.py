@@ -28,7 +28,13 @@ from pytest_homeassistant_custom_component.common import async_fire_time_changed
 from custom_components.han_port import hub as hub_module, meter_filter
 from custom_components.han_port.const import CONF_KEY, DOMAIN, ISSUE_NO_VALID_FRAMES
 from custom_components.han_port.han import Reading, StreamDecoder
-from custom_components.han_port.hub import CONF_SYSTEM_TITLE, MeterHub
+from custom_components.han_port.han.model import Obis
+from custom_components.han_port.hub import (
+    CONF_SYSTEM_TITLE,
+    MeterHub,
+    captured_key,
+    reading_keys,
+)
 from devtools.builder import (
     LLC_HEADER,
     ListMessage,
@@ -39,6 +45,7 @@ from devtools.builder import (
 )
 from devtools.corpus import capture
 
+from . import more_meters
 from .conftest import KAMSTRUP_LIST1, built_frame, make_entry, outage_logs, state_of, until
 from .pty_meter import PtyMeter
 
@@ -612,3 +619,17 @@ async def test_reading_listeners_get_the_entrys_readings_whole(
     bridge.send(built_frame("kamstrup", "list2", {"1.8.0": 1001.0}))
     await until(lambda: stats.readings == 3)
     assert len(got) == 1
+
+
+def test_reading_keys_name_the_time_a_value_comes_with() -> None:
+    """Fluvius: "1.6.0_time" beside "1.6.0"; the sub-meters' times stay theirs."""
+    entry = more_meters.BY_ID[more_meters.FLUVIUS]
+    [reading] = [
+        event
+        for event in StreamDecoder().feed(more_meters.raw_bytes(entry))
+        if isinstance(event, Reading)
+    ]
+    keys = reading_keys(reading)
+    assert {"1.4.0", "1.6.0", "1.6.0_time", "gas_1", "water_2"} <= keys
+    assert [key for key in keys if key.endswith("_time")] == ["1.6.0_time"]
+    assert captured_key(Obis.parse("1-0:1.6.0")) == "1.6.0_time"

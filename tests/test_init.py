@@ -29,6 +29,7 @@ from custom_components.han_port.const import (
 )
 from devtools.corpus import capture, expected
 
+from . import more_meters
 from .conftest import (
     BAD_CRC,
     ENCRYPTED,
@@ -302,6 +303,31 @@ async def test_repair_issue_for_a_changed_key(
 
     assert await hass.config_entries.async_unload(entry.entry_id)
     assert issue_registry.async_get_issue(DOMAIN, issue_id) is None
+
+
+async def test_wrong_key_on_an_encrypted_p1_port_is_a_key_problem(
+    hass: HomeAssistant,
+    meter: PtyMeter,
+    fake_clock: list[float],
+    issue_registry: ir.IssueRegistry,
+) -> None:
+    """Ciphered telegrams under a wrong key: the key issue, never "check the baud rate"."""
+    capture = more_meters.BY_ID[more_meters.T210_ENCRYPTED]
+    entry = make_entry(meter.path, unique_id=None, transport="p1", **{CONF_KEY: "00" * 16})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    stats = entry.runtime_data.hub.decoder.stats
+
+    for _ in range(2):
+        errors = stats.errors.get("decrypt", 0)
+        meter.send(more_meters.raw_bytes(capture))
+        await until(lambda errors=errors: stats.errors.get("decrypt", 0) > errors)
+        fake_clock[0] += hub_module.REPAIR_DECRYPT_AFTER
+    assert issue_registry.async_get_issue(DOMAIN, f"{ISSUE_DECRYPT_FAILING}_{entry.entry_id}")
+    no_frames_id = f"{ISSUE_NO_VALID_FRAMES}_{entry.entry_id}"
+    assert issue_registry.async_get_issue(DOMAIN, no_frames_id) is None
+    assert stats.errors == {"decrypt": 2}
+    assert stats.bytes_skipped == 0
 
 
 # ---------------------------------------------------------------- entry migration

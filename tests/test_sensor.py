@@ -13,6 +13,7 @@ from homeassistant.const import (
     STATE_UNAVAILABLE,
     STATE_UNKNOWN,
     UnitOfEnergy,
+    UnitOfPower,
     UnitOfVolume,
 )
 from homeassistant.core import Event, EventStateChangedData, HomeAssistant, State, callback
@@ -34,12 +35,14 @@ from custom_components.han_port.const import (
     DOMAIN,
 )
 from custom_components.han_port.han import Measurement, Obis, Reading, StreamDecoder
+from custom_components.han_port.han.crc import crc16_arc
 from custom_components.han_port.hub import KEY_LIST_VERSION, KEY_METER_ID, MeterHub, entity_key
 from custom_components.han_port.register import SETTLE_READINGS, SETTLE_SECONDS, RegisterBasis
 from custom_components.han_port.sensor import SENSORS_BY_KEY, RegisterStoredData
 from devtools.corpus import BY_ID, capture, expected
 from devtools.simulator import SimulatedMeter
 
+from . import more_meters
 from .conftest import (
     AIDON_LIST1,
     AIDON_LIST2,
@@ -767,3 +770,141 @@ def test_stored_register_data_round_trip() -> None:
         assert restored is not None
         assert restored.basis is None
     assert RegisterStoredData.from_stored({**stored, "offset": "1"}) is None
+
+
+# ---------------------------------------------------------------- P1 in the field (#13)
+
+
+def _sensor_id(entity_registry: er.EntityRegistry, unique_id: str) -> str:
+    entity_id = entity_registry.async_get_entity_id("sensor", DOMAIN, unique_id)
+    assert entity_id is not None, unique_id
+    return entity_id
+
+
+def _resealed(telegram: bytes, *changes: tuple[bytes, bytes]) -> bytes:
+    """The telegram with lines changed, and its CRC recomputed as the meter would."""
+    for old, new in changes:
+        assert old in telegram
+        telegram = telegram.replace(old, new)
+    body = telegram[: telegram.index(b"\n!") + 2]
+    return body + f"{crc16_arc(body):04X}\r\n".encode()
+
+
+async def test_belgian_average_demand_and_month_peak(
+    hass: HomeAssistant, meter: PtyMeter, entity_registry: er.EntityRegistry
+) -> None:
+    """e-MUCS 1-0:1.4.0 and 1-0:1.6.0 (with the time of the peak) as HA's dsmr shows them."""
+    await hass.config.async_set_time_zone("Europe/Brussels")
+    capture = more_meters.raw_bytes(more_meters.BY_ID[more_meters.FLUVIUS])
+    entry = make_entry(
+        meter.path,
+        unique_id=FLUVIUS_METER_ID,
+        options=UNTHROTTLED,
+        manufacturer=None,
+        meter_type=None,
+        list_version="P1 version 50217",
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _send_all(meter, [capture], entry.runtime_data.hub)
+    await hass.async_block_till_done()
+
+    average = _sensor_id(entity_registry, f"{FLUVIUS_METER_ID}_1.4.0")
+    peak = _sensor_id(entity_registry, f"{FLUVIUS_METER_ID}_1.6.0")
+    peak_time = _sensor_id(entity_registry, f"{FLUVIUS_METER_ID}_1.6.0_time")
+    assert (state_of(hass, average), state_of(hass, peak), state_of(hass, peak_time)) == (
+        "2351",
+        "2589",
+        "2020-05-09T11:45:58+00:00",  # 13:45:58 summer time in Brussels
+    )
+    for entity_id, name in (
+        (average, "Current average demand"),
+        (peak, "Maximum demand current month"),
+    ):
+        state = hass.states.get(entity_id)
+        assert state is not None
+        assert state.attributes["device_class"] == SensorDeviceClass.POWER
+        assert state.attributes["unit_of_measurement"] == UnitOfPower.WATT
+        assert state.attributes["state_class"] == SensorStateClass.MEASUREMENT
+        assert state.attributes["friendly_name"].endswith(name)
+    state = hass.states.get(peak_time)
+    assert state is not None
+    assert state.attributes["device_class"] == SensorDeviceClass.TIMESTAMP
+    assert state.attributes["friendly_name"].endswith("Maximum demand current month time")
+
+    # A new peak in winter time: W is the second pass through the repeated hour.
+    await _send_all(
+        meter,
+        [
+            _resealed(
+                capture,
+                (b"1-0:1.4.0(02.351*kW)", b"1-0:1.4.0(04.100*kW)"),
+                (b"(200509134558S)(02.589*kW)", b"(201025021500W)(04.100*kW)"),
+            )
+        ],
+        entry.runtime_data.hub,
+    )
+    assert (state_of(hass, average), state_of(hass, peak), state_of(hass, peak_time)) == (
+        "4100",
+        "4100",
+        "2020-10-25T01:15:00+00:00",
+    )
+
+
+@pytest.mark.usefixtures("entity_registry_enabled_by_default")
+async def test_power_factor_without_unit_is_shown(
+    hass: HomeAssistant, meter: PtyMeter, entity_registry: er.EntityRegistry
+) -> None:
+    """E.ON Hungary's 1-0:13.7.0(4.556) and per-phase power factors reach their sensors."""
+    entry_data = more_meters.BY_ID[more_meters.EON_HU]
+    meter_id = entry_data["expected"]["meter_id"]
+    entry = make_entry(
+        meter.path,
+        unique_id=meter_id,
+        options=UNTHROTTLED,
+        manufacturer="Sagemcom",
+        meter_type=None,
+        list_version=None,
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    await _send_all(meter, [more_meters.raw_bytes(entry_data)], entry.runtime_data.hub)
+    await hass.async_block_till_done()
+    for key, value in (
+        ("13.7.0", "4.556"),
+        ("33.7.0", "4.591"),
+        ("53.7.0", "4.542"),
+        ("73.7.0", "4.552"),
+    ):
+        entity_id = _sensor_id(entity_registry, f"{meter_id}_{key}")
+        assert state_of(hass, entity_id) == value
+        state = hass.states.get(entity_id)
+        assert state is not None
+        assert state.attributes["device_class"] == SensorDeviceClass.POWER_FACTOR
+        assert "unit_of_measurement" not in state.attributes
+
+
+async def test_encrypted_p1_entry_shows_the_telegram_values(
+    hass: HomeAssistant, meter: PtyMeter, entity_registry: er.EntityRegistry
+) -> None:
+    """A Smarty-form port (bare ciphered telegrams) with its key: the plain values."""
+    capture = more_meters.BY_ID[more_meters.T210_ENCRYPTED]
+    entry = make_entry(
+        meter.path,
+        unique_id=None,
+        options=UNTHROTTLED,
+        manufacturer=None,
+        meter_type=None,
+        list_version="P1 version 50",
+        transport="p1",
+        key=capture["key_hex"],
+        auth_key=capture["auth_key_hex"],
+    )
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    await _send_all(meter, [more_meters.raw_bytes(capture)], hub)
+    await hass.async_block_till_done()
+    for key, value in (("1.8.0", "6545.766"), ("1.7.0", "286"), ("4.7.0", "166")):
+        assert state_of(hass, _sensor_id(entity_registry, f"{entry.entry_id}_{key}")) == value
+    assert hub.decoder.stats.errors == {}

@@ -10,12 +10,27 @@ from typing import Any
 
 import pytest
 
+from custom_components.han_port.capacity import PeakMethod
 from custom_components.han_port.const import (
+    CONF_CAPACITY_LADDER,
+    CONF_CAPACITY_METHOD,
+    CONF_CAPACITY_PEAKS,
+    CONF_CAPACITY_TARIFF,
     ISSUE_DECRYPT_FAILING,
     ISSUE_METER_REPLACED,
     ISSUE_NO_VALID_FRAMES,
+    OPTIONS_SECTION_CAPACITY,
 )
 from custom_components.han_port.sensor import SENSORS
+from custom_components.han_port.tariff_sensor import CAPACITY, PEAKS, RUNNING
+
+# Every LadderError reason capacity.py raises has its options form error.
+LADDER_ERRORS = set(
+    re.findall(
+        r'LadderError\(\s*"(\w+)"',
+        (Path(__file__).parent.parent / "custom_components/han_port/capacity.py").read_text(),
+    )
+)
 
 PACKAGE = Path(__file__).parent.parent / "custom_components" / "han_port"
 LANGUAGES = ("en", "nb", "nn", "sv", "da")
@@ -68,6 +83,29 @@ def test_code_and_strings_agree() -> None:
         assert description.translation_key in names
         placeholders = set(re.findall(r"\{(\w+)\}", names[description.translation_key]["name"]))
         assert placeholders == set(description.translation_placeholders or {})
+    # The running hour and the capacity tariff (tariff_sensor.py).
+    for description in (*RUNNING, *CAPACITY, *PEAKS):
+        assert description.translation_key in names
+        assert description.translation_key in icons
+        placeholders = set(re.findall(r"\{(\w+)\}", names[description.translation_key]["name"]))
+        assert placeholders == set(description.translation_placeholders or {})
+    options = STRINGS["options"]
+    assert len(LADDER_ERRORS) == 4
+    assert {f"ladder_{reason}" for reason in LADDER_ERRORS} <= set(options["error"])
+    section = options["step"]["init"]["sections"][OPTIONS_SECTION_CAPACITY]
+    assert (
+        set(section["data"])
+        == set(section["data_description"])
+        == {
+            CONF_CAPACITY_TARIFF,
+            CONF_CAPACITY_LADDER,
+            CONF_CAPACITY_PEAKS,
+            CONF_CAPACITY_METHOD,
+        }
+    )
+    assert set(STRINGS["selector"][CONF_CAPACITY_METHOD]["options"]) == {
+        method.value for method in PeakMethod
+    }
     assert set(icons) <= set(names)
     assert "electricity_meter" in devices
     flow_errors = {"cannot_connect", "no_data", "no_valid_frames", "invalid_key", "unknown"}

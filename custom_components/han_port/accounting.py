@@ -92,7 +92,8 @@ the energy up to the drop is kept, the new value becomes the reference, ``rebase
 goes up by one (the caller logs once), no row is ever negative, and the row holding
 the drop is estimated. A drop of at most 1e-9 relative is float noise: no change.
 
-Junk. Non-finite or negative values are ignored and counted in ``ignored``.
+Junk. Non-finite or negative values, and values above MAX_REGISTER, are ignored and
+counted in ``ignored``: a difference of two such values could overflow to infinity.
 
 Cost. A price series is a list of (time, price per kWh) samples as recorded: each is
 in effect from its time until the next; None (or a non-finite number) means the
@@ -114,6 +115,9 @@ HOUR: Final = timedelta(hours=1)
 BOUNDARY_WINDOW: Final = timedelta(minutes=5)
 CLOCK_TOLERANCE: Final = timedelta(minutes=10)
 NOISE: Final = 1e-9  # relative drop treated as float noise, not a decrease
+# No meter register holds more: 10^12 kWh is a thousand years of a large power
+# station's output. Anything above is a decoding accident, not energy.
+MAX_REGISTER: Final = 1e12
 
 _HALF_HOUR: Final = timedelta(minutes=30)
 _PER_KWH: Final = {"wh": 1000.0, "kwh": 1.0, "mwh": 0.001}
@@ -228,7 +232,7 @@ class HourlyRegister:
         timestamp as decoded (aware, naive local, or None).
         """
         arrival = _utc(arrival)
-        if not math.isfinite(value) or value < 0:
+        if not math.isfinite(value) or not 0 <= value <= MAX_REGISTER:
             self.ignored += 1
             return []
         if (

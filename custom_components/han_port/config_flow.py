@@ -10,6 +10,7 @@ they get no matcher and are picked from the port list instead.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 import os
 import re
 from typing import Any, Final, override
@@ -22,12 +23,17 @@ from homeassistant.config_entries import (
     OptionsFlowWithReload,
 )
 from homeassistant.core import callback
+from homeassistant.data_entry_flow import section
 from homeassistant.helpers.selector import (
+    BooleanSelector,
     EntitySelector,
     EntitySelectorConfig,
     NumberSelector,
     NumberSelectorConfig,
     NumberSelectorMode,
+    SelectSelector,
+    SelectSelectorConfig,
+    SelectSelectorMode,
     SerialPortSelector,
     TextSelector,
 )
@@ -36,10 +42,22 @@ import probatio
 
 from . import decoder_options
 from .accounting import price_factor_per_kwh
+from .capacity import (
+    DEFAULT_COUNT,
+    DEFAULT_LADDER,
+    LadderError,
+    PeakMethod,
+    format_ladder,
+    parse_ladder,
+)
 from .const import (
     CONF_AUTH_KEY,
     CONF_BAUDRATE,
     CONF_BYTE_SIZE,
+    CONF_CAPACITY_LADDER,
+    CONF_CAPACITY_METHOD,
+    CONF_CAPACITY_PEAKS,
+    CONF_CAPACITY_TARIFF,
     CONF_DEVICE,
     CONF_EXPORT_PRICE,
     CONF_IMPORT_PRICE,
@@ -62,6 +80,8 @@ from .const import (
     DEFAULT_SCALE,
     DOMAIN,
     LOGGER,
+    MAX_CAPACITY_PEAKS,
+    OPTIONS_SECTION_CAPACITY,
     SOURCE_MQTT,
 )
 from .detect import DetectionError, Heard, decode_captured, detect_meter
@@ -621,8 +641,9 @@ def _meter_data(reading: Reading) -> dict[str, Any]:
 
 
 class HanPortOptionsFlow(OptionsFlowWithReload):
-    """How often fast values are written, the current-transformer scale, and the price
-    sensors that give the hourly energy statistics their cost."""
+    """How often fast values are written, the current-transformer scale, the price
+    sensors that give the hourly energy statistics their cost, and the capacity tariff
+    (a section of its own, saved flat with the other options)."""
 
     async def async_step_init(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         errors: dict[str, str] = {}
@@ -630,9 +651,19 @@ class HanPortOptionsFlow(OptionsFlowWithReload):
             for option in (CONF_IMPORT_PRICE, CONF_EXPORT_PRICE):
                 if (entity_id := user_input.get(option)) and not self._is_price(entity_id):
                     errors[option] = "price_unit"
+            saved = {k: v for k, v in user_input.items() if k != OPTIONS_SECTION_CAPACITY}
+            if (tariff := user_input.get(OPTIONS_SECTION_CAPACITY)) is None:
+                saved |= _tariff_suggested(self.config_entry.options)
+            else:
+                try:
+                    saved |= _tariff_options(tariff)
+                except LadderError as err:
+                    # A field inside a section shows no error of its own: the section does.
+                    errors[OPTIONS_SECTION_CAPACITY] = f"ladder_{err.reason}"
             if not errors:
-                return self.async_create_entry(data=user_input)
+                return self.async_create_entry(data=saved)
         options = self.config_entry.options
+        tariff_on = options.get(CONF_CAPACITY_TARIFF, self.hass.config.country == "NO")
         schema = probatio.Schema(
             {
                 probatio.Required(
@@ -673,11 +704,52 @@ class HanPortOptionsFlow(OptionsFlowWithReload):
                 probatio.Optional(CONF_EXPORT_PRICE): EntitySelector(
                     EntitySelectorConfig(domain="sensor")
                 ),
+                # Optional: a client that leaves the section out keeps the tariff as it is.
+                probatio.Optional(OPTIONS_SECTION_CAPACITY): section(
+                    probatio.Schema(
+                        {
+                            probatio.Required(
+                                CONF_CAPACITY_TARIFF, default=tariff_on
+                            ): BooleanSelector(),
+                            probatio.Required(
+                                CONF_CAPACITY_LADDER,
+                                default=options.get(
+                                    CONF_CAPACITY_LADDER, format_ladder(DEFAULT_LADDER)
+                                ),
+                            ): TextSelector(),
+                            probatio.Required(
+                                CONF_CAPACITY_PEAKS,
+                                default=options.get(CONF_CAPACITY_PEAKS, DEFAULT_COUNT),
+                            ): NumberSelector(
+                                NumberSelectorConfig(
+                                    min=1,
+                                    max=MAX_CAPACITY_PEAKS,
+                                    step=1,
+                                    mode=NumberSelectorMode.BOX,
+                                )
+                            ),
+                            probatio.Required(
+                                CONF_CAPACITY_METHOD,
+                                default=options.get(CONF_CAPACITY_METHOD, PeakMethod.TOP_DAYS),
+                            ): SelectSelector(
+                                SelectSelectorConfig(
+                                    options=[method.value for method in PeakMethod],
+                                    mode=SelectSelectorMode.LIST,
+                                    translation_key=CONF_CAPACITY_METHOD,
+                                )
+                            ),
+                        }
+                    ),
+                    {"collapsed": not tariff_on},
+                ),
             }
         )
+        suggested = {**options, OPTIONS_SECTION_CAPACITY: _tariff_suggested(options)}
+        if user_input is not None:
+            suggested = user_input
         return self.async_show_form(
             step_id="init",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or options),
+            data_schema=self.add_suggested_values_to_schema(schema, suggested),
             errors=errors,
         )
 
@@ -688,3 +760,29 @@ class HanPortOptionsFlow(OptionsFlowWithReload):
         if state is None:
             return True
         return price_factor_per_kwh(state.attributes.get("unit_of_measurement")) is not None
+
+
+_TARIFF_OPTIONS: Final = (
+    CONF_CAPACITY_TARIFF,
+    CONF_CAPACITY_LADDER,
+    CONF_CAPACITY_PEAKS,
+    CONF_CAPACITY_METHOD,
+)
+
+
+def _tariff_options(tariff: dict[str, Any]) -> dict[str, Any]:
+    """The tariff section's input as options; LadderError for step limits that cannot be used.
+
+    The ladder is saved as `format_ladder` writes it, so the form shows it back the
+    same way whatever separators were typed.
+    """
+    return {
+        CONF_CAPACITY_TARIFF: bool(tariff[CONF_CAPACITY_TARIFF]),
+        CONF_CAPACITY_LADDER: format_ladder(parse_ladder(tariff[CONF_CAPACITY_LADDER])),
+        CONF_CAPACITY_PEAKS: int(tariff[CONF_CAPACITY_PEAKS]),
+        CONF_CAPACITY_METHOD: tariff[CONF_CAPACITY_METHOD],
+    }
+
+
+def _tariff_suggested(options: Mapping[str, Any]) -> dict[str, Any]:
+    return {key: options[key] for key in _TARIFF_OPTIONS if key in options}

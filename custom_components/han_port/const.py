@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import timedelta
 import logging
 from typing import Final
 
@@ -45,6 +46,20 @@ CONF_SCALE: Final = "scale"
 # hour of the hourly energy statistics (hourly.py).
 CONF_IMPORT_PRICE: Final = "import_price_entity"
 CONF_EXPORT_PRICE: Final = "export_price_entity"
+
+# The capacity tariff (tariff.py), kept flat in the options; the options form shows
+# them in a section of their own.
+OPTIONS_SECTION_CAPACITY: Final = "capacity"
+CONF_CAPACITY_TARIFF: Final = "capacity_tariff"
+CONF_CAPACITY_LADDER: Final = "capacity_ladder"
+CONF_CAPACITY_PEAKS: Final = "capacity_peaks"
+CONF_CAPACITY_METHOD: Final = "capacity_method"
+# The most peaks a grid company could average: a form field's upper bound.
+MAX_CAPACITY_PEAKS: Final = 10
+# The metering interval the tariff is computed on. Norwegian meters register hourly
+# today; the accounting takes the interval as a parameter, so 15-minute values only
+# need rows of that length, not a new design.
+CAPACITY_INTERVAL: Final = timedelta(minutes=60)
 
 # Defaults chosen for the recorder budget of an Aidon stream (list 1 every 2.5 s,
 # list 2 every 10 s, list 3 hourly), see sensor.py for the arithmetic: active power

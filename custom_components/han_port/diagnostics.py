@@ -66,10 +66,13 @@ _PRINTABLE: Final = re.compile(rb"[\x20-\x7e]+")
 _HEX_TEXT: Final = re.compile(rb"(?:[0-9A-Fa-f]{2})+")
 _FLAG_ID: Final = re.compile(rb"[A-Za-z]{3}")
 # A P1 equipment-id line: 0-0:96.1.1 (electricity), 0-n:96.1.0 and 0-n:96.1.1 (the
-# M-Bus sub-meters on channel n). The value is cut even where the window or an
-# error's raw bytes end inside it, and whether or not the telegram decoded.
+# M-Bus sub-meters on channel n), EasyMeter's serial 0-0:96.1.255 and property
+# number 1-0:0.0.0, the logical device name 0-0:42.0.0 (Smarty, E.ON Hungary). The
+# value is cut even where the window or an error's raw bytes end inside it, and
+# whether or not the telegram decoded.
 _P1_ID_LINE: Final = re.compile(
-    rb"0-[0-9]{1,3}:96\.1\.[01](?:[.*&][0-9]{1,3})?\(([^()\r\n]*)(?:\)|\Z)"
+    rb"(?:0-[0-9]{1,3}:(?:96\.1\.(?:[01]|255)|42\.0\.0)|1-0:0\.0\.0)"
+    rb"(?:[.*&][0-9]{1,3})?\(([^()\r\n]*)(?:\)|\Z)"
 )
 # A window cut mid-stream may begin inside a P1 line whose OBIS code is gone; every
 # P1 data line ends with ")" CR LF.
@@ -78,7 +81,9 @@ _PARTIAL_P1_LINE: Final = re.compile(rb"[\x20-\x7e]*\)\r?\n")
 
 def is_id_code(obis: Obis) -> bool:
     """Whether `obis` holds an equipment identifier (electricity or sub-meter)."""
-    return obis.a == 0 and obis.c == 96 and obis.d == 1 and obis.e in (0, 1)
+    if obis.a != 0:
+        return False
+    return (obis.c == 96 and obis.d == 1 and obis.e in (0, 1, 255)) or obis[2:5] == (42, 0, 0)
 
 
 def id_forms(secret: bytes) -> set[bytes]:
@@ -211,6 +216,8 @@ def _ids(entry: HanConfigEntry, raws: Iterable[bytes]) -> set[bytes]:
             found.add(reading.meter_id.encode())
         if reading.system_title:
             found.add(reading.system_title)
+        if reading.device_name:
+            found.add(reading.device_name.encode())
         for obis, measurement in reading.values.items():
             if is_id_code(obis) and isinstance(measurement.value, str) and measurement.value:
                 found.add(measurement.value.encode())

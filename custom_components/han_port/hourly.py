@@ -24,12 +24,12 @@ from __future__ import annotations
 
 import asyncio
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 import logging
 import math
-from typing import TYPE_CHECKING, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from homeassistant.components.recorder.history import state_changes_during_period
 from homeassistant.components.recorder.models import (
@@ -44,8 +44,9 @@ from homeassistant.components.recorder.statistics import (
     statistics_during_period,
 )
 from homeassistant.const import UnitOfEnergy, UnitOfReactiveEnergy
-from homeassistant.core import CALLBACK_TYPE, HomeAssistant, State, callback
+from homeassistant.core import CALLBACK_TYPE, CoreState, HomeAssistant, State, callback
 from homeassistant.helpers.recorder import get_instance
+from homeassistant.helpers.start import async_at_started
 from homeassistant.helpers.translation import async_get_translations
 from homeassistant.util import dt as dt_util, slugify
 from homeassistant.util.unit_conversion import EnergyConverter, ReactiveEnergyConverter
@@ -68,6 +69,10 @@ PRICE_LOOKBEHIND: Final = timedelta(seconds=1)
 # Readings kept per register while the last rows are read from the recorder (a P1
 # meter sends every second; this covers an hour of a recorder still migrating).
 PENDING_MAX: Final = 4096
+
+# Called with a register's hub key ("1.8.0") and the rows just imported for it, in the
+# meter's units (before the scale option); see HourlyStatistics.async_add_rows_listener.
+type RowsListener = Callable[[str, list[HourRow]], None]
 
 
 @dataclass(frozen=True, slots=True)
@@ -174,8 +179,21 @@ class HourlyStatistics:
         self.tracks: dict[str, _RegisterTrack] = {}
         self.costs: list[_CostTrack] = []
         self._unsubscribe: CALLBACK_TYPE | None = None
+        self._at_started: list[CALLBACK_TYPE] = []
         self._catch_up: asyncio.Task[None] | None = None
         self._catch_up_again = False
+        self._catch_up_deferred = False
+        self._rows_listeners: list[RowsListener] = []
+
+    @callback
+    def async_add_rows_listener(self, listener: RowsListener) -> CALLBACK_TYPE:
+        """Call `listener(register key, rows)` after each import of a register's rows.
+
+        For the capacity tariff (tariff.py): the rows carry `estimated`, which the
+        statistic does not keep, and they come the moment the hour is booked.
+        """
+        self._rows_listeners.append(listener)
+        return lambda: self._rows_listeners.remove(listener)
 
     async def async_start(self) -> None:
         """Name the statistics, listen to the hub, resume from the recorder."""
@@ -223,8 +241,10 @@ class HourlyStatistics:
         self._unsubscribe = self.hub.async_add_reading_listener(self._on_reading)
         # Not awaited here, so that setup does not wait for the database; readings wait
         # in `pending` meanwhile. A tracked task: an unload waits for it to end.
-        self.entry.async_create_task(
-            self.hass, self._resume(), f"{DOMAIN} hourly statistics resume"
+        self._at_started.append(
+            async_when_started(
+                self.hass, self.entry, self._resume, f"{DOMAIN} hourly statistics resume"
+            )
         )
 
     @callback
@@ -233,6 +253,9 @@ class HourlyStatistics:
         if self._unsubscribe is not None:
             self._unsubscribe()
             self._unsubscribe = None
+        for cancel in self._at_started:
+            cancel()
+        self._at_started.clear()
 
     # ---- resume --------------------------------------------------------------------
 
@@ -369,12 +392,21 @@ class HourlyStatistics:
             )
         if any(cost.description.register == track.description.key for cost in self.costs):
             self._request_cost_catch_up()
+        for listener in list(self._rows_listeners):
+            listener(track.description.key, rows)
 
     # ---- cost ------------------------------------------------------------------------
 
     @callback
     def _request_cost_catch_up(self) -> None:
         if not self.costs:
+            return
+        if self.hass.state is not CoreState.running:
+            # Readings arrive while Home Assistant is still starting; the recorder
+            # commits nothing before it has started (see async_when_started).
+            if not self._catch_up_deferred:
+                self._catch_up_deferred = True
+                self._at_started.append(async_at_started(self.hass, self._deferred_catch_up))
             return
         if self._catch_up is not None and not self._catch_up.done():
             # The running pass may have read the energy rows already: once more after it.
@@ -383,6 +415,11 @@ class HourlyStatistics:
         self._catch_up = self.entry.async_create_task(
             self.hass, self._catch_up_costs(), f"{DOMAIN} hourly cost statistics"
         )
+
+    @callback
+    def _deferred_catch_up(self, _hass: HomeAssistant) -> None:
+        self._catch_up_deferred = False
+        self._request_cost_catch_up()
 
     async def _catch_up_costs(self) -> None:
         while True:
@@ -478,3 +515,24 @@ def _price_per_kwh(state: State) -> float | None:
     if factor is None or not math.isfinite(price):
         return None
     return price * factor
+
+
+@callback
+def async_when_started(
+    hass: HomeAssistant,
+    entry: ConfigEntry,
+    work: Callable[[], Coroutine[Any, Any, None]],
+    name: str,
+) -> CALLBACK_TYPE:
+    """Run `work()` as a task of `entry` once Home Assistant has started; cancel with the result.
+
+    Work that reads or waits for the recorder must not start earlier: Home Assistant
+    waits for an entry's tasks before it finishes starting, and the recorder commits
+    nothing until it has, so a task waiting for a commit would hold both up.
+    """
+
+    @callback
+    def start(_hass: HomeAssistant) -> None:
+        entry.async_create_task(hass, work(), name)
+
+    return async_at_started(hass, start)

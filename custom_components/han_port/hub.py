@@ -12,6 +12,7 @@ import asyncio
 from collections import deque
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from datetime import datetime
 import logging
 import time
 from typing import TYPE_CHECKING, Final
@@ -30,7 +31,7 @@ from .const import (
     LOGGER,
 )
 from .han import DecoderOptions, Event, FrameError, Measurement, Obis, Reading, StreamDecoder
-from .han.model import Reason, SubMeter
+from .han.model import P1Reading, Reason, SubMeter
 from .meter_filter import MeterFilter
 
 if TYPE_CHECKING:
@@ -48,6 +49,8 @@ REPAIR_DECRYPT_AFTER: Final = 60.0
 # Pseudo-keys for the values a Reading carries outside its OBIS list.
 KEY_METER_ID: Final = "meter_id"
 KEY_LIST_VERSION: Final = "list_version"
+# After a value's key, the key of the time the meter measured it (captured_key).
+CAPTURED_SUFFIX: Final = "_time"
 
 
 # Kept for diagnostics only; small and bounded.
@@ -83,6 +86,15 @@ def entity_key(obis: Obis) -> str:
     return f"{obis.a}-{obis.c}.{obis.d}.{obis.e}"
 
 
+def captured_key(obis: Obis) -> str:
+    """The key of the time a value was measured at, when the meter sends one.
+
+    The Belgian month peak 1-0:1.6.0 comes with the moment it was reached:
+    "1.6.0_time" beside "1.6.0".
+    """
+    return f"{entity_key(obis)}{CAPTURED_SUFFIX}"
+
+
 def sub_meter_key(medium: str, channel: int) -> str:
     """The key of a P1 sub-meter's reading: "gas_1" for the gas meter on M-Bus channel 1.
 
@@ -99,7 +111,19 @@ def reading_keys(reading: Reading) -> set[str]:
         for sub_meter in reading.sub_meters
         if sub_meter.medium is not None
     }
-    return {sub_meter_keys.get(obis) or entity_key(obis) for obis in reading.values}
+    keys = {sub_meter_keys.get(obis) or entity_key(obis) for obis in reading.values}
+    return keys | {captured_key(obis) for obis in _value_times(reading)}
+
+
+def _value_times(reading: Reading) -> dict[Obis, datetime]:
+    """The times of measurement a reading carries beside its values, but a sub-meter's.
+
+    A sub-meter's reading time is its own device's business (SubMeter.captured).
+    """
+    if not isinstance(reading, P1Reading) or not reading.captured:
+        return {}
+    registers = {sub_meter.register for sub_meter in reading.sub_meters}
+    return {obis: when for obis, when in reading.captured.items() if obis not in registers}
 
 
 class RecentBytes:
@@ -381,13 +405,16 @@ class MeterHub:
                 new_keys = [*(new_keys or ()), key]
             for listener in listeners.get(key, ()):
                 listener(measurement, now)
-        for key, text in (
+        extras: list[tuple[str, str | datetime | None]] = [
             (KEY_METER_ID, reading.meter_id),
             (KEY_LIST_VERSION, reading.list_version),
-        ):
-            if text is None:
+        ]
+        if isinstance(reading, P1Reading):
+            extras += ((captured_key(obis), when) for obis, when in _value_times(reading).items())
+        for key, extra in extras:
+            if extra is None:
                 continue
-            measurement = Measurement(text)
+            measurement = Measurement(extra)
             values[key] = measurement
             if key not in self.seen:
                 new_keys = [*(new_keys or ()), key]

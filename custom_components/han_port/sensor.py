@@ -13,17 +13,24 @@ options:
   meters that send them per-phase power, power factor, frequency): at most one write
   per 60 s each -> 8 x 60 = 480 rows/hour for the Aidon list;
 - energy registers: one per hour each when the register moved -> <= 4 rows/hour;
-- meter id and list version: written once.
+- meter id and list version: written once;
+- the running hour and the capacity tariff (tariff_sensor.py), with the tariff on as
+  in Norway by default: the hour's energy, its estimate and the headroom change with
+  every power value but are written with the other fast-changing values, at most once
+  a minute -> 3 x 60 = 180 rows/hour (test_tariff_sensor.py counts them); the peak
+  average and the step when an hour is booked -> 2 rows/hour (the step once more each
+  time this hour's estimate crosses a step limit: its projected step).
 
-Total <= 720 + 480 + 4 = 1 204 rows/hour, 28 % of 4 300 (goal: <= 33 %), while
-active power is never more than 5 s (two frames) old. The options flow lets a user
-choose between detail and database size.
+Total <= 720 + 480 + 4 + 180 + 2 = 1 386 rows/hour, 32 % of 4 300 (goal: <= 33 %),
+while active power is never more than 5 s (two frames) old. The options flow lets a
+user choose between detail and database size.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from enum import StrEnum
 import math
 from typing import TYPE_CHECKING, Any, Final, Self, TypeIs, override
@@ -49,6 +56,7 @@ from homeassistant.const import (
 )
 from homeassistant.core import HomeAssistant, callback
 from homeassistant.helpers.entity_platform import AddConfigEntryEntitiesCallback
+from homeassistant.util import dt as dt_util
 
 from . import hub as hub_module
 from .const import (
@@ -65,8 +73,15 @@ from .han import Measurement, Obis, Unit
 from .han.cosem import quantity
 from .han.model import MBUS_CHANNELS, MEDIA, MEDIUM_COOLING, MEDIUM_GAS, MEDIUM_HEAT, MEDIUM_WATER
 from .han.vendors import vendor_for
-from .hub import KEY_LIST_VERSION, KEY_METER_ID, device_identifier, sub_meter_key
+from .hub import (
+    CAPTURED_SUFFIX,
+    KEY_LIST_VERSION,
+    KEY_METER_ID,
+    device_identifier,
+    sub_meter_key,
+)
 from .register import SETTLE_READINGS, RegisterBasis, RegisterChange, RegisterSeries
+from .tariff_sensor import async_setup_tariff_sensors
 
 if TYPE_CHECKING:
     from . import HanConfigEntry
@@ -102,6 +117,7 @@ class HanSensorEntityDescription(SensorEntityDescription):
     throttle: Throttle = Throttle.NONE
     register: bool = False  # cumulative: restored, never a glitch (register.py)
     text: bool = False  # a string (meter id, list version), not a number
+    timestamp: bool = False  # the meter's local time of a value (key "1.6.0_time")
     medium: str | None = None
     channel: int | None = None
 
@@ -256,6 +272,17 @@ SENSORS: tuple[HanSensorEntityDescription, ...] = (
     _power("2.7.0", "active_power_export", throttle=Throttle.POWER),
     _power("3.7.0", "reactive_power_import", reactive=True, throttle=Throttle.MEASUREMENT),
     _power("4.7.0", "reactive_power_export", reactive=True, throttle=Throttle.MEASUREMENT),
+    # Belgian (e-MUCS) meters: the running 15-minute average of import power, and the
+    # highest such average this month, on which the capacity tariff is billed (HA's
+    # dsmr integration shows the same two).
+    _power("1.4.0", "current_average_demand", throttle=Throttle.MEASUREMENT),
+    _power("1.6.0", "maximum_demand_current_month"),
+    HanSensorEntityDescription(
+        key=f"1.6.0{CAPTURED_SUFFIX}",
+        translation_key="maximum_demand_current_month_time",
+        device_class=SensorDeviceClass.TIMESTAMP,
+        timestamp=True,
+    ),
     HanSensorEntityDescription(
         key="13.7.0",
         translation_key="power_factor",
@@ -333,6 +360,8 @@ async def async_setup_entry(
 
     add_sensors(list(hub.seen))
     entry.async_on_unload(hub.async_add_new_key_listener(add_sensors))
+    # The running hour and the capacity tariff: tariff.py and tariff_sensor.py.
+    await async_setup_tariff_sensors(hass, entry, async_add_entities)
 
 
 class HanSensor(HanEntity, SensorEntity):
@@ -364,12 +393,17 @@ class HanSensor(HanEntity, SensorEntity):
             self._accept(measurement, hub_module.monotonic())
         self.async_on_remove(self._hub.async_add_value_listener(key, self._on_measurement))
 
-    def _value(self, measurement: Measurement) -> float | str | None:
+    def _value(self, measurement: Measurement) -> float | str | datetime | None:
         """The state for a measurement, or None when it must not be shown."""
         value = measurement.value
         description = self.entity_description
         if description.text:
             return value if isinstance(value, str) and value else None
+        if description.timestamp:
+            if not isinstance(value, datetime):
+                return None
+            # P1 gives the meter's wall-clock time, the W/S flag in `fold`.
+            return value if value.tzinfo else value.replace(tzinfo=dt_util.get_default_time_zone())
         if (
             not isinstance(value, (int, float))
             or isinstance(value, bool)

@@ -132,6 +132,7 @@ SCREENSHOT_NAMES: Final = (
     "06-device-page.png",
     "07-energy-config.png",
     "08-energy-dashboard.png",
+    "09-capacity-tariff.png",
 )
 
 # Text of every node, shadow roots included (HA's frontend is web components all
@@ -158,6 +159,13 @@ DEVICE_VALUES: Final = {
     "current": re.compile(rf"Current L1 \| {NUMBER} A\b"),
     "voltage": re.compile(rf"Voltage L1 \| {NUMBER} V\b"),
     "energy": re.compile(rf"Active energy import \| {NUMBER} kWh\b"),
+}
+# The capacity tariff's sensors a Norwegian home sees without configuring anything.
+TARIFF_VALUES: Final = {
+    "hour": re.compile(rf"Energy import this hour \| {NUMBER} kWh\b"),
+    "average": re.compile(rf"Capacity peak average \| {NUMBER} kW\b"),
+    "step": re.compile(rf"Capacity step \| {NUMBER}(?! kW)"),
+    "headroom": re.compile(rf"Capacity headroom \| {NUMBER} W\b"),
 }
 
 
@@ -511,6 +519,14 @@ class Browser:
         await self.page.screenshot(path=SHOTS / name, full_page=full_page)
         say(f"screenshot docs/screenshots/{name}")
 
+    async def shot_element(self, name: str, holding: str) -> None:
+        """A screenshot of the card that holds the text `holding`."""
+        assert name in SCREENSHOT_NAMES
+        card = self.page.locator("ha-card").filter(has_text=holding).last
+        await card.scroll_into_view_if_needed()
+        await card.screenshot(path=SHOTS / name)
+        say(f"screenshot docs/screenshots/{name}")
+
     async def text(self) -> str:
         text: str = await self.page.evaluate(DEEP_TEXT_JS)
         return text
@@ -647,14 +663,19 @@ async def open_device_page(b: Browser, instance: Instance) -> None:
     await page.get_by_text("Sensors", exact=True).wait_for()
 
 
-async def read_device_values(b: Browser, need: set[str], within: float) -> dict[str, float]:
+async def read_device_values(
+    b: Browser,
+    need: set[str],
+    within: float,
+    patterns: dict[str, re.Pattern[str]] = DEVICE_VALUES,
+) -> dict[str, float]:
     """Wait until the device page shows every value in `need`; return what it shows."""
     deadline = time.monotonic() + within
     while True:
         text = await b.text()
         values = {
             name: float(match.group(1).replace(",", ""))
-            for name, pattern in DEVICE_VALUES.items()
+            for name, pattern in patterns.items()
             if (match := pattern.search(text))
         }
         if need <= values.keys():
@@ -985,6 +1006,18 @@ async def walk_browser(
             )
         await asyncio.sleep(1)
     lap(f"values moved on: {now}")
+
+    # Norway: the capacity tariff's sensors are on the device without any setting;
+    # the hour's energy is written once a minute, so it shows once a minute has passed.
+    deadline = time.monotonic() + VALUE_TIMEOUT
+    while (tariff := await read_device_values(b, set(TARIFF_VALUES), VALUE_TIMEOUT, TARIFF_VALUES))[
+        "hour"
+    ] <= 0:
+        if time.monotonic() > deadline:
+            raise WalkthroughError(f"the hour's energy stayed 0 for {VALUE_TIMEOUT:.0f} s")
+        await asyncio.sleep(1)
+    await b.shot_element("09-capacity-tariff.png", "Capacity headroom")
+    lap(f"capacity tariff shows {tariff}")
     if b.blocked:
         say(f"refused {len(b.blocked)} non-loopback request(s): {b.blocked[:5]}")
 

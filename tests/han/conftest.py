@@ -111,6 +111,7 @@ def as_plain(reading: Reading) -> dict[str, Any]:
         "meter_type": reading.meter_type,
         "manufacturer": reading.manufacturer,
         "list_version": reading.list_version,
+        "device_name": reading.device_name,
         "timestamp": reading.timestamp,
         "utcoffset": reading.timestamp.utcoffset() if reading.timestamp else None,
         "transport": reading.transport,

@@ -7,6 +7,7 @@ import pytest
 from custom_components.han_port.han import apdu
 from custom_components.han_port.han.apdu import (
     BlockTransfer,
+    UncheckedPlain,
     UnsupportedApduError,
     data_notification,
     datetime_offset,
@@ -14,7 +15,7 @@ from custom_components.han_port.han.apdu import (
     unwrap,
 )
 from custom_components.han_port.han.axdr import AxdrError, IntLeaf
-from custom_components.han_port.han.security import DecryptError, NoKeyError
+from custom_components.han_port.han.security import SMARTY_AUTH_KEY, DecryptError, NoKeyError
 from devtools.builder import glo_ciphering
 from devtools.corpus import BY_ID, raw_bytes
 
@@ -141,6 +142,54 @@ def test_unwrap_empty_ciphertext_is_a_decrypt_error() -> None:
     )
     with pytest.raises(DecryptError):
         unwrap(ciphered, KEY)
+
+
+def test_unwrap_encrypted_p1_telegram() -> None:
+    """An encrypted P1 port ciphers the telegram itself: the plaintext starts with "/"."""
+    telegram = b"/SAG5\r\n\r\n1-0:1.8.0(000001.000*kWh)\r\n!0000\r\n"
+    auth_key = bytes(range(16))
+    sealed = glo_ciphering(
+        telegram, system_title=TITLE, invocation_counter=1, key=KEY, auth_key=auth_key
+    )
+    checked = unwrap(sealed, KEY, auth_key)
+    assert (checked.apdu, checked.encrypted) == (telegram, True)
+    assert not isinstance(checked, UncheckedPlain)
+    # Without the authentication key: decrypted, but only the telegram's CRC can vouch.
+    unchecked = unwrap(sealed, KEY)
+    assert unchecked.apdu == telegram
+    assert isinstance(unchecked, UncheckedPlain)
+    with pytest.raises(DecryptError):
+        unwrap(sealed, KEY, bytes(16))
+    # Smarty's fixed authentication key is known: checked by the tag.
+    smarty = glo_ciphering(
+        telegram,
+        system_title=TITLE,
+        invocation_counter=1,
+        key=KEY,
+        auth_key=SMARTY_AUTH_KEY,
+    )
+    assert not isinstance(unwrap(smarty, KEY), UncheckedPlain)
+
+
+def test_unwrap_never_takes_a_data_notification_unchecked() -> None:
+    """A notification has no CRC of its own: with its tag unmatched it is refused."""
+    sealed = glo_ciphering(
+        _notification(b"\x00"),
+        system_title=TITLE,
+        invocation_counter=1,
+        key=KEY,
+        auth_key=bytes(range(16)),
+    )
+    with pytest.raises(DecryptError, match="authentication tag"):
+        unwrap(sealed, KEY)
+    untagged = glo_ciphering(
+        _notification(b"\x00"),
+        system_title=TITLE,
+        invocation_counter=1,
+        key=KEY,
+        security_control=0x20,
+    )
+    assert isinstance(unwrap(untagged, KEY), UncheckedPlain)
 
 
 # -- general block transfer ---------------------------------------------------------------

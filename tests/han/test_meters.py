@@ -13,7 +13,8 @@ from custom_components.han_port.han.meters import LayoutError, interpret, to_rea
 from custom_components.han_port.han.model import Obis, Reading, Reason
 from devtools.corpus import BY_ID, raw_bytes
 
-from .conftest import decode_all, hdlc_apdu, options_for, readings, reasons
+from ..more_meters import IDENTITY, POSITIONAL, REGISTER_MAP, Entry as MoreEntry, expected_values
+from .conftest import decode_all, errors, hdlc_apdu, options_for, readings, reasons, wall_clock
 
 
 def _obis(text: str) -> bytes:
@@ -200,7 +201,7 @@ def test_non_numbers_and_non_finite_floats_are_dropped() -> None:
         [_obis("0-0:96.1.0"), b"\x01\x02"],  # not text: no meter id
         [_obis("0-0:96.1.0"), 42],
         [_obis("0-0:1.0.0"), "not a clock"],
-        [_obis("0-0:42.0.0"), "unrelated"],
+        [_obis("0-0:96.13.0"), "unrelated"],  # a text message, not an identity
     ]
     reading = to_reading(body, None)
     assert _values(reading) == {"1-0:32.7.0": 230.5}
@@ -410,3 +411,72 @@ def test_one_maker_has_one_name_over_dlms_and_p1() -> None:
     entry = BY_ID["p1-nl-dsmr5-dsmrparser"]
     [p1] = readings(decode_all(raw_bytes(entry), options_for(entry)))
     assert dlms.manufacturer == p1.manufacturer == "Iskraemeco"
+
+
+# -- more meters (issue #13): Swiss VSE, Austrian and Slovenian lists ---------------------
+
+
+def assert_decodes_as_expected(entry: MoreEntry) -> None:
+    """The capture gives one reading, equal to `expected` in every field it names."""
+    events = decode_all(raw_bytes(entry), options_for(entry))
+    assert errors(events) == []
+    [reading] = readings(events)
+    expected = entry["expected"]
+    measured = {obis: m for obis, m in reading.values.items() if not isinstance(m.value, str)}
+    assert measured == expected_values(entry)
+    assert {obis: m.unit for obis, m in measured.items()} == {
+        obis: m.unit for obis, m in expected_values(entry).items()
+    }
+    assert reading.meter_id == expected["meter_id"]
+    assert reading.meter_type == expected["meter_type"]
+    assert reading.list_version == expected["list_version"]
+    # The maker, where the frame names it: logical device name or system title.
+    if expected.get("logical_device_name") or entry["encrypted"]:
+        assert reading.manufacturer == entry["vendor"]
+    assert reading.encrypted == entry["encrypted"]
+    # The fixture gives the wall clock to the second; the E360 also sends hundredths.
+    stamp = wall_clock(reading)
+    assert stamp is not None
+    assert stamp.replace(microsecond=0) == datetime.fromisoformat(expected["timestamp"])
+    deviation = expected["timestamp_deviation_min"]
+    assert reading.timestamp is not None
+    if deviation is None:
+        assert reading.timestamp.tzinfo is None
+    else:
+        assert reading.timestamp.utcoffset() == timedelta(minutes=-deviation)
+
+
+@pytest.mark.parametrize("entry", IDENTITY, ids=lambda entry: entry["id"])
+def test_logical_device_name_identifies_a_meter_without_meter_id(entry: MoreEntry) -> None:
+    """0-0:42.0.0 is the meter id of lists without one; a sub-meter's id never is."""
+    assert_decodes_as_expected(entry)
+
+
+def test_identity_registers_of_a_list_without_meter_id() -> None:
+    body: list[AxdrValue] = [
+        [_obis("0-1:96.1.0"), "24521662"],  # M-Bus channel 1's meter
+        [_obis("0-0:96.1.3"), "16820005"],  # Elektro Ljubljana's list identifier
+        [_obis("0-0:42.0.0"), b"ISK1030789375606"],
+        [_obis("1-0:1.7.0"), 1393],
+    ]
+    reading = to_reading(body, None)
+    assert reading.meter_id == "ISK1030789375606"
+    assert reading.list_version == "16820005"
+    assert reading.manufacturer == "Iskraemeco"
+    # A meter id, where one is sent, wins over the logical device name.
+    reading = to_reading([*body, [_obis("0-0:96.1.1"), "1935912"]], None)
+    assert reading.meter_id == "1935912"
+    assert reading.device_name == "ISK1030789375606"
+    assert reading.manufacturer == "Iskraemeco"
+
+
+@pytest.mark.parametrize("entry", REGISTER_MAP, ids=lambda entry: entry["id"])
+def test_per_model_units_of_lists_without_scaler(entry: MoreEntry) -> None:
+    """E450, E570, E360 and AM550 units from the model the capture-object list names."""
+    assert_decodes_as_expected(entry)
+
+
+@pytest.mark.parametrize("entry", POSITIONAL, ids=lambda entry: entry["id"])
+def test_lists_without_obis_codes_by_position(entry: MoreEntry) -> None:
+    """Netz Burgenland's 14-element E450 list, Elektro Ljubljana's 18 and 12 (AM550)."""
+    assert_decodes_as_expected(entry)

@@ -12,10 +12,12 @@ import pytest
 
 from custom_components.han_port.han.crc import crc16_arc
 from custom_components.han_port.han.model import (
+    MBUS_CHANNELS,
     MEDIUM_COOLING,
     MEDIUM_GAS,
     MEDIUM_HEAT,
     MEDIUM_WATER,
+    Event,
     FrameError,
     Measurement,
     Obis,
@@ -28,10 +30,33 @@ from custom_components.han_port.han.p1 import (
     NOT_A_TELEGRAM,
     P1_MAX_LENGTH,
     decode_telegram,
+    find_ciphered_end,
     find_end,
+    has_crc,
+    is_trailer,
 )
+from custom_components.han_port.han.stream import StreamDecoder
 from devtools.corpus import CORPUS, FIXTURES, load
 
+from ..more_meters import (
+    BY_ID as MORE,
+    EASYMETER_DE,
+    EASYMETER_FF,
+    EON_HU,
+    FLUVIUS,
+    ISKRA_IE,
+    P1 as MORE_P1,
+    SMARTY_ENCRYPTED,
+    SMARTY_PLAIN,
+    T210_ENCRYPTED,
+    T210_PLAIN,
+    UNPADDED_CRC,
+    Entry,
+    expected_timestamp,
+    expected_values,
+    options_for,
+    raw_bytes,
+)
 from ..p1_telegrams import (
     FLUVIUS_GAS_ID,
     FLUVIUS_WATER_ID,
@@ -42,6 +67,7 @@ from ..p1_telegrams import (
     fluvius_gas_and_water,
     mbus_lines,
 )
+from .conftest import errors, readings, reasons
 
 P1_ENTRIES = [entry for entry in CORPUS if entry["transport"] == "p1-ascii"]
 BINARY_ENTRIES = [entry for entry in CORPUS if entry.get("hex")]
@@ -605,8 +631,9 @@ def test_summer_winter_flag_resolves_the_repeated_autumn_hour() -> None:
         (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n\x8a!\r\n", Reason.FORMAT, "byte 0x8A at offset 27"),
         (b"KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", Reason.MALFORMED, "does not start with '/'"),
         (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n", Reason.TRUNCATED, "no end line"),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A\r\n", Reason.MALFORMED, "not 4 CRC hex digits"),
-        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2G", Reason.MALFORMED, "not 4 CRC hex digits"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A\r\n", Reason.CRC, "telegram says 1A, computed"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2G", Reason.MALFORMED, "not 1-4 CRC hex digits"),
+        (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!1A2B3", Reason.MALFORMED, "not 1-4 CRC hex digits"),
         (b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n/KAM5", Reason.MALFORMED, "'\\r\\n/KAM5'"),
         (b"/K5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n", Reason.MALFORMED, "identification line '/K5'"),
         (b"/KAM5\r\n\r\nno data here\r\n!\r\n", Reason.MALFORMED, "no OBIS data lines"),
@@ -689,3 +716,255 @@ def _decimal_text(raw: int, places: int) -> str:
     if not places:
         return f"{raw:08d}"
     return f"{raw // 10**places:06d}.{raw % 10**places:0{places}d}"
+
+
+# ---------------------------------------------------------------- more meters (issue #13)
+
+
+@pytest.mark.parametrize("entry", MORE_P1, ids=lambda entry: entry["id"])
+def test_more_meters_capture_decodes_as_expected(entry: Entry) -> None:
+    """Every P1 capture of more_meters.json, whole and as captured, through the stream."""
+    decoder = StreamDecoder(options_for(entry))
+    events = decoder.feed(raw_bytes(entry)) + decoder.flush()
+    if not entry["valid"]:
+        assert readings(events) == []
+        assert reasons(events) == [Reason.CRC]
+        return
+    # Nothing else: a gateway's lines after the telegram are not a frame error.
+    assert errors(events) == []
+    (reading,) = readings(events)
+    expected = entry["expected"]
+    measured = {o: m for o, m in reading.values.items() if not isinstance(m.value, str)}
+    assert measured == expected_values(entry)
+    # int where the scaled value is whole (2589 W), float otherwise.
+    assert {o: type(m.value) for o, m in measured.items()} == {
+        o: type(m.value) for o, m in expected_values(entry).items()
+    }
+    # The only text values are sub-meter equipment ids.
+    texts = set(reading.values) - set(measured)
+    assert all(obis.b in MBUS_CHANNELS and obis[2:4] == (96, 1) for obis in texts)
+    assert reading.meter_id == expected["meter_id"]
+    assert reading.meter_type == expected["meter_type"]
+    assert reading.list_version == expected["list_version"]
+    assert reading.timestamp == expected_timestamp(entry)
+    assert reading.timestamp is None or reading.timestamp.fold == expected_timestamp(entry).fold
+    assert reading.transport == "p1"
+    assert reading.encrypted == entry["encrypted"]
+    if entry["encrypted"]:
+        assert reading.system_title == bytes.fromhex(entry["frame_check"]["gcm"]["system_title"])
+    assert decoder.stats.readings == 1
+
+
+@pytest.mark.parametrize("entry", [e for e in MORE_P1 if e["valid"]], ids=lambda e: e["id"])
+def test_more_meters_capture_fed_in_small_chunks(entry: Entry) -> None:
+    """A USB adapter hands over a few bytes at a time: the same reading, no error."""
+    data = raw_bytes(entry)
+    decoder = StreamDecoder(options_for(entry))
+    events: list[Event] = []
+    for start in range(0, len(data), 7):
+        events += decoder.feed(data[start : start + 7])
+    events += decoder.flush()
+    assert errors(events) == []
+    (reading,) = readings(events)
+    assert {o: m for o, m in reading.values.items() if not isinstance(m.value, str)} == (
+        expected_values(entry)
+    )
+
+
+def test_crc_without_leading_zero_is_the_number_it_writes() -> None:
+    """'!B9F' is CRC 0B9F (dsmr_parser's TELEGRAM_UNPADDED_CRC, a Warmtelink heat meter)."""
+    telegram = raw_bytes(MORE[UNPADDED_CRC])
+    bang = telegram.index(b"\n!") + 2
+    assert telegram[bang : bang + 5] == b"B9F\r\n"
+    assert find_end(telegram, 0) == bang + 3
+    assert find_end(telegram[: bang + 3], 0) == NEED_MORE  # a fourth digit may follow
+    reading = decoded(telegram)
+    assert value_of(reading, "0-1:24.2.1") == Measurement(240.86, "GJ")
+    # Written as 1, 2 or 4 digits with leading zeros: the same CRC.
+    for written in (b"0B9F", b"0b9f"):
+        assert isinstance(decode_telegram(telegram[:bang] + written + b"\r\n"), Reading)
+    # Another three-digit number is a CRC error, not junk.
+    error = rejected(telegram[:bang] + b"B9E\r\n")
+    assert error.reason == Reason.CRC
+    assert "telegram says B9E, computed 0B9F" in error.detail
+
+
+def test_short_crc_needs_its_line_end() -> None:
+    body = with_crc("/KAM5\n\n1-0:1.8.0(1*kWh)\n!")[:-6]
+    assert find_end(body + b"12\r\n", 0) == len(body) + 2
+    assert find_end(body + b"12\n", 0) == len(body) + 2
+    assert find_end(body + b"12/", 0) == NOT_A_TELEGRAM
+    assert find_end(body + b"12", 0) == NEED_MORE
+
+
+def test_power_factor_without_unit_is_a_value() -> None:
+    """E.ON Hungary sends 1-0:13.7.0(4.556): a value with unit None; status lines stay out."""
+    reading = decoded(raw_bytes(MORE[EON_HU]))
+    for code, value in (
+        ("1-0:13.7.0", 4.556),
+        ("1-0:33.7.0", 4.591),
+        ("1-0:53.7.0", 4.542),
+        ("1-0:73.7.0", 4.552),
+    ):
+        assert value_of(reading, code) == Measurement(value, None)
+    for status in ("0-0:96.14.0", "0-0:96.3.10", "0-0:42.0.0", "0-0:96.1.0"):
+        assert Obis.parse(status) not in reading.values
+
+
+def test_only_unitless_quantities_are_read_without_a_unit() -> None:
+    reading = decoded(
+        with_crc(
+            "/XYZ5\n\n"
+            "1-0:13.7.0(0.98)\n"
+            "1-0:33.7.0(1)\n"
+            "1-0:53.7.0(x.5)\n"  # not a number
+            "1-0:73.7.0(0.5)(0.6)\n"  # two bare numbers: not one value
+            "1-0:1.7.0(1.000)\n"  # power needs its unit
+            "1-0:32.32.0(00003)\n"  # voltage sag count
+            "0-0:96.7.21(00015)\n"
+            "!"
+        )
+    )
+    assert dict(reading.values) == {
+        Obis.parse("1-0:13.7.0"): Measurement(0.98, None),
+        Obis.parse("1-0:33.7.0"): Measurement(1, None),
+    }
+
+
+def test_easymeter_names_itself_in_96_1_255() -> None:
+    """Q3D: serial 1ESY... in 0-0:96.1.255, a property number in 1-0:0.0.0."""
+    for entry_id, meter_id in ((EASYMETER_FF, "1ESY1313002565"), (EASYMETER_DE, "1ESY1336001560")):
+        telegram = raw_bytes(MORE[entry_id])
+        reading = decoded(telegram[: find_end(telegram, 0)])
+        assert reading.meter_id == meter_id
+        assert reading.manufacturer == "EasyMeter"
+
+
+def test_meter_id_falls_back_to_the_logical_device_name() -> None:
+    """A Smarty sends no 96.1.x: its logical device name 0-0:42.0.0 is its id."""
+    assert decoded(raw_bytes(MORE[SMARTY_PLAIN])).meter_id == (
+        "53414731303330373030303132373031"  # "SAG1030700012701"
+    )
+    # With 96.1.0 beside it (E.ON Hungary), 96.1.0 is the id.
+    assert decoded(raw_bytes(MORE[EON_HU])).meter_id == "383930303832323030303032313630"
+
+
+def test_first_of_several_values_is_the_value() -> None:
+    """Smarty's 1-1:31.4.0(040*A)(-040*A): 40 A, as dsmr_parser reads it."""
+    reading = decoded(raw_bytes(MORE[SMARTY_PLAIN]))
+    assert value_of(reading, "1-1:31.4.0") == Measurement(40, "A")
+
+
+def test_iskra_ie_identification_line_with_a_control_byte() -> None:
+    """dsmr_parser's TELEGRAM_ISKRA_IE has 0x02 where the meter sends the pair '\\2'."""
+    telegram = raw_bytes(MORE[ISKRA_IE])
+    assert telegram.startswith(b"/ISk5\x02MIE5T-200\r\n")
+    assert find_end(telegram, 0) == crc_end(telegram)
+    reading = decoded(telegram)
+    assert reading.manufacturer == "Iskraemeco"
+    assert reading.meter_id == "09610"
+    # As the meter sends it, with the CRC over the backslash pair: the same reading.
+    bang = telegram.index(b"\n!") + 2
+    real = telegram[:bang].replace(b"\x02", b"\\2", 1)
+    assert crc16_arc(real) == 0xF2A8
+    as_sent = decoded(real + b"F2A8\r\n")
+    assert dict(as_sent.values) == dict(reading.values)
+    # NUL and bytes above 0x7E still end a line that is no identification.
+    for byte in (b"\x00", b"\x80"):
+        assert find_end(telegram.replace(b"\x02", byte, 1), 0) == NOT_A_TELEGRAM
+        assert not isinstance(decode_telegram(telegram.replace(b"\x02", byte, 1)), Reading)
+    # A control byte in a data line is not text.
+    broken = telegram.replace(b"1-0:1.8.1", b"1-0:1.8\x02", 1)
+    assert find_end(broken, 0) == NOT_A_TELEGRAM
+    assert rejected(broken).reason == Reason.FORMAT
+
+
+def test_month_peak_comes_with_its_time() -> None:
+    """Fluvius 1-0:1.6.0(200509134558S)(02.589*kW): 2589 W, reached 9 May 13:45:58 CEST."""
+    reading = decoded(raw_bytes(MORE[FLUVIUS]))
+    peak = Obis.parse("1-0:1.6.0")
+    assert reading.values[peak] == Measurement(2589, "W")
+    assert reading.values[Obis.parse("1-0:1.4.0")] == Measurement(2351, "W")
+    when = reading.captured[peak]
+    assert when == datetime(2020, 5, 9, 13, 45, 58)
+    assert when.fold == 0  # S: summer time
+    # The sub-meters' reading times are there too; the 13-month history (98.1.0) is not.
+    assert set(reading.captured) == {peak, Obis.parse("0-1:24.2.3"), Obis.parse("0-2:24.2.1")}
+    assert reading.captured[Obis.parse("0-1:24.2.3")] == reading.sub_meters[0].captured
+    # A value whose time does not parse keeps its value, without a time.
+    telegram = raw_bytes(MORE[FLUVIUS]).replace(b"(200509134558S)", b"(632525252525W)")
+    body = telegram[: telegram.index(b"\n!") + 2]
+    alt = decoded(body + f"{crc16_arc(body):04X}\r\n".encode())
+    assert alt.values[peak] == Measurement(2589, "W")
+    assert peak not in alt.captured
+
+
+def test_no_captured_times_without_timed_values() -> None:
+    assert not decoded(raw_bytes(MORE[T210_PLAIN])).captured
+
+
+def test_has_crc() -> None:
+    assert has_crc(b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!B9F\r\n")
+    assert not has_crc(b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n!\r\n")
+    assert not has_crc(b"/KAM5\r\n\r\n1-0:1.8.0(1*kWh)\r\n")
+
+
+# ---------------------------------------------------------------- encrypted P1 framing
+
+
+def _ciphered(
+    length: bytes = b"\x82\x01\xf2", control: int = 0x30, title: bytes = b"SYSTEMID"
+) -> bytes:
+    return b"\xdb\x08" + title + length + bytes((control,)) + b"\x10\x00\x00\x01"
+
+
+def test_find_ciphered_end_on_the_captures() -> None:
+    for entry_id in (T210_ENCRYPTED, SMARTY_ENCRYPTED):
+        apdu = raw_bytes(MORE[entry_id])
+        assert find_ciphered_end(apdu, 0) == len(apdu)
+        assert find_ciphered_end(b"\r\n" + apdu + b"\xdb", 2) == 2 + len(apdu)
+        for length in range(1, len(apdu), 41):
+            assert find_ciphered_end(apdu[:length], 0) == NEED_MORE
+
+
+@pytest.mark.parametrize(
+    ("data", "answer"),
+    [
+        (b"", NOT_A_TELEGRAM),
+        (b"\xdb", NEED_MORE),
+        (b"\xdb\x09", NOT_A_TELEGRAM),  # system title is 8 bytes
+        (b"\xdb\x08SY1", NOT_A_TELEGRAM),  # it opens with a FLAG id: 3 letters
+        (b"\xdb\x08SAGgp", NEED_MORE),
+        (_ciphered(b"\x83\x00\x01\xf2"), NOT_A_TELEGRAM),  # no 3-byte lengths
+        (_ciphered()[:11], NEED_MORE),
+        (_ciphered()[:13], NEED_MORE),
+        (_ciphered(control=0x31), NOT_A_TELEGRAM),  # security suite 1
+        (_ciphered(control=0x40), NOT_A_TELEGRAM),
+        (_ciphered(b"\x18"), NOT_A_TELEGRAM),  # too short for a telegram and a tag
+        (_ciphered(b"\x82\x21\x00"), NOT_A_TELEGRAM),  # longer than any telegram
+        (_ciphered(b"\x16", control=0x20) + b"\x00" * 17, 11 + 0x16),
+        (_ciphered(b"\x81\x80", control=0x20) + b"\x00" * 0x80, 12 + 0x80),
+        (_ciphered() + b"\x00" * 100, NEED_MORE),
+    ],
+)
+def test_find_ciphered_end_cases(data: bytes, answer: int) -> None:
+    assert find_ciphered_end(data, 0) == answer
+
+
+def test_find_ciphered_end_on_other_bytes() -> None:
+    assert find_ciphered_end(b"/KAM5", 0) == NOT_A_TELEGRAM
+
+
+@given(st.binary(max_size=64))
+def test_find_ciphered_end_never_raises(data: bytes) -> None:
+    answer = find_ciphered_end(b"\xdb" + data, 0)
+    assert answer in (NEED_MORE, NOT_A_TELEGRAM) or 20 < answer <= len(data) + 1
+
+
+def test_trailer_bytes() -> None:
+    trailer = raw_bytes(MORE[EASYMETER_FF]).split(b"!\r\n", 1)[1]
+    assert trailer == b"  25803103\r\n" + b"\xff" * 33 + b"\r\n"
+    for line in trailer.split(b"\r\n"):
+        assert is_trailer(line, 0, len(line))
+    assert not is_trailer(b"  2580\x00", 0, 7)
+    assert is_trailer(b"\x00DE00", 1, 5)

@@ -9,6 +9,7 @@ from custom_components.han_port.han.axdr import AxdrError
 from custom_components.han_port.han.model import Reason
 from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.security import (
+    SMARTY_AUTH_KEY,
     DecryptError,
     NoKeyError,
     decrypt,
@@ -181,3 +182,31 @@ def test_encrypt_authenticated_only_round_trips() -> None:
         security_control=0x10,
     )
     assert apdu == _authenticated_only(PLAINTEXT)
+
+
+def test_smarty_fixed_authentication_key_when_none_is_configured() -> None:
+    """Luxmetering fixes the Smarty's authentication key; owners get only the key."""
+    assert bytes.fromhex("00112233445566778899AABBCCDDEEFF") == SMARTY_AUTH_KEY
+    sealed = glo_ciphering(
+        PLAINTEXT, system_title=TITLE, invocation_counter=5, key=KEY, auth_key=SMARTY_AUTH_KEY
+    )
+    assert decrypt(split_glo_ciphering(sealed), KEY, None) == PLAINTEXT
+    with pytest.raises(DecryptError):
+        decrypt(split_glo_ciphering(sealed), KEY, AUTH_KEY)
+    # Sealed without an authentication key: still read without one.
+    bare = glo_ciphering(PLAINTEXT, system_title=TITLE, invocation_counter=5, key=KEY)
+    assert decrypt(split_glo_ciphering(bare), KEY, None) == PLAINTEXT
+
+
+def test_authenticated_only_apdu_checked_with_smarty_key() -> None:
+    sealed = glo_ciphering(
+        PLAINTEXT,
+        system_title=TITLE,
+        invocation_counter=5,
+        key=KEY,
+        auth_key=SMARTY_AUTH_KEY,
+        security_control=0x10,
+    )
+    assert decrypt(split_glo_ciphering(sealed), KEY, None) == PLAINTEXT
+    with pytest.raises(DecryptError):
+        decrypt(split_glo_ciphering(sealed), KEY, AUTH_KEY)

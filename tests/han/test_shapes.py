@@ -347,7 +347,7 @@ def _interpretation(*values: tuple[Obis, IntLeaf]) -> Interpretation:
     scales = tuple(
         Scale(index, obis, 1, 1, Unit.WATT, False) for index, (obis, _raw) in enumerate(values)
     )
-    return Interpretation(None, None, None, None, None, found, scales)
+    return Interpretation(None, None, None, None, None, None, found, scales)
 
 
 def test_shape_reads_adjacent_values_and_refuses_overlapping_ones() -> None:

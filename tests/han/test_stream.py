@@ -21,6 +21,7 @@ from custom_components.han_port.han.stream import JUNK_REPORT, StreamDecoder
 from devtools.builder import glo_ciphering
 from devtools.corpus import BY_ID, Entry, raw_bytes
 
+from .. import more_meters
 from .conftest import (
     AIDON_L3_ID,
     GBT_ID,
@@ -833,3 +834,221 @@ def test_in_frame_tells_a_started_frame_from_a_finished_one() -> None:
     mbus_decoder = StreamDecoder()
     mbus_decoder.feed(b"\x68\x10")
     assert mbus_decoder.in_frame
+
+
+# -- P1 in the field: gateway trailers, encrypted telegrams (issue #13) -----------------
+
+
+def _more(entry_id: str) -> bytes:
+    return more_meters.raw_bytes(more_meters.BY_ID[entry_id])
+
+
+def test_gateway_lines_after_a_telegram_are_skipped_without_an_error() -> None:
+    """EasyMeter's COM-1 gateway appends two lines after each Q3D telegram."""
+    for entry_id in (more_meters.EASYMETER_FF, more_meters.EASYMETER_DE):
+        capture = _more(entry_id)
+        decoder = StreamDecoder()
+        events = decoder.feed(capture * 3) + decoder.flush()
+        assert len(readings(events)) == 3
+        assert errors(events) == []
+        assert decoder.stats.errors == {}
+        # Skipped all the same: 10 + 33 bytes after each telegram.
+        assert decoder.stats.bytes_skipped == 3 * 43
+
+
+def test_junk_after_a_telegram_is_still_junk() -> None:
+    telegram = _more(more_meters.EASYMETER_DE).split(b"  2581")[0]
+    for junk in (
+        b"\x00\x81\x92" * 10,  # not text: a wrong baud rate
+        b"x" * 300,  # more than a gateway appends
+    ):
+        decoder = StreamDecoder()
+        events = decoder.feed(telegram + junk + b"\r\n" + telegram) + decoder.flush()
+        assert len(readings(events)) == 2
+        assert reasons(events) == [Reason.FORMAT]
+
+
+def test_a_trailer_needs_a_telegram_before_it() -> None:
+    """After end of input a new stream starts: its first text line is junk."""
+    capture = _more(more_meters.EASYMETER_DE)
+    trailer = capture.split(b"!\r\n")[1]
+    decoder = StreamDecoder()
+    assert len(readings(decoder.feed(capture) + decoder.flush())) == 1
+    assert reasons(decoder.feed(trailer) + decoder.flush()) == [Reason.FORMAT]
+    fresh = StreamDecoder()
+    assert reasons(fresh.feed(trailer) + fresh.flush()) == [Reason.FORMAT]
+
+
+def test_unpadded_crc_telegram_is_read_not_reported_as_junk() -> None:
+    decoder = StreamDecoder()
+    events = decoder.feed(_more(more_meters.UNPADDED_CRC) * 2) + decoder.flush()
+    assert len(readings(events)) == 2
+    assert errors(events) == []
+    assert decoder.stats.bytes_skipped == 0
+
+
+_T210 = more_meters.BY_ID[more_meters.T210_ENCRYPTED]
+_T210_KEY = bytes.fromhex(_T210["key_hex"])
+_T210_AUTH = bytes.fromhex(_T210["auth_key_hex"])
+
+
+def _sealed_telegram(telegram: bytes, *, auth_key: bytes | None, control: int = 0x30) -> bytes:
+    """A telegram as an encrypted P1 port sends it, under the T210 capture's key."""
+    return glo_ciphering(
+        telegram,
+        system_title=b"SAGgp\x00\x01\x02",
+        invocation_counter=42,
+        key=_T210_KEY,
+        auth_key=auth_key,
+        security_control=control,
+    )
+
+
+@pytest.mark.parametrize(
+    ("key", "auth_key", "reason"),
+    [
+        (None, None, Reason.NO_KEY),
+        (WRONG_KEY, None, Reason.DECRYPT),
+        (WRONG_KEY, _T210_AUTH, Reason.DECRYPT),
+        (_T210_KEY, WRONG_KEY, Reason.DECRYPT),
+    ],
+)
+def test_encrypted_p1_without_the_right_keys_names_the_cause(
+    key: bytes | None, auth_key: bytes | None, reason: str
+) -> None:
+    """One error per telegram, for its cause; never junk ("check the baud rate")."""
+    decoder = StreamDecoder(DecoderOptions(key=key, auth_key=auth_key))
+    capture = more_meters.raw_bytes(_T210)
+    events = decoder.feed(b"\r\n".join([capture] * 3)) + decoder.flush()
+    assert readings(events) == []
+    assert reasons(events) == [reason] * 3
+    assert decoder.stats.errors == {reason: 3}
+    assert decoder.stats.bytes_skipped == 0
+
+
+@pytest.mark.parametrize("auth_key", [_T210_AUTH, None])
+def test_encrypted_p1_with_its_key_gives_the_plain_telegram_values(
+    auth_key: bytes | None,
+) -> None:
+    """With the authentication key the tag is checked; without, the telegram's CRC."""
+    decoder = StreamDecoder(DecoderOptions(key=_T210_KEY, auth_key=auth_key))
+    events = decoder.feed(more_meters.raw_bytes(_T210)) + decoder.flush()
+    [reading] = readings(events)
+    plain = readings(decode_all(_more(more_meters.T210_PLAIN)))[0]
+    assert as_plain(reading) == {**as_plain(plain), "encrypted": True}
+    assert reading.system_title == b"SYSTEMID"
+    assert decoder.transport == "p1"
+
+
+def test_smarty_needs_only_its_encryption_key() -> None:
+    """Smarty's fixed authentication key is tried when none is configured."""
+    entry = more_meters.BY_ID[more_meters.SMARTY_ENCRYPTED]
+    key = bytes.fromhex(entry["key_hex"])
+    [reading] = readings(decode_all(more_meters.raw_bytes(entry), DecoderOptions(key=key)))
+    assert reading.meter_id == entry["expected"]["meter_id"]
+    assert reading.encrypted
+    # The same key under another authentication key is refused.
+    other = DecoderOptions(key=key, auth_key=_T210_AUTH)
+    assert reasons(decode_all(more_meters.raw_bytes(entry), other)) == [Reason.DECRYPT]
+
+
+def test_unchecked_decryption_needs_the_telegram_crc() -> None:
+    """No authentication key and an unknown one sealed it: the CRC must vouch for the key."""
+    options = DecoderOptions(key=_T210_KEY)
+    telegram = _more(more_meters.T210_PLAIN)
+    without_crc = telegram[: telegram.index(b"\n!") + 2] + b"\r\n"
+    assert readings(decode_all(_sealed_telegram(without_crc, auth_key=None), options))
+    unknown_auth = _sealed_telegram(without_crc, auth_key=WRONG_KEY)
+    [error] = errors(decode_all(unknown_auth, options))
+    assert error.reason == Reason.DECRYPT
+    assert "wrong key" in error.detail
+    bad_crc = telegram.replace(b"!7EF9", b"!7EF8")
+    assert reasons(decode_all(_sealed_telegram(bad_crc, auth_key=WRONG_KEY), options)) == [
+        Reason.DECRYPT
+    ]
+    # Checked by its tag, a telegram with a bad CRC is a CRC error of the meter's.
+    assert reasons(decode_all(_sealed_telegram(bad_crc, auth_key=None), options)) == [Reason.CRC]
+
+
+def test_encrypted_p1_without_a_tag() -> None:
+    """Security control 0x20: no tag; the telegram's CRC tells a wrong key."""
+    apdu = _sealed_telegram(_more(more_meters.T210_PLAIN), auth_key=None, control=0x20)
+    assert readings(decode_all(apdu, DecoderOptions(key=_T210_KEY)))
+    assert reasons(decode_all(apdu, DecoderOptions(key=WRONG_KEY))) == [Reason.DECRYPT]
+
+
+def test_encrypted_and_plain_telegrams_on_one_line() -> None:
+    """Plain telegrams, encrypted ones and CR LF between them: each one read."""
+    plain = _more(more_meters.T210_PLAIN)
+    ciphered = more_meters.raw_bytes(_T210)
+    stream = plain + ciphered + b"\r\n" + ciphered + plain
+    for transport in ("auto", "p1"):
+        options = DecoderOptions(transport=transport, key=_T210_KEY, auth_key=_T210_AUTH)
+        events = decode_chunks([stream[i : i + 5] for i in range(0, len(stream), 5)], options)
+        assert [r.encrypted for r in readings(events)] == [False, True, True, False]
+        assert errors(events) == []
+
+
+def test_hdlc_line_does_not_hunt_for_encrypted_telegrams() -> None:
+    ciphered = more_meters.raw_bytes(_T210)
+    options = DecoderOptions(transport="hdlc", key=_T210_KEY, auth_key=_T210_AUTH)
+    assert reasons(decode_all(ciphered, options)) == [Reason.FORMAT]
+
+
+def test_encrypted_telegram_cut_short_is_truncated() -> None:
+    ciphered = more_meters.raw_bytes(_T210)
+    decoder = StreamDecoder(DecoderOptions(key=_T210_KEY))
+    assert decoder.feed(ciphered[:-20]) == []
+    assert decoder.in_frame
+    assert reasons(decoder.flush()) == [Reason.TRUNCATED]
+
+
+def test_feed_apdu_reads_an_encrypted_telegram() -> None:
+    """An MQTT bridge publishing the Smarty's bytes as they come: the same reading."""
+    decoder = StreamDecoder(DecoderOptions(key=_T210_KEY, auth_key=_T210_AUTH))
+    [reading] = readings(decoder.feed_apdu(more_meters.raw_bytes(_T210)))
+    assert reading.transport == "apdu"
+    assert reading.encrypted
+    assert decoder.transport is None
+
+
+def test_ciphered_notification_in_a_damaged_frame_gives_no_reading() -> None:
+    """A bare ciphered APDU stands on a P1 line only: in a broken HDLC frame it is junk.
+
+    Its tag still matches (the APDU inside is intact), but the frame around it failed
+    its checks, and a reading from a frame that failed them is never given.
+    """
+    entry = BY_ID[MBUS_ID]
+    frame = bytearray(hdlc_apdu(_gcm_frame()))
+    frame[3] ^= 0x01  # the HDLC header check fails
+    options = options_for(entry, auth_key=AUTH_KEY)
+    events = decode_all(bytes(frame), options)
+    assert readings(events) == []
+    assert Reason.DECRYPT not in reasons(events)
+    # The same APDU on its own after a P1 telegram: not a telegram either.
+    telegram = _more(more_meters.T210_PLAIN)
+    events = decode_all(telegram + _gcm_frame() + telegram, options)
+    assert len(readings(events)) == 2
+    assert all(reading.transport == "p1" and not reading.encrypted for reading in readings(events))
+
+
+@pytest.mark.parametrize(
+    ("lost", "noise"),
+    [(1, b""), (50, b""), (300, b""), (50, b"\xdb\x08\x00")],
+)
+def test_encrypted_telegram_cut_short_does_not_take_the_next_one_along(
+    lost: int, noise: bytes
+) -> None:
+    """Bytes lost mid-telegram: its length runs into the next one, which still decodes.
+
+    A DB 08 in the lost telegram's ciphertext that opens no header is passed over.
+    """
+    ciphered = more_meters.raw_bytes(_T210)
+    damaged = ciphered[:100] + noise + ciphered[100 + lost :]
+    decoder = StreamDecoder(DecoderOptions(key=_T210_KEY, auth_key=_T210_AUTH))
+    events: list[Any] = []
+    for chunk in (damaged, ciphered, ciphered):
+        events += decoder.feed(chunk)
+    events += decoder.flush()
+    assert len(readings(events)) == 2
+    assert reasons(events) == [Reason.DECRYPT]

@@ -11,8 +11,10 @@ from custom_components.han_port.han.model import Obis
 from custom_components.han_port.han.vendors import (
     AIDON,
     GENERIC,
+    ISKRAEMECO,
     KAIFA,
     KAMSTRUP,
+    LANDIS_GYR,
     VENDORS,
     Market,
     PushElement,
@@ -24,6 +26,24 @@ from custom_components.han_port.han.vendors import (
     by_name,
     vendor_for,
 )
+
+# landisgyr-ch-e570-vse2026-gbt4-scs: the capture objects with attribute 2.
+E570_VSE_2026 = [
+    "0-8:25.9.0",
+    "0-0:42.0.0",
+    "1-1:1.8.0",
+    "1-1:2.8.0",
+    "1-1:3.8.0",
+    "1-1:4.8.0",
+    "1-0:1.7.0",
+    "1-0:2.7.0",
+    "1-0:32.7.0",
+    "1-0:52.7.0",
+    "1-0:72.7.0",
+    "1-0:31.7.0",
+    "1-0:51.7.0",
+    "1-0:71.7.0",
+]
 
 
 @pytest.mark.parametrize(
@@ -78,6 +98,47 @@ def test_a_model_row_wins_over_its_country_row() -> None:
     assert vendor.market("CH", "E360") is country
     assert vendor.market("CH") is country
     assert vendor.market("AT", "E450") is home
+
+
+def test_a_capture_object_list_names_the_model() -> None:
+    """Swiss VSE lists send no meter type: the list's OBIS codes pick the model row."""
+    e570 = LANDIS_GYR.market("CH", None, tuple(map(Obis.parse, E570_VSE_2026)))
+    assert e570.model == "E570"
+    assert e570.exponents[Quantity.CURRENT] == 0
+    # The E360 list is the E570's with push setup 0-6:25.9.0 and L3 before L2.
+    e360_list = ["0-6:25.9.0", *E570_VSE_2026[1:8], "1-0:32.7.0", "1-0:72.7.0", "1-0:52.7.0"]
+    e360 = LANDIS_GYR.market("CH", None, tuple(map(Obis.parse, e360_list + E570_VSE_2026[11:])))
+    assert e360.model == "E360"
+    assert e360.exponents[Quantity.VOLTAGE] == -1
+    # A list no row names, or a model row's list in another country: the E450 row.
+    e450 = LANDIS_GYR.market("CH", None, tuple(map(Obis.parse, E570_VSE_2026[:-1])))
+    assert e450 is LANDIS_GYR.markets[0]
+    assert LANDIS_GYR.market("AT", None, tuple(map(Obis.parse, E570_VSE_2026))).model is None
+    assert e450.exponents[Quantity.CURRENT] == -2
+    assert e450.exponents[Quantity.POWER_FACTOR] == -3
+    # A meter type still names its row.
+    assert LANDIS_GYR.market("CH", "E570 ZMX").model == "E570"
+
+
+def test_positional_lists_of_landis_gyr_and_iskraemeco() -> None:
+    assert [str(obis) for obis in LANDIS_GYR.positional[14]][-1] == "0-0:96.1.0"
+    eighteen = [str(obis) for obis in ISKRAEMECO.positional[18]]
+    assert eighteen[:2] == ["0-0:42.0.0", "0-0:96.1.3"]
+    assert eighteen[6:9] == ["1-0:32.7.0", "1-0:52.7.0", "1-0:72.7.0"]
+    assert [str(obis) for obis in ISKRAEMECO.positional[12]][4:7] == [
+        "1-0:1.8.0",
+        "1-0:1.8.1",
+        "1-0:1.8.2",
+    ]
+
+
+def test_logical_device_name_names_the_maker() -> None:
+    assert vendor_for(None, None, "1935912", "LGZ1030655933512") is LANDIS_GYR
+    assert vendor_for(None, None, "ISK1030789375606") is ISKRAEMECO
+    # The list id and the system title are more specific.
+    assert vendor_for("KFM_001", None, None, "LGZ1030655933512") is KAIFA
+    assert vendor_for(None, b"KAM12345", None, "ISK1030789375606") is KAMSTRUP
+    assert vendor_for(None, None, "1935912", "XYZ1") is GENERIC
 
 
 def test_flag_ids_name_one_maker_in_any_case() -> None:

@@ -6,7 +6,7 @@ date-time (OCTET STRING OPTIONAL), notification-body (Data).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Final
 
 from .axdr import AxdrError, AxdrValue, parse, parse_recording, read_length
@@ -16,6 +16,8 @@ from .security import DecryptError, decrypt, split_glo_ciphering
 _DATA_NOTIFICATION: Final = int(ApduTag.DATA_NOTIFICATION)
 _GENERAL_GLO_CIPHERING: Final = int(ApduTag.GENERAL_GLO_CIPHERING)
 _LENGTH_12: Final = bytes((DATE_TIME_LENGTH,))
+# What an encrypted P1 port (Smarty, T210-D-r) ciphers: the telegram itself, from "/".
+_P1_TELEGRAM_START: Final = 0x2F
 # A GBT message bigger than this is not a meter push but garbage that passed a CRC.
 MAX_BLOCK_MESSAGE: Final = 65536
 
@@ -43,15 +45,34 @@ def strip_llc(info: bytes) -> bytes:
 
 @dataclass(frozen=True, slots=True)
 class Plain:
-    """A data-notification APDU in the clear, and how it travelled."""
+    """A data-notification APDU (or a P1 telegram) in the clear, and how it travelled."""
 
     apdu: bytes
     system_title: bytes | None = None
     encrypted: bool = False
 
 
+@dataclass(frozen=True, slots=True)
+class UncheckedPlain(Plain):
+    """Deciphered without an authentication tag checked (none sent, no key, or decrypted
+    unchecked, see unwrap): a P1 telegram's own CRC has to vouch for the key.
+
+    A class of its own, not a field, so that the plain frames of every other meter do
+    not pay for it.
+    """
+
+
 def unwrap(apdu: bytes, key: bytes | None = None, auth_key: bytes | None = None) -> Plain:
     """Check the APDU is a push notification and decrypt it if it is ciphered.
+
+    The plaintext of a ciphered APDU is a data-notification, or on an encrypted P1
+    port a P1 telegram. Austrian grid companies hand some T210-D-r owners only the
+    encryption key, and meters whose authentication key differs from Smarty's fixed
+    one exist (dsmr_parser and ESPHome decrypt those without checking the tag): with
+    no authentication key configured, a telegram whose tag matches neither no key
+    nor Smarty's is decrypted unchecked, and stands only if its own CRC does
+    (UncheckedPlain). A data-notification has no CRC of its own and is never
+    taken unchecked.
 
     Raises AxdrError, UnsupportedApduError, NoKeyError or DecryptError.
     """
@@ -62,13 +83,22 @@ def unwrap(apdu: bytes, key: bytes | None = None, auth_key: bytes | None = None)
         return Plain(apdu)
     if tag == _GENERAL_GLO_CIPHERING:
         ciphered = split_glo_ciphering(apdu)
-        plain = decrypt(ciphered, key, auth_key)
-        if not plain or plain[0] != _DATA_NOTIFICATION:
+        encrypted = bool(ciphered.security_control & SecurityControl.ENCRYPTED)
+        try:
+            plain = decrypt(ciphered, key, auth_key)
+        except DecryptError:
+            if auth_key is not None or key is None or ciphered.tag is None or not encrypted:
+                raise
+            unchecked = decrypt(replace(ciphered, tag=None), key, None)
+            if unchecked[:1] != bytes((_P1_TELEGRAM_START,)):
+                raise
+            return UncheckedPlain(unchecked, ciphered.system_title, encrypted)
+        if not plain or plain[0] not in (_DATA_NOTIFICATION, _P1_TELEGRAM_START):
             # Without a tag, a wrong key yields noise rather than an error; noise
             # almost never starts with a data-notification that parses to the end.
             raise DecryptError("decrypted APDU is not a data-notification: wrong key?")
-        encrypted = bool(ciphered.security_control & SecurityControl.ENCRYPTED)
-        return Plain(plain, ciphered.system_title, encrypted)
+        checked = ciphered.tag is not None and key is not None
+        return (Plain if checked else UncheckedPlain)(plain, ciphered.system_title, encrypted)
     raise UnsupportedApduError(f"APDU tag {tag:02X} is not a push notification")
 
 

@@ -73,6 +73,10 @@ _IDENTITY: Final[Mapping[tuple[int, int, int, int], Role]] = MappingProxyType(
         (1, 96, 1, 1): Role.METER_TYPE,  # Kamstrup 1-1:96.1.1
         (1, 0, 2, 129): Role.LIST_VERSION,
         (0, 0, 2, 129): Role.LIST_VERSION,
+        # Elektro Ljubljana's AM550 lists: the same value (16820005, 16820006) on
+        # every meter, one per list: it names the list, not the meter (gh615, gh956).
+        (0, 96, 1, 3): Role.LIST_VERSION,
+        (0, 42, 0, 0): Role.DEVICE_NAME,
     }
 )
 
@@ -94,7 +98,11 @@ def _role(obis: Obis) -> Role | Quantity | None:
     except KeyError:
         pass
     found: Role | Quantity | None = _IDENTITY.get((obis.a, obis.c, obis.d, obis.e))
-    if found is None:
+    if found is Role.METER_ID and obis.a == 0 and obis.b != 0:
+        # 0-n:96.1.0 with n > 0 is the id of the M-Bus sub-meter on channel n, not
+        # the electricity meter's (landisgyr-ch-e450-gbt-mbus-channels-scs).
+        found = None
+    elif found is None:
         if obis.a == 0 and obis.c == 1 and obis.d == 0 and obis.e == 0:
             found = Role.CLOCK
         else:
@@ -234,6 +242,7 @@ class Interpretation:
     meter_id: str | None
     meter_type: str | None
     list_version: str | None
+    device_name: str | None
     clock: bytes | None
     values: list[tuple[Obis, int | float, int, Unit | None]]
     scales: tuple[Scale, ...]
@@ -258,7 +267,10 @@ def interpret(
 ) -> Interpretation:
     """Find identity, clock and scaled values in a body. Raises LayoutError."""
     elements: Sequence[AxdrValue] = body if type(body) is list else [body]
-    items = _capture_items(elements) or _tagged_items(elements)
+    items = _capture_items(elements)
+    # The capture-object list names the model of meters that send no meter type.
+    shape = None if items is None else tuple(item[0] for item in items)
+    items = items or _tagged_items(elements)
     if items is None:
         # No OBIS codes: the vendor comes from the list id in position 0.
         list_id = _text(elements[0]) if len(elements) > 1 else None
@@ -279,11 +291,13 @@ def interpret(
                 clock = value
         elif role not in fields and (text := _text(value)) is not None:
             fields[role] = text
-    meter_id = fields.get(Role.METER_ID)
+    # A list without a meter id names the meter by its COSEM logical device name
+    # (0-0:42.0.0, "LGZ1030781910790"): the one identifier Swiss VSE lists send.
+    meter_id = fields.get(Role.METER_ID) or fields.get(Role.DEVICE_NAME)
     meter_type = fields.get(Role.METER_TYPE)
     list_version = fields.get(Role.LIST_VERSION)
-    vendor = vendor_for(list_version, system_title, meter_id)
-    exponents = vendor.market(country, meter_type).exponents
+    vendor = vendor_for(list_version, system_title, meter_id, fields.get(Role.DEVICE_NAME))
+    exponents = vendor.market(country, meter_type, shape).exponents
     values: list[tuple[Obis, int | float, int, Unit | None]] = []
     for role, (obis, raw, scaler, unit_code) in numeric:
         if unit_code is not None and scaler is not None:
@@ -296,6 +310,7 @@ def interpret(
         meter_id,
         meter_type,
         list_version,
+        fields.get(Role.DEVICE_NAME),
         clock,
         values,
         tuple(_scale(index, *value) for index, value in enumerate(values)),
@@ -339,6 +354,7 @@ def build_reading(
         transport=transport,
         encrypted=encrypted,
         system_title=system_title,
+        device_name=found.device_name,
     )
 
 

@@ -171,11 +171,28 @@ class Reading:
     encrypted: bool = False
     system_title: bytes | None = field(default=None, repr=False)
     sub_meters: tuple[SubMeter, ...] = ()
+    # The COSEM logical device name (0-0:42.0.0, "LGZ1030655933512"): the meter id of
+    # lists without one; beside a meter id it still carries the serial number, and
+    # diagnostics remove it like one.
+    device_name: str | None = field(default=None, repr=False)
 
     @property
     def timestamp_is_local(self) -> bool:
         """True when the timestamp is naive local time (no UTC offset known)."""
         return self.timestamp is not None and self.timestamp.tzinfo is None
+
+
+@dataclass(frozen=True, slots=True)
+class P1Reading(Reading):
+    """A Reading from a P1 telegram, whose values may come with a time of their own.
+
+    `captured` holds the time of each such value, naive local time like the P1
+    timestamp: the Belgian month peak 1-0:1.6.0 (when the peak was reached) and the
+    sub-meter readings. A class of its own so that the frames of every other meter,
+    read many times a second, do not pay for a field they never fill.
+    """
+
+    captured: Mapping[Obis, datetime] = field(default_factory=dict, repr=False)
 
 
 class Reason(StrEnum):

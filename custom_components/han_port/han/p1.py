@@ -8,10 +8,21 @@ A telegram is text, one data object a line:
     ...
     !<CRC> CR LF                        CRC: 4 hex digits of CRC-16/ARC over "/" ... "!"
 
-DSMR 2.2 and 3 send no CRC: their telegrams end with "!" CR LF.
+DSMR 2.2 and 3 send no CRC: their telegrams end with "!" CR LF. Some meters leave out
+the CRC's leading zeros ("!B9F" for 0B9F, a Warmtelink heat meter in dsmr_parser's
+TELEGRAM_UNPADDED_CRC): 1-4 digits are read as the number they write.
 
 `find_end` delimits a telegram in a byte stream that may also carry binary HDLC or
 M-Bus frames; `decode_telegram` turns one telegram into a Reading.
+
+Luxembourg's Smarty and Austria's Sagemcom T210-D-r encrypt the telegram: each one
+leaves the port as a bare DLMS general-glo-ciphering APDU, no frame around it,
+
+    DB 08 <system title> <length> 30 <frame counter> <ciphertext> <12-byte GCM tag>
+
+whose plaintext is the telegram, "/" to its CRC. `find_ciphered_end` delimits one.
+
+Gateways may append lines of their own after a telegram (`is_trailer`).
 
 DSMR 4/5 and e-MUCS (BE) meters relay up to four M-Bus meters (gas, water, heat) on
 channels B = 1..4, each as a device type, an equipment id and one reading:
@@ -31,7 +42,9 @@ from decimal import Decimal
 import re
 from typing import Final
 
+from .cosem import AUTHENTICATION_TAG_LENGTH, ApduTag, SecurityControl, quantity
 from .crc import crc16_arc
+from .meters import UNITS
 from .model import (
     MAX_RAW,
     MBUS_CHANNELS,
@@ -42,6 +55,7 @@ from .model import (
     FrameError,
     Measurement,
     Obis,
+    P1Reading,
     Reading,
     Reason,
     SubMeter,
@@ -65,11 +79,18 @@ START: Final = ord("/")  # a telegram's first byte
 _CR: Final = ord("\r")
 _LF: Final = ord("\n")
 _LETTERS: Final = frozenset(b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")
-_HEX_DIGITS: Final = frozenset(b"0123456789ABCDEFabcdef")
-_NOT_PRINTABLE: Final = re.compile(rb"[^\x20-\x7e]")
+_CRC_DIGITS: Final = re.compile(rb"[0-9A-Fa-f]{1,4}")
 _NOT_TEXT: Final = re.compile(rb"[^\x20-\x7e\r\n]")
+# The identification line is the one place a control byte is let through: dsmr_parser's
+# TELEGRAM_ISKRA_IE has 0x02 where Iskraemeco meters send the enhanced-identification
+# pair "\2" (its Python source wrote '\2' unescaped, an octal escape, and the CRC AD3B
+# was computed over that byte). HAN Port reads only the FLAG id from the line and the
+# CRC covers it, so a control byte there loses nothing; NUL, bytes above 0x7E and a
+# lone LF still end the line as not-a-telegram.
+_NOT_IDENT: Final = re.compile(rb"[^\x01-\x09\x0b\x0c\x0e-\x7e]")
+_NOT_IDENT_TEXT: Final = re.compile(rb"[^\x01-\x7e]")
 
-_IDENT: Final = re.compile(r"/([A-Za-z]{3})[\x21-\x7e][\x20-\x7e]*")
+_IDENT: Final = re.compile(r"/([A-Za-z]{3})[\x21-\x7e][\x01-\x09\x0b\x0c\x0e-\x7e]*")
 _DATA_LINE: Final = re.compile(r"(?P<code>[^()]+)(?P<groups>(?:\([^()]*\))+)")
 _GROUP: Final = re.compile(r"\(([^()]*)\)")
 _NUMBER: Final = re.compile(r"[+-]?[0-9]{1,20}(?:\.[0-9]{1,20})?")
@@ -101,6 +122,9 @@ _UNITS: Final[Mapping[str, tuple[Unit, int]]] = {
     "gj": (Unit.GIGA_JOULE, 0),
 }
 
+# Quantities measured without a unit (power factor): their lines carry a bare number.
+_UNITLESS: Final = frozenset(measured for measured, unit in UNITS.items() if unit is None)
+
 # OBIS C = 98 (billing-period data) and 99 (load profiles, event logs such as the
 # DSMR power-failure log 1-0:99.97.0) hold history rows, not present values, even
 # though their rows carry units ("(0000000240*s)").
@@ -108,8 +132,16 @@ _PROFILE_GROUPS: Final = frozenset({98, 99})
 
 _CLOCK: Final = Obis(0, 0, 1, 0, 0)
 # DSMR 0-0:96.1.1 (electricity equipment id, hex-encoded ASCII in NL), else the
-# generic device id 0-0:96.1.0. Channels B > 0 are sub-meters (gas, water).
-_METER_ID_CODES: Final = (Obis(0, 0, 96, 1, 1), Obis(0, 0, 96, 1, 0))
+# generic device id 0-0:96.1.0, else 0-0:96.1.255: EasyMeter Q3D puts its serial
+# number there ("1ESY1313002565", beside a property number in 1-0:0.0.0), else the
+# COSEM logical device name 0-0:42.0.0, all a Luxembourg Smarty sends (hex of
+# "SAG1030700012701"). Channels B > 0 are sub-meters (gas, water).
+_METER_ID_CODES: Final = (
+    Obis(0, 0, 96, 1, 1),
+    Obis(0, 0, 96, 1, 0),
+    Obis(0, 0, 96, 1, 255),
+    Obis(0, 0, 42, 0, 0),
+)
 # DSMR 1-3:0.2.8 "version information for P1 output"; e-MUCS (BE) and Luxembourg
 # send 0-0:96.1.4 instead.
 _VERSION_CODES: Final = (Obis(1, 3, 0, 2, 8), Obis(0, 0, 96, 1, 4))
@@ -161,13 +193,83 @@ _MEDIUM_BY_UNIT: Final[Mapping[str, str]] = {
 }
 
 
+CIPHERED_START: Final = int(ApduTag.GENERAL_GLO_CIPHERING)
+# DB, the system title's length (8), the system title.
+_CIPHERED_HEADER: Final = 10
+_AUTHENTICATED: Final = int(SecurityControl.AUTHENTICATED)
+_ENCRYPTED: Final = int(SecurityControl.ENCRYPTED)
+# Security suite 0 (the low nibble): authenticated and/or encrypted, nothing else.
+_SECURITY_CONTROLS: Final = frozenset({_AUTHENTICATED, _ENCRYPTED, _AUTHENTICATED | _ENCRYPTED})
+_SHORTEST_TELEGRAM: Final = len(b"/XXX5\r\n!")
+# The length counts security control and frame counter (5 bytes), the telegram, the tag.
+_CIPHERED_MAX: Final = 5 + P1_MAX_LENGTH + AUTHENTICATION_TAG_LENGTH
+
+# EasyMeter's COM-1 Ethernet gateway appends two lines after each Q3D telegram's
+# "!" CR LF (dsmr_parser's TELEGRAM_ESY5Q3DB1024_V304 and _ESY5Q3DA1004_V304): a
+# right-aligned number ("  25803103", different in each capture) and a 33-byte field,
+# which reads "DE0000000000000000000000000000003" (the form of a German metering
+# point id, 33 characters from "DE") or is 33 bytes 0xFF, unset. Text and 0xFF fill
+# up to TRAILER_MAX bytes after a telegram belong to the sender, not to a wrong baud
+# rate: they are skipped without a frame error.
+TRAILER_MAX: Final = 256
+_NOT_TRAILER: Final = re.compile(rb"[^\x20-\x7e\xff]")
+
+
+def is_trailer(buf: bytes | bytearray, start: int, end: int) -> bool:
+    """Whether buf[start:end] can be what a gateway appends after a telegram."""
+    return _NOT_TRAILER.search(buf, start, end) is None
+
+
+def find_ciphered_end(buf: bytes | bytearray, start: int) -> int:
+    """Index just past the encrypted telegram whose 0xDB is at buf[start], or NEED_MORE /
+    NOT_A_TELEGRAM.
+
+    Only the length bounds the APDU and only the key can check it, so the header has
+    to look like one before the stream waits for it: a system title of 8 bytes that
+    opens with a FLAG id (3 letters), security suite 0, and a length a telegram can
+    have.
+    """
+    size = len(buf)
+    if start >= size or buf[start] != CIPHERED_START:
+        return NOT_A_TELEGRAM
+    if start + 1 < size and buf[start + 1] != 8:
+        return NOT_A_TELEGRAM
+    for index in range(start + 2, min(start + 5, size)):
+        if buf[index] not in _LETTERS:
+            return NOT_A_TELEGRAM
+    header = start + _CIPHERED_HEADER
+    if size <= header:
+        return NEED_MORE
+    first = buf[header]
+    if first < 0x80:
+        length, pos = first, header + 1
+    elif first in (0x81, 0x82):  # A-XDR length in the next 1 or 2 bytes
+        pos = header + 1 + (first & 0x7F)
+        if size < pos:
+            return NEED_MORE
+        length = int.from_bytes(buf[header + 1 : pos])
+    else:
+        return NOT_A_TELEGRAM
+    if size <= pos:
+        return NEED_MORE
+    control = buf[pos]
+    if control not in _SECURITY_CONTROLS:
+        return NOT_A_TELEGRAM
+    tag = AUTHENTICATION_TAG_LENGTH if control & _AUTHENTICATED else 0
+    shortest = 5 + _SHORTEST_TELEGRAM + tag
+    if not shortest <= length <= _CIPHERED_MAX:
+        return NOT_A_TELEGRAM
+    end = pos + length
+    return end if size >= end else NEED_MORE
+
+
 def find_end(buf: bytes | bytearray, start: int) -> int:
     """Index just past the telegram whose "/" is at buf[start], NEED_MORE or NOT_A_TELEGRAM.
 
-    The end is past the 4 CRC digits after "!", or just past "!" when CR or LF
-    follows it (no CRC, DSMR 2.2/3). NOT_A_TELEGRAM comes as soon as the bytes
-    cannot be a telegram, within a few bytes for binary data, so that a 0x2F inside
-    an HDLC frame never holds up the stream.
+    The end is past the CRC digits after "!" (4, or 1-3 followed by CR or LF), or
+    just past "!" when CR or LF follows it (no CRC, DSMR 2.2/3). NOT_A_TELEGRAM comes
+    as soon as the bytes cannot be a telegram, within a few bytes for binary data, so
+    that a 0x2F inside an HDLC frame never holds up the stream.
     """
     size = len(buf)
     if start >= size or buf[start] != START:
@@ -187,7 +289,7 @@ def find_end(buf: bytes | bytearray, start: int) -> int:
 
 def _end_of_ident_line(buf: bytes | bytearray, start: int) -> int:
     window_end = start + IDENT_MAX + 1
-    stop = _NOT_PRINTABLE.search(buf, start + 5, window_end)
+    stop = _NOT_IDENT.search(buf, start + 5, window_end)
     if stop is None:
         return NOT_A_TELEGRAM if len(buf) >= window_end else NEED_MORE
     cr = stop.start()
@@ -213,10 +315,16 @@ def _end_of_data(buf: bytes | bytearray, start: int, body: int) -> int:
         return NEED_MORE
     if buf[after] in (_CR, _LF):
         return after
-    digits = buf[after : after + 4]
-    if not all(digit in _HEX_DIGITS for digit in digits):
+    digits = _CRC_DIGITS.match(buf, after, after + 4)
+    if digits is None:
         return NOT_A_TELEGRAM
-    return after + 4 if len(digits) == 4 else NEED_MORE
+    end = digits.end()
+    if end == after + 4:
+        return end
+    # Fewer than 4 digits: the CRC ends at the line end, or more digits are coming.
+    if end == len(buf):
+        return NEED_MORE
+    return end if buf[end] in (_CR, _LF) else NOT_A_TELEGRAM
 
 
 def decode_telegram(telegram: bytes | bytearray) -> Reading | FrameError:
@@ -226,7 +334,11 @@ def decode_telegram(telegram: bytes | bytearray) -> Reading | FrameError:
     """
     data = bytes(telegram)
     raw = data[:MAX_RAW]
-    not_text = _NOT_TEXT.search(data)
+    lead = len(data) - len(data.lstrip(b"\r\n"))
+    ident_end = data.find(b"\n", lead)
+    if ident_end < 0:
+        ident_end = len(data)
+    not_text = _NOT_IDENT_TEXT.search(data, lead, ident_end) or _NOT_TEXT.search(data, ident_end)
     if not_text is not None:
         return FrameError(
             Reason.FORMAT,
@@ -242,10 +354,10 @@ def decode_telegram(telegram: bytes | bytearray) -> Reading | FrameError:
         return FrameError(Reason.TRUNCATED, "P1 telegram has no end line starting with '!'", raw)
     check = data[bang + 2 :].rstrip(b"\r\n")
     if check:
-        if len(check) != 4 or not all(digit in _HEX_DIGITS for digit in check):
+        if _CRC_DIGITS.fullmatch(check) is None:
             return FrameError(
                 Reason.MALFORMED,
-                f"P1 end mark '!' is followed by {check[:12].decode()!r}, not 4 CRC hex digits",
+                f"P1 end mark '!' is followed by {check[:12].decode()!r}, not 1-4 CRC hex digits",
                 raw,
             )
         computed = crc16_arc(data[: bang + 2])
@@ -268,6 +380,12 @@ def decode_telegram(telegram: bytes | bytearray) -> Reading | FrameError:
     if not objects:
         return FrameError(Reason.MALFORMED, "P1 telegram has no OBIS data lines", raw)
     return _reading(ident.group(1).upper(), objects)
+
+
+def has_crc(telegram: bytes | bytearray) -> bool:
+    """Whether the telegram's end mark "!" is followed by a CRC (DSMR 2.2/3 send none)."""
+    bang = telegram.find(b"\n!")
+    return bang >= 0 and _CRC_DIGITS.match(telegram, bang + 2) is not None
 
 
 def _data_objects(lines: Iterable[str]) -> list[tuple[Obis, list[str]]]:
@@ -300,18 +418,23 @@ def _data_objects(lines: Iterable[str]) -> list[tuple[Obis, list[str]]]:
     return objects
 
 
-def _reading(flag_id: str, objects: Sequence[tuple[Obis, list[str]]]) -> Reading:
+def _reading(flag_id: str, objects: Sequence[tuple[Obis, list[str]]]) -> P1Reading:
     registers = dict(objects)
     version = _first_text(registers, _VERSION_CODES)
     clock = registers.get(_CLOCK)
     values: dict[Obis, Measurement] = {}
+    captured: dict[Obis, datetime] = {}
     for obis, groups in objects:
         measurement = _measurement(obis, groups)
         if measurement is not None:
             values[obis] = measurement
+            # (time)(value*unit): the e-MUCS month peak 1-0:1.6.0 says when it was
+            # reached, a sub-meter's reading when it was taken.
+            if len(groups) >= 2 and (when := _timestamp(groups[0])) is not None:
+                captured[obis] = when
         elif obis in _SUB_METER_IDS and groups and groups[0]:
             values[obis] = Measurement(groups[0])
-    return Reading(
+    return P1Reading(
         values=values,
         meter_id=_first_text(registers, _METER_ID_CODES),
         manufacturer=vendor.name if (vendor := by_flag_id(flag_id)) else None,
@@ -319,6 +442,7 @@ def _reading(flag_id: str, objects: Sequence[tuple[Obis, list[str]]]) -> Reading
         timestamp=_timestamp(clock[0]) if clock else None,
         transport=Transport.P1,
         sub_meters=_sub_meters(registers, values),
+        captured=captured,
     )
 
 
@@ -370,25 +494,36 @@ def _measurement(obis: Obis, groups: Sequence[str]) -> Measurement | None:
     """The value of a line whose value carries a unit; None for everything else.
 
     Lines without a unit (tariff indicator, failure counters, text messages) are
-    status, not measurements. With several groups the value is the last one with a
-    unit: the gas line 0-1:24.2.1(capture time)(00000.107*m3).
+    status, not measurements, unless the OBIS code names a quantity that has no
+    unit: power factor, 1-0:13.7.0(4.556) from E.ON Hungary's Sagemcom. With several
+    groups the value is the one with a unit: the gas line 0-1:24.2.1(capture
+    time)(00000.107*m3); of several values the first, as dsmr_parser reads them: the
+    Smarty's current limits 1-1:31.4.0(040*A)(-040*A) give 40 A.
     """
     if obis.c in _PROFILE_GROUPS:
         return None
-    for content in reversed(groups):
+    for content in groups:
         number, star, unit = content.partition("*")
         if star:
             return _scaled(number, unit)
     # DSMR 2.2/3 gas: ...(0-1:24.2.1)(m3)(00001.001), the unit in a group of its own.
     if len(groups) >= 2 and groups[-2].lower() in _UNITS:
         return _scaled(groups[-1], groups[-2])
+    if len(groups) == 1 and quantity(obis) in _UNITLESS:
+        return _scaled(groups[0], None)
     return None
 
 
-def _scaled(number: str, unit: str) -> Measurement | None:
-    if _NUMBER.fullmatch(number) is None or _UNIT.fullmatch(unit) is None:
+def _scaled(number: str, unit: str | None) -> Measurement | None:
+    if _NUMBER.fullmatch(number) is None:
         return None
-    name, power = _UNITS.get(unit.lower(), (unit, 0))
+    if unit is None:
+        name: str | None = None
+        power = 0
+    elif _UNIT.fullmatch(unit) is None:
+        return None
+    else:
+        name, power = _UNITS.get(unit.lower(), (unit, 0))
     # Decimal keeps "0000.308" kvar exactly 308 var (float would give 307.99999...).
     value = Decimal(number).scaleb(power)
     if value == value.to_integral_value():

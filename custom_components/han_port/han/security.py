@@ -18,6 +18,14 @@ from .cosem import AUTHENTICATION_TAG_LENGTH, SecurityControl
 
 _AUTHENTICATED: Final = int(SecurityControl.AUTHENTICATED)
 _ENCRYPTED: Final = int(SecurityControl.ENCRYPTED)
+# Luxembourg's P1 specification fixes the authentication key of every Smarty meter
+# (Sagemcom T210-D): owners get only the encryption key, and the additional
+# authenticated data is 0x30 || 00112233...EEFF (Luxmetering "E-Meter P1
+# Specification" v1.1.3, section 3.2.5; quoted by dsmr_parser's MSN specification,
+# svrooij/smartmeter2mqtt issue 21 and openHAB's DSMR binding default). With no
+# authentication key configured an authenticated frame is checked with none, then
+# with this one.
+SMARTY_AUTH_KEY: Final = bytes.fromhex("00112233445566778899AABBCCDDEEFF")
 
 
 class DecryptError(ValueError):
@@ -67,12 +75,13 @@ def decrypt(ciphered: Ciphered, key: bytes | None, auth_key: bytes | None) -> by
         # With an authentication key configured the meter authenticates its frames;
         # one without a tag is a downgrade (someone stripped it), not a reading.
         raise DecryptError("frame is not authenticated, but an authentication key is configured")
+    auth_keys = (auth_key,) if auth_key is not None else (None, SMARTY_AUTH_KEY)
     if not ciphered.security_control & _ENCRYPTED:
         # Authenticated only: the APDU is in the clear behind a GMAC tag over
         # SC || AK || APDU. Without a key the tag cannot be checked, and the
         # frame's own checksums are all there is, as for a plain meter.
         if key is not None and ciphered.tag is not None:
-            _check_gmac(ciphered, ciphered.tag, key, auth_key, iv)
+            _check_gmac(ciphered, ciphered.tag, key, auth_keys, iv)
         return ciphered.ciphertext
     if key is None:
         raise NoKeyError("frames are encrypted and no key is configured")
@@ -81,27 +90,38 @@ def decrypt(ciphered: Ciphered, key: bytes | None, auth_key: bytes | None) -> by
         # NIST SP 800-38D for a 96-bit IV: the meter sends no tag we could check.
         decryptor = Cipher(algorithms.AES(key), modes.CTR(iv + b"\x00\x00\x00\x02")).decryptor()
         return decryptor.update(ciphered.ciphertext) + decryptor.finalize()
-    aad = bytes((ciphered.security_control,)) + (auth_key or b"")
-    decryptor = Cipher(
-        algorithms.AES(key), modes.GCM(iv, ciphered.tag, min_tag_length=AUTHENTICATION_TAG_LENGTH)
-    ).decryptor()
-    decryptor.authenticate_additional_data(aad)
-    try:
-        return decryptor.update(ciphered.ciphertext) + decryptor.finalize()
-    except InvalidTag:
-        raise DecryptError("authentication tag mismatch: wrong key or authentication key") from None
+    for candidate in auth_keys:
+        decryptor = Cipher(
+            algorithms.AES(key),
+            modes.GCM(iv, ciphered.tag, min_tag_length=AUTHENTICATION_TAG_LENGTH),
+        ).decryptor()
+        decryptor.authenticate_additional_data(
+            bytes((ciphered.security_control,)) + (candidate or b"")
+        )
+        try:
+            return decryptor.update(ciphered.ciphertext) + decryptor.finalize()
+        except InvalidTag:
+            continue
+    raise DecryptError("authentication tag mismatch: wrong key or authentication key")
 
 
 def _check_gmac(
-    ciphered: Ciphered, tag: bytes, key: bytes, auth_key: bytes | None, iv: bytes
+    ciphered: Ciphered,
+    tag: bytes,
+    key: bytes,
+    auth_keys: tuple[bytes | None, ...],
+    iv: bytes,
 ) -> None:
-    verifier = Cipher(
-        algorithms.AES(key), modes.GCM(iv, tag, min_tag_length=AUTHENTICATION_TAG_LENGTH)
-    ).decryptor()
-    verifier.authenticate_additional_data(
-        bytes((ciphered.security_control,)) + (auth_key or b"") + ciphered.ciphertext
-    )
-    try:
-        verifier.finalize()
-    except InvalidTag:
-        raise DecryptError("authentication tag mismatch: wrong key or authentication key") from None
+    for candidate in auth_keys:
+        verifier = Cipher(
+            algorithms.AES(key), modes.GCM(iv, tag, min_tag_length=AUTHENTICATION_TAG_LENGTH)
+        ).decryptor()
+        verifier.authenticate_additional_data(
+            bytes((ciphered.security_control,)) + (candidate or b"") + ciphered.ciphertext
+        )
+        try:
+            verifier.finalize()
+        except InvalidTag:
+            continue
+        return
+    raise DecryptError("authentication tag mismatch: wrong key or authentication key")

@@ -8,12 +8,19 @@ frame's worth of bytes, whatever garbage arrives.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 import re
 from typing import Final
 
 from . import hdlc, mbus, p1
-from .apdu import BlockTransfer, UnsupportedApduError, strip_llc, unwrap
+from .apdu import (
+    BlockTransfer,
+    Plain,
+    UncheckedPlain,
+    UnsupportedApduError,
+    strip_llc,
+    unwrap,
+)
 from .axdr import AxdrError
 from .cosem import ApduTag, Hdlc, Mbus
 from .meters import LayoutError
@@ -27,6 +34,8 @@ _HDLC_FLAG: Final = int(Hdlc.FLAG)
 _HDLC_FORMAT_TYPE_3: Final = int(Hdlc.FORMAT_TYPE_3)
 _MBUS_START: Final = int(Mbus.START)
 _P1_START: Final = p1.START
+_P1_CIPHERED: Final = p1.CIPHERED_START  # an encrypted telegram (Smarty, T210-D-r)
+_CIPHERED_HEADER: Final = bytes((p1.CIPHERED_START, 8))  # and its system title's length
 _BLOCK_TRANSFER: Final = bytes((ApduTag.GENERAL_BLOCK_TRANSFER,))
 _AUTO: Final = Transport.AUTO
 _HDLC: Final = Transport.HDLC
@@ -37,10 +46,10 @@ _IDLE_P1: Final = b"\r\n"
 # Where the hunt for the next frame stops, per transport (None: not yet known).
 # CR and LF stop it too: between P1 telegrams they are idle, not junk.
 _HUNT: Final = {
-    None: re.compile(rb"[\x7e\x68/\r\n]"),
+    None: re.compile(rb"[\x7e\x68/\r\n\xdb]"),
     _HDLC: re.compile(rb"\x7e"),
     _MBUS: re.compile(rb"\x68"),
-    _P1: re.compile(rb"[/\r\n]"),
+    _P1: re.compile(rb"[/\r\n\xdb]"),
 }
 _P1_TEXT: Final = bytes(range(0x20, 0x7F)) + b"\r\n"  # what a telegram may hold
 # Report a run of bytes that are not frames once it ends, or every this many bytes,
@@ -93,6 +102,7 @@ class StreamDecoder:
         self._offset = 0  # stream offset of buf[0]
         self._errors_out = 0  # FrameErrors returned by the current feed()
         self._tail_end = 0  # stream offset up to which skipped bytes are a rejected frame's
+        self._trailer = 0  # bytes a gateway may still append after the last telegram
 
     @property
     def stats(self) -> DecoderStats:
@@ -177,6 +187,8 @@ class StreamDecoder:
         buf = self._buf
         self._p1_waiting = False
         self._errors_out = 0
+        # What follows the end of input is another stream, not a gateway's trailer.
+        self._trailer = 0
         if buf[:1] == b"\x7e":
             closed = hdlc.parse_frame(buf + b"\x7e", 0)
             if isinstance(closed, hdlc.HdlcFrame) and closed.end == len(buf):
@@ -188,7 +200,11 @@ class StreamDecoder:
             if not buf.strip(b"\x7e\r\n"):
                 self._drop(len(buf))  # closing flags and line ends are not data
                 break
-            if buf[0] in (_HDLC_FLAG, _MBUS_START, _P1_START) and len(buf) > 2 and not reported:
+            if (
+                buf[0] in (_HDLC_FLAG, _MBUS_START, _P1_START, _P1_CIPHERED)
+                and len(buf) > 2
+                and not reported
+            ):
                 need = ""
                 if buf[0] == _HDLC_FLAG and buf[1] & 0xF0 == _HDLC_FORMAT_TYPE_3:
                     need = f", need {(((buf[1] & 7) << 8) | buf[2]) + 2}"
@@ -271,6 +287,28 @@ class StreamDecoder:
             elif byte in _IDLE_P1 and locked in (None, _P1):
                 pos += 1  # CR LF between telegrams
                 continue
+            elif byte == _P1_CIPHERED and locked in (None, _P1):
+                end = p1.find_ciphered_end(buf, pos)
+                if end == p1.NEED_MORE:
+                    break
+                if end != p1.NOT_A_TELEGRAM:
+                    apdu = bytes(buf[pos:end])
+                    found: list[Event] = []
+                    trailer, self._trailer = self._trailer, 0
+                    # Bounded by its length: a telegram that does not decrypt (no
+                    # key, a wrong one) is skipped whole, its ciphertext never hunted.
+                    if self._on_apdu(apdu, _P1, apdu, found, telegram_only=True):
+                        self._report_junk(events)
+                        events += found
+                        self._stats.frames += 1
+                        if not any(isinstance(event, Reading) for event in found):
+                            # Cut short (a byte lost on the line), its length ran into
+                            # the next telegram: that one is not lost with it.
+                            end = self._next_ciphered(buf, pos + 1, end)
+                        pos = end
+                        locked = self._locked
+                        continue
+                    self._trailer = trailer
             pos = self._skip(buf, pos, self._next_start(buf, pos + 1, locked), events)
         return pos
 
@@ -292,6 +330,16 @@ class StreamDecoder:
             or len(self._buf) + len(data) > p1.P1_MAX_LENGTH
         )
 
+    def _next_ciphered(self, buf: bytearray, start: int, end: int) -> int:
+        """Where the first encrypted telegram header that starts in buf[start:end] is, else end."""
+        stop = end + len(_CIPHERED_HEADER) - 1
+        found = buf.find(_CIPHERED_HEADER, start, stop)
+        while found >= 0:
+            if p1.find_ciphered_end(buf, found) != p1.NOT_A_TELEGRAM:
+                return found
+            found = buf.find(_CIPHERED_HEADER, found + 1, stop)
+        return end
+
     def _next_start(self, buf: bytearray, start: int, locked: Transport | None) -> int:
         # One regex search finds the earliest marker: a find() per marker would scan
         # to the end of the buffer for each absent one, on every skip (quadratic).
@@ -302,6 +350,11 @@ class StreamDecoder:
         """Count buf[start:end] as junk; return end."""
         count = end - start
         self._stats.bytes_skipped += count
+        if self._trailer:
+            if count <= self._trailer and p1.is_trailer(buf, start, end):
+                self._trailer -= count
+                return end
+            self._trailer = 0
         # Bytes inside a frame already rejected were reported with it.
         tail = min(self._tail_end - self._offset, end) - start
         if tail > 0:
@@ -430,18 +483,40 @@ class StreamDecoder:
 
     def _on_p1(self, telegram: bytes, events: list[Event]) -> bool:
         self._stats.frames += 1
+        self._trailer = 0
         result = p1.decode_telegram(telegram)
         if isinstance(result, Reading):
             self._accept(result, _P1, events)
+            self._trailer = p1.TRAILER_MAX
             return True
         self._error(events, result.reason, result.detail, telegram, count_frame=False)
         return False
 
-    def _on_apdu(self, apdu: bytes, transport: Transport, raw: bytes, events: list[Event]) -> None:
+    def _on_apdu(
+        self,
+        apdu: bytes,
+        transport: Transport,
+        raw: bytes,
+        events: list[Event],
+        *,
+        telegram_only: bool = False,
+    ) -> bool:
+        """Decode one APDU; False (and nothing said) when `telegram_only` and it holds none.
+
+        A ciphered P1 telegram stands on the line without a frame around it; a
+        ciphered data-notification does not, so one found that way is a piece of a
+        damaged HDLC or M-Bus frame and no reading may come of it.
+        """
         options = self.options
         plain = None
         try:
             plain = unwrap(apdu, options.key, options.auth_key)
+            # Only a ciphered APDU (it has a system title) can hold a P1 telegram.
+            if plain.system_title is not None and plain.apdu[:1] == b"/":
+                self._on_ciphered_telegram(plain, transport, raw, events)
+                return True
+            if telegram_only:
+                return False
             reading = self._shapes.read(plain, transport)
         except NoKeyError as err:
             self._error(events, Reason.NO_KEY, str(err), raw, count_frame=False)
@@ -458,6 +533,32 @@ class StreamDecoder:
                 self._error(events, Reason.MALFORMED, str(err), raw, count_frame=False)
         else:
             self._accept(reading, transport, events)
+        return True
+
+    def _on_ciphered_telegram(
+        self, plain: Plain, transport: Transport, raw: bytes, events: list[Event]
+    ) -> None:
+        """A P1 telegram that arrived encrypted (Smarty, T210-D-r)."""
+        result = p1.decode_telegram(plain.apdu)
+        unchecked = isinstance(plain, UncheckedPlain)
+        if unchecked and (isinstance(result, FrameError) or not p1.has_crc(plain.apdu)):
+            # Decrypted unchecked (no authentication key): the telegram's own CRC
+            # is the only proof the key is right.
+            detail = "decrypted data is not a P1 telegram with a valid CRC: wrong key?"
+            self._error(events, Reason.DECRYPT, detail, raw, count_frame=False)
+            return
+        if isinstance(result, FrameError):
+            self._error(events, result.reason, result.detail, raw, count_frame=False)
+            return
+        reading = replace(
+            result,
+            transport=transport,
+            encrypted=plain.encrypted,
+            system_title=plain.system_title,
+        )
+        self._accept(reading, transport, events)
+        if transport == _P1:
+            self._trailer = p1.TRAILER_MAX
 
     def _accept(self, reading: Reading, transport: Transport, events: list[Event]) -> None:
         self._stats.readings += 1

@@ -16,9 +16,11 @@ GS1 prefixes of meter ids) and holds one `Market` row per market its meters diff
 
 Adding a meter is adding rows here. A market names its countries; a row with a
 `model` holds only for meter types that start with it (a maker whose models differ in
-register map or resolution). `Vendor.market()` picks the most specific row: country
-and model, then country, then the vendor's first row, which stands for every market
-without a row of its own.
+register map or resolution), or, for meters that send no meter type, for the
+capture-object lists in its `shapes` (the OBIS codes a push list names, in order:
+Swiss VSE lists tell the Landis+Gyr E450, E570 and E360 apart only by these).
+`Vendor.market()` picks the most specific row: country and model, then country,
+then the vendor's first row, which stands for every market without a row of its own.
 """
 
 from __future__ import annotations
@@ -39,6 +41,7 @@ class Role(StrEnum):
     LIST_VERSION = "list_version"
     METER_ID = "meter_id"
     METER_TYPE = "meter_type"
+    DEVICE_NAME = "device_name"  # COSEM logical device name 0-0:42.0.0 (FLAG id + serial)
     CLOCK = "clock"
     VALUE = "value"
 
@@ -165,6 +168,9 @@ class Market:
     schedule: Schedule | None = None
     meter_types: Mapping[int, str] = MappingProxyType({})  # a captured meter type by phases
     meter_ids: str | None = None  # how the market's meter ids start (captures)
+    # Capture-object lists (OBIS codes in order) only this model sends: a model row
+    # holds for them when the frame names no meter type.
+    shapes: tuple[tuple[Obis, ...], ...] = ()
 
     def push_list(self, name: str) -> PushList:
         """The list called `name`; KeyError when this market sends none of that name."""
@@ -192,8 +198,17 @@ class Vendor:
     def __post_init__(self) -> None:
         object.__setattr__(self, "positional", MappingProxyType(_positional(self.markets)))
 
-    def market(self, country: str | None, meter_type: str | None = None) -> Market:
-        """The rules for a meter in `country` (ISO code) whose type is `meter_type`."""
+    def market(
+        self,
+        country: str | None,
+        meter_type: str | None = None,
+        shape: tuple[Obis, ...] | None = None,
+    ) -> Market:
+        """The rules for a meter in `country` (ISO code) whose type is `meter_type`.
+
+        `shape` is the OBIS codes of a capture-object list, which names the model of
+        meters that send no meter type.
+        """
         best = self.markets[0]
         best_rank = 0
         for market in self.markets:
@@ -201,7 +216,9 @@ class Vendor:
                 continue
             if market.model is None:
                 rank = 1
-            elif meter_type is not None and meter_type.startswith(market.model):
+            elif (meter_type is not None and meter_type.startswith(market.model)) or (
+                shape is not None and shape in market.shapes
+            ):
                 rank = 2
             else:
                 continue
@@ -462,18 +479,149 @@ KAIFA: Final = Vendor(
     ),
 )
 
+# -- Landis+Gyr -------------------------------------------------------------------------
+# No scaler in the push lists (Swiss VSE, Austrian Burgenland): the model sets the
+# resolution. E450: voltage 1 V, current 0.01 A (gh740, VSE 2026 captures); E570:
+# current in whole amperes (400 A at load in landisgyr-ch-e570-vse2026-long64-load-scs);
+# E360: voltage 0.1 V (2357 = 235.7 V). Power factor in 0.001 on all of them (941 =
+# 0.941 in landisgyr-ch-e450-gbt-incomplete-then-complete-scs). The logical device name
+# (LGZ1030...) is the same for all three; the capture-object list tells them apart.
+
+_LG_EXPONENTS: Final = MappingProxyType({**BASE_EXPONENTS, Quantity.POWER_FACTOR: -3})
+_E570_VSE_2026: Final = tuple(
+    _o(code)
+    for code in (
+        "0-8:25.9.0",
+        "0-0:42.0.0",
+        *(f"1-1:{c}" for c in _ENERGIES),
+        *(f"1-0:{c}" for c in (*_POWERS[:2], *_VOLTAGES, *_CURRENTS)),
+    )
+)
+_E570_ENCRYPTED: Final = tuple(
+    _o(code)
+    for code in (
+        "0-8:25.9.0",
+        "0-0:42.0.0",
+        "0-0:1.0.0",
+        *(f"1-0:{c}" for c in _POWERS),
+        *(f"1-1:{c}.8.0" for c in (1, 2, 5, 6, 7, 8)),
+        *(f"1-0:{c}" for c in _CURRENTS),
+        "1-0:13.7.0",
+    )
+)
+# The E360 sends L3's voltage before L2's.
+_E360_VSE_2026: Final = tuple(
+    _o(code)
+    for code in (
+        "0-6:25.9.0",
+        "0-0:42.0.0",
+        *(f"1-1:{c}" for c in _ENERGIES),
+        *(f"1-0:{c}" for c in (*_POWERS[:2], "32.7.0", "72.7.0", "52.7.0", *_CURRENTS)),
+    )
+)
+# Netz Burgenland E450 (AT): 14 bare values after GCM (gh501): voltages, currents,
+# active power import/export, energy import/export, three values of unknown meaning,
+# meter id.
+_BURGENLAND: Final = PushList(
+    "list-burgenland",
+    Style.BARE,
+    (
+        *_values(0, _VOLTAGES, _U16),
+        *_values(0, _CURRENTS, _U16),
+        *_values(0, _POWERS[:2], _U32),
+        *_values(0, _ENERGIES[:2], _U32),
+        PushElement(Role.VALUE, None, _U16),
+        PushElement(Role.VALUE, None, _U16),
+        PushElement(Role.VALUE, None, _U16),
+        PushElement(Role.METER_ID, _o("0-0:96.1.0"), Tag.OCTET_STRING),
+    ),
+)
+LANDIS_GYR: Final = Vendor(
+    "Landis+Gyr",
+    flag_ids=("LGZ", "LGF"),
+    list_prefixes=("LGF",),
+    markets=(
+        Market(exponents=_LG_EXPONENTS),  # E450
+        Market(("AT",), exponents=_LG_EXPONENTS, lists=(_BURGENLAND,)),
+        Market(
+            ("CH",),
+            model="E570",
+            exponents=MappingProxyType({**_LG_EXPONENTS, Quantity.CURRENT: 0}),
+            shapes=(_E570_VSE_2026, _E570_ENCRYPTED),
+        ),
+        Market(
+            ("CH",),
+            model="E360",
+            exponents=MappingProxyType({**_LG_EXPONENTS, Quantity.VOLTAGE: -1}),
+            shapes=(_E360_VSE_2026,),
+        ),
+    ),
+)
+
+# -- Iskraemeco -------------------------------------------------------------------------
+# AM550 (Swiss VSE, Slovenian Elektro Ljubljana): voltage 0.1 V, current 0.01 A, power
+# factor 0.001. Elektro Ljubljana sends two lists without OBIS codes, told apart by
+# their length: 18 instantaneous values every 5 s, 12 energy values every 15 minutes
+# (gh615, gh956). Both open with the logical device name and a list identifier.
+
+_AM550_EXPONENTS: Final = MappingProxyType(
+    {**BASE_EXPONENTS, Quantity.VOLTAGE: -1, Quantity.POWER_FACTOR: -3}
+)
+_SI_HEAD: Final = (
+    PushElement(Role.DEVICE_NAME, _o("0-0:42.0.0"), Tag.OCTET_STRING),
+    PushElement(Role.LIST_VERSION, _o("0-0:96.1.3"), Tag.OCTET_STRING),
+)
+ISKRAEMECO: Final = Vendor(
+    "Iskraemeco",
+    flag_ids=("ISK",),
+    list_prefixes=("ISK",),
+    markets=(
+        Market(exponents=_AM550_EXPONENTS),
+        Market(
+            ("SI",),
+            exponents=_AM550_EXPONENTS,
+            lists=(
+                PushList(
+                    "list-instantaneous",
+                    Style.BARE,
+                    (
+                        *_SI_HEAD,
+                        *_values(0, _POWERS, _U32),
+                        *_values(0, _VOLTAGES + _CURRENTS, _U16),
+                        *_values(0, ("21.7.0", "41.7.0", "61.7.0"), _U32),
+                        *_values(0, ("22.7.0", "42.7.0", "62.7.0"), _U32),
+                    ),
+                ),
+                PushList(
+                    "list-energy",
+                    Style.BARE,
+                    (
+                        *_SI_HEAD,
+                        PushElement(Role.VALUE, None, Tag.UNSIGNED),  # 0-0:96.3.10 breaker
+                        PushElement(Role.VALUE, None, Tag.OCTET_STRING),  # active tariff
+                        *_values(0, ("1.8.0", "1.8.1", "1.8.2", "2.8.0", "2.8.1", "2.8.2"), _U32),
+                        *_values(0, _ENERGIES[2:], _U32),
+                    ),
+                ),
+            ),
+        ),
+    ),
+)
+
 # FLAG ids (DLMS UA register; every upper/lower-case variant belongs to the same maker,
 # so P1's "ISk" is "ISK"). P1 confirms LGF ("/LGF5E360", Landis+Gyr E360), LGZ
 # (Landis+Gyr's IEC 62056-21 meters, "/LGZ4ZMF100AC"), ISK ("/ISk5\2MT382", an
-# Iskraemeco model) and KFM ("/KFM5KAIFA-METER"); "ELL" stays unknown: the corpus could
-# not name its maker either.
+# Iskraemeco model), KFM ("/KFM5KAIFA-METER"), SAG ("/SAG5SAG-METER", E.ON Hungary's
+# Sagemcom) and ESY ("/ESY5Q3DB1024", Q3D is an EasyMeter model); "ELL" stays unknown:
+# the corpus could not name its maker either.
 VENDORS: Final[tuple[Vendor, ...]] = (
     KAMSTRUP,
     AIDON,
     KAIFA,
-    Vendor("Landis+Gyr", flag_ids=("LGZ", "LGF"), list_prefixes=("LGF",)),
-    Vendor("Iskraemeco", flag_ids=("ISK",), list_prefixes=("ISK",)),
+    LANDIS_GYR,
+    ISKRAEMECO,
     Vendor("Sagemcom", flag_ids=("SAG",)),
+    Vendor("EasyMeter", flag_ids=("ESY",)),
 )
 
 # Rules for frames whose maker nothing names. A bare single value is list 1 of every
@@ -505,8 +653,17 @@ def by_name(name: str) -> Vendor:
     raise ValueError(f"no vendor {name!r}; known: {known}")
 
 
-def vendor_for(list_id: str | None, system_title: bytes | None, meter_id: str | None) -> Vendor:
-    """The maker a frame names, most specific first: list id, system title, meter id."""
+def vendor_for(
+    list_id: str | None,
+    system_title: bytes | None,
+    meter_id: str | None,
+    device_name: str | None = None,
+) -> Vendor:
+    """The maker a frame names, most specific first: list id, system title, meter id.
+
+    A COSEM logical device name (`device_name`, or a meter id that is one) opens with
+    the maker's FLAG id ("LGZ1030655933512").
+    """
     if list_id:
         for prefix, vendor in _BY_LIST_PREFIX:
             if list_id.startswith(prefix):
@@ -519,4 +676,8 @@ def vendor_for(list_id: str | None, system_title: bytes | None, meter_id: str | 
         for prefix, vendor in _BY_GS1_PREFIX:
             if meter_id.startswith(prefix):
                 return vendor
+    for name in (device_name, meter_id):
+        found = _BY_FLAG_ID.get(name[:3]) if name else None
+        if found is not None:
+            return found
     return GENERIC
