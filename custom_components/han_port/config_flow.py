@@ -10,10 +10,10 @@ they get no matcher and are picked from the port list instead.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 import os
 import re
-from typing import Any, Final, override
+from typing import Any, Final, Protocol, override
 
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
@@ -264,39 +264,17 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
         assert self._heard is not None
         errors: dict[str, str] = {}
         if user_input is not None:
-            key = normalize_key(user_input[CONF_KEY])
-            auth_text = user_input.get(CONF_AUTH_KEY, "").strip()
-            auth_key = normalize_key(auth_text) if auth_text else None
-            if key is None:
-                errors[CONF_KEY] = "invalid_key_format"
-            elif auth_text and auth_key is None:
-                errors[CONF_AUTH_KEY] = "invalid_key_format"
-            else:
-                data = {**self._data, CONF_KEY: key, CONF_AUTH_KEY: auth_key}
-                heard = self._decode_with(data)
-                if heard.reading is not None:
-                    self._data = data
-                    self._heard = heard
-                    return await self.async_step_confirm()
-                if auth_key and self._decode_with({**data, CONF_AUTH_KEY: None}).reading:
-                    # The decoder refuses unauthenticated frames once an
-                    # authentication key is set (no silent downgrade): say which
-                    # field is wrong instead of blaming the key.
-                    errors[CONF_AUTH_KEY] = "auth_key_not_used"
-                else:
-                    errors["base"] = "invalid_key"
+            data, heard, errors = _try_keys(self._data, user_input, self._decode_with)
+            if data is not None and heard is not None:
+                self._data = data
+                self._heard = heard
+                return await self.async_step_confirm()
         elif self._heard.decrypt_failed:
             # The stored key no longer works (reconfigure after a key change).
             errors["base"] = "invalid_key"
-        schema = probatio.Schema(
-            {
-                probatio.Required(CONF_KEY): TextSelector(),
-                probatio.Optional(CONF_AUTH_KEY): TextSelector(),
-            }
-        )
         return self.async_show_form(
             step_id="key",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            data_schema=self.add_suggested_values_to_schema(_KEY_SCHEMA, user_input or {}),
             errors=errors,
             description_placeholders={"device": self._data[CONF_DEVICE]},
         )
@@ -526,39 +504,20 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
         assert heard is not None
         errors: dict[str, str] = {}
         if user_input is not None:
-            key = normalize_key(user_input[CONF_KEY])
-            auth_text = user_input.get(CONF_AUTH_KEY, "").strip()
-            auth_key = normalize_key(auth_text) if auth_text else None
-            if key is None:
-                errors[CONF_KEY] = "invalid_key_format"
-            elif auth_text and auth_key is None:
-                errors[CONF_AUTH_KEY] = "invalid_key_format"
-            else:
-                data = {**self._data, CONF_KEY: key, CONF_AUTH_KEY: auth_key}
-                decoded = heard.decode_again(decoder_options(self.hass, data))
-                if decoded.reading is not None:
-                    self._data = data
-                    self._mqtt_heard = decoded
-                    return await self.async_step_mqtt_confirm()
-                without_auth = {**data, CONF_AUTH_KEY: None}
-                if (
-                    auth_key
-                    and heard.decode_again(decoder_options(self.hass, without_auth)).reading
-                ):
-                    errors[CONF_AUTH_KEY] = "auth_key_not_used"
-                else:
-                    errors["base"] = "invalid_key"
+            data, decoded, errors = _try_keys(
+                self._data,
+                user_input,
+                lambda keyed: heard.decode_again(decoder_options(self.hass, keyed)),
+            )
+            if data is not None and decoded is not None:
+                self._data = data
+                self._mqtt_heard = decoded
+                return await self.async_step_mqtt_confirm()
         elif heard.decrypt_failed:
             errors["base"] = "invalid_key"
-        schema = probatio.Schema(
-            {
-                probatio.Required(CONF_KEY): TextSelector(),
-                probatio.Optional(CONF_AUTH_KEY): TextSelector(),
-            }
-        )
         return self.async_show_form(
             step_id="mqtt_key",
-            data_schema=self.add_suggested_values_to_schema(schema, user_input or {}),
+            data_schema=self.add_suggested_values_to_schema(_KEY_SCHEMA, user_input or {}),
             errors=errors,
             description_placeholders={"topic": self._data[CONF_TOPIC]},
         )
@@ -616,6 +575,42 @@ _USER_SCHEMA: Final = probatio.Schema(
         probatio.Optional(CONF_TOPIC): TextSelector(),
     }
 )
+
+
+# The key step, for a port and for an MQTT topic alike.
+_KEY_SCHEMA: Final = probatio.Schema(
+    {
+        probatio.Required(CONF_KEY): TextSelector(),
+        probatio.Optional(CONF_AUTH_KEY): TextSelector(),
+    }
+)
+
+
+class _Decoded(Protocol):
+    @property
+    def reading(self) -> Reading | None: ...
+
+
+def _try_keys[H: _Decoded](
+    data: dict[str, Any], user_input: dict[str, Any], decode: Callable[[dict[str, Any]], H]
+) -> tuple[dict[str, Any] | None, H | None, dict[str, str]]:
+    """The entry data with the typed keys and what they decode, or the form's errors."""
+    key = normalize_key(user_input[CONF_KEY])
+    auth_text = user_input.get(CONF_AUTH_KEY, "").strip()
+    auth_key = normalize_key(auth_text) if auth_text else None
+    if key is None:
+        return None, None, {CONF_KEY: "invalid_key_format"}
+    if auth_text and auth_key is None:
+        return None, None, {CONF_AUTH_KEY: "invalid_key_format"}
+    keyed = {**data, CONF_KEY: key, CONF_AUTH_KEY: auth_key}
+    decoded = decode(keyed)
+    if decoded.reading is not None:
+        return keyed, decoded, {}
+    if auth_key and decode({**keyed, CONF_AUTH_KEY: None}).reading is not None:
+        # The decoder refuses unauthenticated frames once an authentication key is
+        # set (no silent downgrade): say which field is wrong instead of blaming the key.
+        return None, None, {CONF_AUTH_KEY: "auth_key_not_used"}
+    return None, None, {"base": "invalid_key"}
 
 
 def _meter_data(reading: Reading) -> dict[str, Any]:
