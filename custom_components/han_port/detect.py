@@ -47,20 +47,17 @@ class DetectionError(HomeAssistantError):
         self.reason = reason
 
 
-@dataclass(slots=True)
-class Heard:
-    """What one listening session under one line setting produced."""
+class HeardVerdict:
+    """What a listening session (a port, an MQTT topic) says once it has heard enough."""
 
-    settings: LineSettings
-    bytes_in: int = 0
-    reading: Reading | None = None
-    encrypted: bool = False
-    decrypt_failed: bool = False
-    captured: bytearray = field(default_factory=bytearray)
+    __slots__ = ()
+    reading: Reading | None
+    encrypted: bool
+    decrypt_failed: bool
 
     @property
     def valid(self) -> bool:
-        """The line settings are right: a frame decoded, or failed only for want of a key."""
+        """A frame decoded, or failed only for want of a key."""
         return self.reading is not None or self.encrypted or self.decrypt_failed
 
     @property
@@ -69,6 +66,18 @@ class Heard:
         if self.reading is not None:
             return self.reading.meter_id is not None
         return self.encrypted or self.decrypt_failed
+
+
+@dataclass(slots=True)
+class Heard(HeardVerdict):
+    """What one listening session under one line setting produced."""
+
+    settings: LineSettings
+    bytes_in: int = 0
+    reading: Reading | None = None
+    encrypted: bool = False
+    decrypt_failed: bool = False
+    captured: bytearray = field(default_factory=bytearray)
 
     def take(self, chunk: bytes, events: list[Reading | FrameError]) -> None:
         self.bytes_in += len(chunk)

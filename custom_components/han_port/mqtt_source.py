@@ -25,7 +25,7 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.exceptions import HomeAssistantError
 
 from .const import LOGGER
-from .detect import DetectionError
+from .detect import DetectionError, HeardVerdict
 from .han import DecoderOptions, Event, Reading, StreamDecoder
 from .han.model import Reason
 from .han.payload import PayloadReader, Unwrapped
@@ -202,7 +202,7 @@ class MqttDetectionError(DetectionError):
 
 
 @dataclass(slots=True)
-class MqttHeard:
+class MqttHeard(HeardVerdict):
     """What listening on a topic produced."""
 
     topic: str
@@ -212,18 +212,6 @@ class MqttHeard:
     payloads: PayloadReader = field(default_factory=PayloadReader)
     captured: list[Unwrapped] = field(default_factory=list)
     captured_bytes: int = 0
-
-    @property
-    def valid(self) -> bool:
-        """A frame decoded, or failed only for want of the right key."""
-        return self.reading is not None or self.encrypted or self.decrypt_failed
-
-    @property
-    def identified(self) -> bool:
-        """Nothing more to wait for."""
-        if self.reading is not None:
-            return self.reading.meter_id is not None
-        return self.encrypted or self.decrypt_failed
 
     @property
     def form(self) -> str:
