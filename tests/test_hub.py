@@ -29,6 +29,7 @@ from custom_components.han_port import hub as hub_module, meter_filter
 from custom_components.han_port.const import CONF_KEY, DOMAIN, ISSUE_NO_VALID_FRAMES
 from custom_components.han_port.han import Reading, StreamDecoder
 from custom_components.han_port.han.model import Obis
+from custom_components.han_port.han.session import INTERVALS_KEPT
 from custom_components.han_port.hub import (
     CONF_SYSTEM_TITLE,
     MeterHub,
@@ -363,14 +364,14 @@ async def test_wrong_baud_rate_raises_then_clears_the_repair_issue(
     assert not [e for e in StreamDecoder().feed(garbage) if isinstance(e, Reading)]
 
     stats = hub.decoder.stats
-    step = hub_module.REPAIR_NO_VALID_FRAMES_AFTER / 4
+    step = hub_module.SESSION_TIMES.no_valid_frames_after / 4
     for index in range(6):
         bytes_in = stats.bytes_in
         bridge.send(garbage)
         await until(lambda bytes_in=bytes_in: stats.bytes_in == bytes_in + len(garbage))
         raised = issue_registry.async_get_issue(DOMAIN, issue_id) is not None
         # Raised once bytes have come for the whole time without one valid frame.
-        assert raised == (index * step >= hub_module.REPAIR_NO_VALID_FRAMES_AFTER)
+        assert raised == (index * step >= hub_module.SESSION_TIMES.no_valid_frames_after)
         fake_clock[0] += step
     assert state_of(hass, POWER) == STATE_UNAVAILABLE
     assert stats.readings == 0
@@ -438,9 +439,10 @@ async def test_flood(
     assert stats.errors == {}
     # The decoder never holds more than the frame it is waiting to complete.
     assert largest_buffer <= largest
-    for kept in (hub.last_readings, hub.last_errors, hub._intervals):
+    for kept in (hub.last_readings, hub.last_errors):
         assert kept.maxlen is not None
         assert len(kept) <= kept.maxlen
+    assert 0 < len(hub.session.gaps) <= INTERVALS_KEPT
     assert len(hub.last_bytes.window()) == hub_module.LAST_BYTES
     # How long a callback held the loop is printed above and measured by
     # scripts/measure: on a loaded CI machine a wall-clock bound here is a coin toss.

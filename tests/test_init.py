@@ -290,7 +290,7 @@ async def test_repair_issue_for_a_changed_key(
         errors = stats.errors.get("decrypt", 0)
         meter.send(capture(ENCRYPTED))
         await until(lambda errors=errors: stats.errors.get("decrypt", 0) > errors)
-        fake_clock[0] += hub_module.REPAIR_DECRYPT_AFTER
+        fake_clock[0] += hub_module.SESSION_TIMES.decrypt_failing_after
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)
     assert issue is not None
     assert issue.translation_placeholders == {
@@ -322,7 +322,7 @@ async def test_wrong_key_on_an_encrypted_p1_port_is_a_key_problem(
         errors = stats.errors.get("decrypt", 0)
         meter.send(more_meters.raw_bytes(capture))
         await until(lambda errors=errors: stats.errors.get("decrypt", 0) > errors)
-        fake_clock[0] += hub_module.REPAIR_DECRYPT_AFTER
+        fake_clock[0] += hub_module.SESSION_TIMES.decrypt_failing_after
     assert issue_registry.async_get_issue(DOMAIN, f"{ISSUE_DECRYPT_FAILING}_{entry.entry_id}")
     no_frames_id = f"{ISSUE_NO_VALID_FRAMES}_{entry.entry_id}"
     assert issue_registry.async_get_issue(DOMAIN, no_frames_id) is None

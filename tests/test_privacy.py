@@ -202,7 +202,7 @@ async def test_no_secret_in_logs_issues_exceptions_or_diagnostics(
     issue_id = f"{ISSUE_DECRYPT_FAILING}_{entry.entry_id}"
     await send(encrypted_frame(OWN_TITLE, 1500, bad_tag=True))
     assert "authentication tag" in hub.last_errors[-1].detail
-    fake_clock[0] += hub_module.REPAIR_DECRYPT_AFTER
+    fake_clock[0] += hub_module.SESSION_TIMES.decrypt_failing_after
     await send(encrypted_frame(OWN_TITLE, 1500, key=WRONG_KEY))
     assert stats.errors == {"decrypt": 2}
     issue = issue_registry.async_get_issue(DOMAIN, issue_id)

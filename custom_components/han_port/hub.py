@@ -2,8 +2,11 @@
 
 Bytes from the reader go into the StreamDecoder; each Reading is fanned out to the
 entities listening for the OBIS codes it carries (an Aidon list 1 frame wakes one
-entity, not forty). The hub also owns availability (watchdog, one log line each
-way), the repair issues and the counters that diagnostics show.
+entity, not forty). The decisions are made by plain objects that take `now` and
+return what to do: han.session.ListenSession (availability, the watchdog's timeout,
+when a trouble becomes a repair issue) and meter_filter.MeterFilter (whose reading
+it is). The hub applies them: timers, log lines, repair issues, the device registry,
+and keeps what diagnostics show.
 """
 
 from __future__ import annotations
@@ -31,20 +34,28 @@ from .const import (
     LOGGER,
 )
 from .han import DecoderOptions, Event, FrameError, Measurement, Obis, Reading, StreamDecoder
-from .han.model import P1Reading, Reason, SubMeter
+from .han.model import P1Reading, SubMeter
+from .han.session import ListenSession, SessionTimes, Trouble, Verdict
 from .meter_filter import MeterFilter
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
 
-# The watchdog (issue #4): unavailable after max(3 x the meter's interval, 30 s).
-WATCHDOG_FACTOR: Final = 3.0
-WATCHDOG_MIN_SECONDS: Final = 30.0
-# Bytes arriving without one valid frame for this long raise a repair issue; a
-# few bad frames between good ones (noise on the line) must not.
-REPAIR_NO_VALID_FRAMES_AFTER: Final = 300.0
-# Decryption failing for this long (a new key from the grid company) raises one.
-REPAIR_DECRYPT_AFTER: Final = 60.0
+# The watchdog: unavailable after max(3 x the meter's interval, 30 s). Bytes arriving
+# without one valid frame for 5 min raise a repair issue (a few bad frames between
+# good ones are noise on the line); decryption failing for 1 min (a new key from the
+# grid company) raises one.
+SESSION_TIMES: Final = SessionTimes(
+    watchdog_factor=3.0,
+    watchdog_min=30.0,
+    no_valid_frames_after=300.0,
+    decrypt_failing_after=60.0,
+)
+# The repair issue each trouble raises (NO_BYTES: the watchdog's outage covers it).
+TROUBLE_ISSUES: Final = {
+    Trouble.NO_VALID_FRAMES: ISSUE_NO_VALID_FRAMES,
+    Trouble.DECRYPT_FAILING: ISSUE_DECRYPT_FAILING,
+}
 
 # Pseudo-keys for the values a Reading carries outside its OBIS list.
 KEY_METER_ID: Final = "meter_id"
@@ -211,7 +222,7 @@ class MeterHub:
         self.device = device
         self.decoder = StreamDecoder(options)
         self.identity = identity
-        self.available = False
+        self.session = ListenSession(SESSION_TIMES)
         self.connected = False
         self.values: dict[str, Measurement] = {}
         self.seen: set[str] = set(entry.data.get(CONF_SEEN_OBIS, ()))
@@ -228,12 +239,7 @@ class MeterHub:
         self._availability_listeners: list[CALLBACK_TYPE] = []
         self._new_key_listeners: list[Callable[[list[str]], None]] = []
         self._keys_by_obis: dict[Obis, str] = {}
-        self._intervals: deque[float] = deque(maxlen=8)
-        self._last_reading_at: float | None = None
         self._watchdog: asyncio.TimerHandle | None = None
-        self._outage_logged = False
-        self._invalid_since: float | None = None
-        self._decrypt_failing_since: float | None = None
         self._issues: set[str] = set()
         # Readings from another meter on the same port or bus (a shared M-Bus, a
         # bridge moved to the neighbour's meter): counted, never shown.
@@ -295,14 +301,14 @@ class MeterHub:
                 # Another meter's reading is a valid frame too: the adapter and the
                 # line settings are right, whatever the meter (a neighbour, a new one).
                 got_reading = True
+                self.session.valid_frame()
                 if not self._is_foreign(event, now):
                     self._on_reading(event, now)
             else:
-                self._on_frame_error(event, now)
-        if got_reading:
-            self._invalid_since = None
-        else:
-            self._check_no_valid_frames(now)
+                self.last_errors.append(event)
+                self._apply(self.session.frame_error(event.reason, now))
+        if not got_reading:
+            self._apply(self.session.no_reading(now))
 
     @callback
     def set_connected(self, connected: bool, reason: str | None) -> None:
@@ -312,9 +318,12 @@ class MeterHub:
             return
         # A frame cut in half by the outage is reported, not glued to the next one.
         self._drop_partial_frame()
-        self._last_reading_at = None
-        self._invalid_since = None
-        self._set_unavailable(f"lost the connection ({reason})")
+        self._apply(self.session.disconnected(reason))
+
+    @property
+    def available(self) -> bool:
+        """Whether the meter is being heard (its sensors show values)."""
+        return self.session.available
 
     # ---- readings ----------------------------------------------------------------
 
@@ -374,20 +383,14 @@ class MeterHub:
 
     def _on_reading(self, reading: Reading, now: float) -> None:
         self.last_readings.append(reading)
-        self._invalid_since = None
-        self._decrypt_failing_since = None
-        if self._issues - {ISSUE_METER_REPLACED}:
-            # A replaced meter's issue stays: a reading naming no meter (Aidon list 1)
-            # may come from the new one; only ours identified withdraws it.
-            self._clear_issues(self._issues - {ISSUE_METER_REPLACED})
+        # A replaced meter's issue is not the session's: a reading naming no meter
+        # (Aidon list 1) may come from the new one; only ours identified withdraws it.
+        verdict = self.session.reading(now)
+        self._apply_troubles(verdict)
         if (
             reading.meter_id or reading.meter_type or reading.manufacturer or reading.list_version
         ) and (identity := self.identity.merge(reading)) != self.identity:
             self._update_identity(identity)
-
-        was_available = self.available
-        self._arm_watchdog(now, was_available)
-        self.available = True
 
         new_keys: list[str] | None = None
         sub_meter_keys = self._sub_meter_keys(reading.sub_meters) if reading.sub_meters else None
@@ -425,12 +428,8 @@ class MeterHub:
             self._remember_keys(new_keys)
         for reading_listener in self._reading_listeners:
             reading_listener(reading)
-        if not was_available:
-            if self._outage_logged:
-                LOGGER.info("Receiving data from the meter on %s again", self.device)
-                self._outage_logged = False
-            for notify in list(self._availability_listeners):
-                notify()
+        # After the values: an entity coming back shows this reading's value at once.
+        self._apply_availability(verdict)
 
     def _sub_meter_keys(self, sub_meters: Iterable[SubMeter]) -> dict[Obis, str]:
         """The key of each sub-meter reading, after learning who is on each channel."""
@@ -513,16 +512,6 @@ class MeterHub:
 
     # ---- availability --------------------------------------------------------------
 
-    def _arm_watchdog(self, now: float, was_available: bool) -> None:
-        if was_available and self._last_reading_at is not None:
-            # Only gaps inside a continuous stream say how often the meter sends.
-            self._intervals.append(now - self._last_reading_at)
-        self._last_reading_at = now
-        timeout = max(WATCHDOG_FACTOR * max(self._intervals, default=0.0), WATCHDOG_MIN_SECONDS)
-        if self._watchdog is not None:
-            self._watchdog.cancel()
-        self._watchdog = self.hass.loop.call_later(timeout, self._on_silence, timeout)
-
     def _drop_partial_frame(self) -> None:
         """Report what the decoder holds as cut short; a reading in it is not used.
 
@@ -536,48 +525,42 @@ class MeterHub:
     @callback
     def _on_silence(self, timeout: float) -> None:
         self._watchdog = None
-        self._last_reading_at = None
         # Half a frame and then silence this long (a stalled bridge or adapter) is a
         # broken frame: the rest arriving minutes later must not complete it.
         self._drop_partial_frame()
-        self._set_unavailable(f"no valid reading for {timeout:.0f} s")
+        self._apply(self.session.silence(timeout))
 
-    def _set_unavailable(self, why: str) -> None:
-        if self._watchdog is not None:
+    # ---- applying the session's verdicts -------------------------------------------
+
+    def _apply(self, verdict: Verdict) -> None:
+        """Carry out what the session decided (troubles first, then availability)."""
+        self._apply_troubles(verdict)
+        self._apply_availability(verdict)
+
+    def _apply_troubles(self, verdict: Verdict) -> None:
+        for trouble in verdict.begun:
+            if (issue := TROUBLE_ISSUES.get(trouble)) is not None:
+                self._raise_issue(issue)
+        if ended := {TROUBLE_ISSUES[t] for t in verdict.ended if t in TROUBLE_ISSUES}:
+            self._clear_issues(ended & self._issues)
+
+    def _apply_availability(self, verdict: Verdict) -> None:
+        if (verdict.available is False or verdict.watchdog is not None) and self._watchdog:
             self._watchdog.cancel()
             self._watchdog = None
-        if not self._outage_logged:
+        if (timeout := verdict.watchdog) is not None:
+            self._watchdog = self.hass.loop.call_later(timeout, self._on_silence, timeout)
+        if verdict.outage is not None:
             LOGGER.warning(
                 "No data from the meter on %s: %s; its sensors are unavailable until it returns",
                 self.device,
-                why,
+                verdict.outage,
             )
-            self._outage_logged = True
-        if self.available:
-            self.available = False
+        if verdict.back:
+            LOGGER.info("Receiving data from the meter on %s again", self.device)
+        if verdict.available is not None:
             for notify in list(self._availability_listeners):
                 notify()
-
-    # ---- errors and repairs -----------------------------------------------------------
-
-    def _on_frame_error(self, error: FrameError, now: float) -> None:
-        self.last_errors.append(error)
-        if error.reason in (Reason.DECRYPT, Reason.NO_KEY):
-            # no_key on an entry that has a key cannot happen; on one without, the
-            # meter started encrypting: the same fix (enter the key) applies.
-            if self._decrypt_failing_since is None:
-                self._decrypt_failing_since = now
-            elif now - self._decrypt_failing_since >= REPAIR_DECRYPT_AFTER:
-                self._raise_issue(ISSUE_DECRYPT_FAILING)
-
-    def _check_no_valid_frames(self, now: float) -> None:
-        if self._invalid_since is None:
-            self._invalid_since = now
-        elif (
-            now - self._invalid_since >= REPAIR_NO_VALID_FRAMES_AFTER
-            and self._decrypt_failing_since is None
-        ):
-            self._raise_issue(ISSUE_NO_VALID_FRAMES)
 
     def _raise_issue(
         self,

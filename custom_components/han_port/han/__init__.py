@@ -9,6 +9,7 @@ so the same code runs in the event loop, in the command line and in benchmarks.
     vendors.py   every vendor fact as data: identity, scalers, push lists, cadence
     cosem.py     the numbers of the standards (tags, flags, DLMS units), named once
     model.py     what comes out: Obis, Measurement, Reading, FrameError, Unit, Reason
+    session.py   ListenSession: is the meter heard, and which trouble to tell (takes `now`)
 
 The frame builder, the simulated meter and the fuzzer that exercise it live outside
 the shipped integration, in devtools/.

@@ -17,7 +17,6 @@ import argparse
 import asyncio
 from collections.abc import Iterator, Sequence
 import contextlib
-from dataclasses import dataclass
 from datetime import datetime
 import json
 import math
@@ -36,6 +35,7 @@ from ..port import (
 )
 from .model import Event, Reading, Transport, Value
 from .options import FRAMINGS, DecoderOptions
+from .session import ListenSession, SessionTimes, Trouble
 from .stream import DecoderStats, StreamDecoder
 
 EXIT_OK: Final = 0
@@ -320,41 +320,34 @@ def listen(args: argparse.Namespace) -> int:
         return EXIT_OK
 
 
-@dataclass(slots=True)
 class HintClock:
     """When to tell the user that the port is silent or sends only noise.
 
-    Each hint is said once, and again only after the situation changed (a reading
-    arrived, or bytes started to flow again).
+    The listening session's troubles (the same decisions Home Assistant's repair
+    issues come from), each said once per episode: again only after the situation
+    changed (a reading arrived, or bytes started to flow again).
     """
 
-    opened: float
-    after: float = HINT_AFTER
-    last_byte: float | None = None
-    noise_since: float | None = None  # first byte since the last reading
-    said: str | None = None
+    HINTS: Final = {Trouble.NO_BYTES: HINT_SILENT, Trouble.NO_VALID_FRAMES: HINT_NOISE}
+
+    def __init__(self, opened: float, after: float = HINT_AFTER) -> None:
+        self.after = after
+        self.session = ListenSession(
+            SessionTimes(no_valid_frames_after=after, no_bytes_after=after), opened=opened
+        )
 
     def update(self, now: float, *, got_bytes: bool, got_reading: bool) -> str | None:
         """Record what just happened; return a hint to print, if one is due."""
         if got_reading:
-            self.noise_since = None
-            self.said = None
-        elif got_bytes and self.noise_since is None:
-            self.noise_since = now
-        if got_bytes:
-            self.last_byte = now
-            if self.said == HINT_SILENT:
-                self.said = None
-        hint = None
-        if now - (self.opened if self.last_byte is None else self.last_byte) >= self.after:
-            hint = HINT_SILENT
-            self.noise_since = None  # noise that stopped is not noise any more
-        elif self.noise_since is not None and now - self.noise_since >= self.after:
-            hint = HINT_NOISE
-        if hint is None or hint == self.said:
-            return None
-        self.said = hint
-        return hint.format(seconds=self.after)
+            verdict = self.session.reading(now)
+        elif got_bytes:
+            verdict = self.session.no_reading(now)
+        else:
+            verdict = self.session.idle(now)
+        for trouble in verdict.begun:
+            if (hint := self.HINTS.get(trouble)) is not None:
+                return hint.format(seconds=self.after)
+        return None
 
 
 async def _listen(args: argparse.Namespace, decoder: StreamDecoder) -> int:
