@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from functools import partial
 import logging
 from unittest.mock import patch
 
@@ -9,13 +11,29 @@ from homeassistant.core import HomeAssistant
 import pytest
 
 from custom_components.han_port import detect
-from custom_components.han_port.detect import DetectionError, decode_captured, detect_meter, listen
-from custom_components.han_port.han import DecoderOptions
+from custom_components.han_port.detect import (
+    DetectionError,
+    Heard,
+    HeardVerdict,
+    decode_captured,
+    detect_meter,
+    listen,
+)
+from custom_components.han_port.han import DecoderOptions, StreamDecoder
+from custom_components.han_port.mqtt_source import MqttHeard
 from custom_components.han_port.port import LineSettings
 from custom_components.han_port.reader import LINE_SETTINGS_TO_TRY
 from devtools.corpus import capture, expected
 
-from .conftest import ENCRYPTED, ENCRYPTED_KEY, KAMSTRUP_LIST1, P1_NL, without_crc
+from .conftest import (
+    AIDON_LIST1,
+    AIDON_LIST2,
+    ENCRYPTED,
+    ENCRYPTED_KEY,
+    KAMSTRUP_LIST1,
+    P1_NL,
+    without_crc,
+)
 from .pty_meter import PtyMeter
 from .serial_proxy import (
     ClosingProxyTransport,
@@ -28,6 +46,54 @@ from .serial_proxy import (
 pytestmark = pytest.mark.usefixtures("integration")
 
 SETTINGS = LineSettings(2400, "N")
+
+
+# A listening session on a port and on an MQTT topic.
+VERDICTS = pytest.mark.parametrize(
+    "make", [partial(Heard, SETTINGS), partial(MqttHeard, "han/meter")], ids=["port", "topic"]
+)
+
+
+@VERDICTS
+async def test_a_verdict_keeps_the_reading_that_names_the_meter(
+    make: Callable[[], HeardVerdict],
+) -> None:
+    """A port and a topic judge the decoder's events alike: Aidon's list 1 (no meter
+    id) is kept until list 2 names the meter, and list 2 is not given up for the next
+    list 1."""
+    verdict = make()
+    decoder = StreamDecoder()
+    list1 = decoder.feed(capture(AIDON_LIST1))
+    list2 = decoder.feed(capture(AIDON_LIST2))
+
+    verdict.note(list1)
+    assert verdict.reading is list1[0]
+    assert verdict.valid
+    assert not verdict.identified
+    verdict.note(list2)
+    assert verdict.reading is list2[0]
+    assert verdict.identified
+    verdict.note(list1)
+    assert verdict.reading is list2[0]
+    assert not verdict.encrypted
+    assert not verdict.decrypt_failed
+
+
+@VERDICTS
+async def test_a_verdict_tells_a_missing_key_from_a_wrong_one(
+    make: Callable[[], HeardVerdict],
+) -> None:
+    """Encrypted frames without a key, then with a wrong one: both are a valid stream."""
+    verdict = make()
+    verdict.note(StreamDecoder().feed(capture(ENCRYPTED)))
+    assert verdict.encrypted
+    assert not verdict.decrypt_failed
+    assert verdict.identified
+    wrong_key = DecoderOptions(key=bytes(16))
+    verdict.note(StreamDecoder(wrong_key).feed(capture(ENCRYPTED)))
+    assert verdict.decrypt_failed
+    assert verdict.reading is None
+    assert verdict.valid
 
 
 async def test_garbage_ends_a_session_early(hass: HomeAssistant, meter: PtyMeter) -> None:

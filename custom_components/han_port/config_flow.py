@@ -13,7 +13,7 @@ import asyncio
 from collections.abc import Callable, Mapping
 import os
 import re
-from typing import Any, Final, Protocol, override
+from typing import Any, Final, override
 
 from homeassistant.config_entries import (
     SOURCE_RECONFIGURE,
@@ -38,6 +38,7 @@ from homeassistant.helpers.selector import (
     TextSelector,
 )
 from homeassistant.helpers.service_info.usb import UsbServiceInfo
+from homeassistant.helpers.typing import UNDEFINED, UndefinedType
 import probatio
 
 from . import decoder_options
@@ -84,7 +85,7 @@ from .const import (
     OPTIONS_SECTION_CAPACITY,
     SOURCE_MQTT,
 )
-from .detect import DetectionError, Heard, decode_captured, detect_meter
+from .detect import DetectionError, Heard, HeardVerdict, decode_captured, detect_meter
 from .entity import async_adopt_meter
 from .han import Reading
 from .han.model import Transport
@@ -235,29 +236,53 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
                 eager_start=False,
             )
         if not self._listen_task.done():
-            return self.async_show_progress(
-                step_id="listen",
-                progress_action="listen",
-                progress_task=self._listen_task,
-                description_placeholders={"device": self._data[CONF_DEVICE]},
+            return self._show_listening(
+                "listen", self._listen_task, {"device": self._data[CONF_DEVICE]}
             )
         task, self._listen_task = self._listen_task, None
+        self._heard = self._listening_result(task, self._data[CONF_DEVICE])
+        return self._listening_done(self._heard, "reconfigure", "key", "confirm")
+
+    def _show_listening(
+        self, step_id: str, task: asyncio.Task[Any], placeholders: dict[str, str]
+    ) -> ConfigFlowResult:
+        """The progress form while `task` listens (its progress action is the step's)."""
+        return self.async_show_progress(
+            step_id=step_id,
+            progress_action=step_id,
+            progress_task=task,
+            description_placeholders=placeholders,
+        )
+
+    def _listening_result[H: HeardVerdict](self, task: asyncio.Task[H], source: str) -> H | None:
+        """What listening on `source` heard; None (and `_error` set) when it found nothing."""
         try:
-            self._heard = task.result()
+            return task.result()
         except DetectionError as err:
             self._error = err.reason
+            if isinstance(err, MqttDetectionError):
+                ignored = ", ".join(f"{kind}: {count}" for kind, count in err.ignored.items())
+                self._placeholders = {"topic": self._data[CONF_TOPIC], "ignored": ignored or "-"}
         except Exception:
             # A bug must not leave the user at a progress bar that never ends.
-            LOGGER.exception("Unexpected error while listening on %s", self._data[CONF_DEVICE])
+            LOGGER.exception("Unexpected error while listening on %s", source)
             self._error = "unknown"
+        return None
+
+    def _listening_done(
+        self, heard: HeardVerdict | None, source_step: str, key_step: str, confirm_step: str
+    ) -> ConfigFlowResult:
+        """Where the flow goes once listening ended: back to where the port or topic
+        was chosen after an error, to the key when the frames are encrypted, else to
+        confirm."""
         if self._error is not None:
             return self.async_show_progress_done(
-                next_step_id="reconfigure" if self.source == SOURCE_RECONFIGURE else "user"
+                next_step_id=source_step if self.source == SOURCE_RECONFIGURE else "user"
             )
-        assert self._heard is not None
-        if self._heard.reading is None:
-            return self.async_show_progress_done(next_step_id="key")
-        return self.async_show_progress_done(next_step_id="confirm")
+        assert heard is not None
+        if heard.reading is None:
+            return self.async_show_progress_done(next_step_id=key_step)
+        return self.async_show_progress_done(next_step_id=confirm_step)
 
     async def async_step_key(self, user_input: dict[str, Any] | None = None) -> ConfigFlowResult:
         """The frames are encrypted: ask for the key and check it on what was heard."""
@@ -269,14 +294,27 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._data = data
                 self._heard = heard
                 return await self.async_step_confirm()
-        elif self._heard.decrypt_failed:
+        return self._show_key_form(
+            "key", self._heard, user_input, errors, {"device": self._data[CONF_DEVICE]}
+        )
+
+    def _show_key_form(
+        self,
+        step_id: str,
+        heard: HeardVerdict,
+        user_input: dict[str, Any] | None,
+        errors: dict[str, str],
+        placeholders: dict[str, str],
+    ) -> ConfigFlowResult:
+        """The key form, for a port and for an MQTT topic alike."""
+        if user_input is None and heard.decrypt_failed:
             # The stored key no longer works (reconfigure after a key change).
-            errors["base"] = "invalid_key"
+            errors = {"base": "invalid_key"}
         return self.async_show_form(
-            step_id="key",
+            step_id=step_id,
             data_schema=self.add_suggested_values_to_schema(_KEY_SCHEMA, user_input or {}),
             errors=errors,
-            description_placeholders={"device": self._data[CONF_DEVICE]},
+            description_placeholders=placeholders,
         )
 
     def _decode_with(self, data: dict[str, Any]) -> Heard:
@@ -292,50 +330,35 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show what was found; create (or, reconfiguring, update) the entry."""
-        heard = self._heard
-        assert heard is not None
-        assert heard.reading is not None
-        reading = heard.reading
-        await self.async_set_unique_id(reading.meter_id, raise_on_progress=False)
-        if self.source == SOURCE_RECONFIGURE:
-            if (
-                reading.meter_id is not None
-                and reading.meter_id != self._get_reconfigure_entry().unique_id
-            ):
-                return await self.async_step_replace_meter()
-        elif reading.meter_id is not None:
-            self._abort_if_unique_id_configured()
-
+        heard, reading = await self._identify(self._heard)
+        if (
+            self.source == SOURCE_RECONFIGURE
+            and reading.meter_id is not None
+            and reading.meter_id != self._get_reconfigure_entry().unique_id
+        ):
+            return await self.async_step_replace_meter()
         if user_input is None:
             return self.async_show_form(
                 step_id="confirm",
                 description_placeholders={
-                    "manufacturer": reading.manufacturer or "-",
-                    "meter_type": reading.meter_type or "-",
-                    "meter_id": reading.meter_id or "-",
-                    "list_version": reading.list_version or "-",
+                    **_meter_placeholders(reading),
                     # A raw TCP bridge sets the UART itself; ours would mislead.
                     "settings": str(heard.settings)
                     if line_settings_apply(self._data[CONF_DEVICE])
                     else "-",
-                    "transport": reading.transport,
-                    "encrypted": "yes" if reading.encrypted else "no",
-                    "values": str(len(reading.values)),
                 },
             )
+        return self._save_meter(reading, self._heard_data())
 
-        data = self._heard_data()
-        if reading.system_title:
-            # From the first frame on, the hub tells this meter's encrypted frames
-            # from a neighbour's on the same bus by it (entry data, see hub.py).
-            data[CONF_SYSTEM_TITLE] = reading.system_title.hex().upper()
-        if self.source == SOURCE_RECONFIGURE:
-            return self.async_update_reload_and_abort(
-                self._get_reconfigure_entry(), data_updates=data
-            )
-        data |= _meter_data(reading)
-        title = " ".join(part for part in (reading.manufacturer, reading.meter_type) if part)
-        return self.async_create_entry(title=title or "HAN Port", data=data)
+    async def _identify[H: HeardVerdict](self, heard: H | None) -> tuple[H, Reading]:
+        """What was heard and its reading. From here on the flow is known by the meter id:
+        adding a meter that already has an entry ends here (reconfiguring decides itself)."""
+        assert heard is not None
+        assert heard.reading is not None
+        await self.async_set_unique_id(heard.reading.meter_id, raise_on_progress=False)
+        if self.source != SOURCE_RECONFIGURE and heard.reading.meter_id is not None:
+            self._abort_if_unique_id_configured()
+        return heard, heard.reading
 
     async def async_step_replace_meter(
         self, user_input: dict[str, Any] | None = None
@@ -397,6 +420,23 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
             CONF_BYTE_SIZE: heard.settings.byte_size,
             CONF_TRANSPORT: heard.reading.transport,
         }
+
+    def _save_meter(
+        self, reading: Reading, data: dict[str, Any], *, reason: str | UndefinedType = UNDEFINED
+    ) -> ConfigFlowResult:
+        """Create the entry for the meter heard (port or topic alike), or update the
+        entry being reconfigured (and end with `reason`)."""
+        if reading.system_title:
+            # From the first frame on, the hub tells this meter's encrypted frames
+            # from a neighbour's on the same bus by it (entry data, see hub.py).
+            data[CONF_SYSTEM_TITLE] = reading.system_title.hex().upper()
+        if self.source == SOURCE_RECONFIGURE:
+            return self.async_update_reload_and_abort(
+                self._get_reconfigure_entry(), data_updates=data, reason=reason
+            )
+        data |= _meter_data(reading)
+        title = " ".join(part for part in (reading.manufacturer, reading.meter_type) if part)
+        return self.async_create_entry(title=title or "HAN Port", data=data)
 
     # ---- an MQTT topic ------------------------------------------------------------------
 
@@ -470,31 +510,12 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
                 eager_start=False,
             )
         if not self._mqtt_task.done():
-            return self.async_show_progress(
-                step_id="mqtt_listen",
-                progress_action="mqtt_listen",
-                progress_task=self._mqtt_task,
-                description_placeholders={"topic": topic},
-            )
+            return self._show_listening("mqtt_listen", self._mqtt_task, {"topic": topic})
         task, self._mqtt_task = self._mqtt_task, None
-        try:
-            self._mqtt_heard = task.result()
-        except MqttDetectionError as err:
-            self._error = err.reason
-            ignored = ", ".join(f"{kind}: {count}" for kind, count in err.ignored.items())
-            self._placeholders = {"topic": topic, "ignored": ignored or "-"}
-        except Exception:
-            # A bug must not leave the user at a progress bar that never ends.
-            LOGGER.exception("Unexpected error while listening on MQTT topic %s", topic)
-            self._error = "unknown"
-        if self._error is not None:
-            return self.async_show_progress_done(
-                next_step_id="mqtt_reconfigure" if self.source == SOURCE_RECONFIGURE else "user"
-            )
-        assert self._mqtt_heard is not None
-        if self._mqtt_heard.reading is None:
-            return self.async_show_progress_done(next_step_id="mqtt_key")
-        return self.async_show_progress_done(next_step_id="mqtt_confirm")
+        self._mqtt_heard = self._listening_result(task, f"MQTT topic {topic}")
+        return self._listening_done(
+            self._mqtt_heard, "mqtt_reconfigure", "mqtt_key", "mqtt_confirm"
+        )
 
     async def async_step_mqtt_key(
         self, user_input: dict[str, Any] | None = None
@@ -513,54 +534,29 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
                 self._data = data
                 self._mqtt_heard = decoded
                 return await self.async_step_mqtt_confirm()
-        elif heard.decrypt_failed:
-            errors["base"] = "invalid_key"
-        return self.async_show_form(
-            step_id="mqtt_key",
-            data_schema=self.add_suggested_values_to_schema(_KEY_SCHEMA, user_input or {}),
-            errors=errors,
-            description_placeholders={"topic": self._data[CONF_TOPIC]},
+        return self._show_key_form(
+            "mqtt_key", heard, user_input, errors, {"topic": self._data[CONF_TOPIC]}
         )
 
     async def async_step_mqtt_confirm(
         self, user_input: dict[str, Any] | None = None
     ) -> ConfigFlowResult:
         """Show the meter found on the topic; create (or, reconfiguring, update) the entry."""
-        heard = self._mqtt_heard
-        assert heard is not None
-        assert heard.reading is not None
-        reading = heard.reading
-        await self.async_set_unique_id(reading.meter_id, raise_on_progress=False)
-        if self.source == SOURCE_RECONFIGURE:
-            if reading.meter_id is not None:
-                self._abort_if_unique_id_mismatch(reason="wrong_meter")
-        elif reading.meter_id is not None:
-            self._abort_if_unique_id_configured()
+        heard, reading = await self._identify(self._mqtt_heard)
+        if self.source == SOURCE_RECONFIGURE and reading.meter_id is not None:
+            self._abort_if_unique_id_mismatch(reason="wrong_meter")
         if user_input is None:
             return self.async_show_form(
                 step_id="mqtt_confirm",
                 description_placeholders={
-                    "manufacturer": reading.manufacturer or "-",
-                    "meter_type": reading.meter_type or "-",
-                    "meter_id": reading.meter_id or "-",
-                    "list_version": reading.list_version or "-",
+                    **_meter_placeholders(reading),
                     "topic": self._data[CONF_TOPIC],
                     "payload": heard.form,
-                    "transport": reading.transport,
-                    "encrypted": "yes" if reading.encrypted else "no",
-                    "values": str(len(reading.values)),
                 },
             )
-        data = {**self._data, CONF_TRANSPORT: Transport.AUTO}
-        if reading.system_title:
-            data[CONF_SYSTEM_TITLE] = reading.system_title.hex().upper()
-        if self.source == SOURCE_RECONFIGURE:
-            return self.async_update_reload_and_abort(
-                self._get_reconfigure_entry(), data_updates=data, reason="topic_changed"
-            )
-        data |= _meter_data(reading)
-        title = " ".join(part for part in (reading.manufacturer, reading.meter_type) if part)
-        return self.async_create_entry(title=title or "HAN Port", data=data)
+        return self._save_meter(
+            reading, {**self._data, CONF_TRANSPORT: Transport.AUTO}, reason="topic_changed"
+        )
 
     def _take_placeholders(self) -> dict[str, str]:
         """Placeholders an error message on the next form uses (once)."""
@@ -586,12 +582,7 @@ _KEY_SCHEMA: Final = probatio.Schema(
 )
 
 
-class _Decoded(Protocol):
-    @property
-    def reading(self) -> Reading | None: ...
-
-
-def _try_keys[H: _Decoded](
+def _try_keys[H: HeardVerdict](
     data: dict[str, Any], user_input: dict[str, Any], decode: Callable[[dict[str, Any]], H]
 ) -> tuple[dict[str, Any] | None, H | None, dict[str, str]]:
     """The entry data with the typed keys and what they decode, or the form's errors."""
@@ -611,6 +602,19 @@ def _try_keys[H: _Decoded](
         # set (no silent downgrade): say which field is wrong instead of blaming the key.
         return None, None, {CONF_AUTH_KEY: "auth_key_not_used"}
     return None, None, {"base": "invalid_key"}
+
+
+def _meter_placeholders(reading: Reading) -> dict[str, str]:
+    """What the confirm step shows of the meter heard (serial or MQTT alike)."""
+    return {
+        "manufacturer": reading.manufacturer or "-",
+        "meter_type": reading.meter_type or "-",
+        "meter_id": reading.meter_id or "-",
+        "list_version": reading.list_version or "-",
+        "transport": reading.transport,
+        "encrypted": "yes" if reading.encrypted else "no",
+        "values": str(len(reading.values)),
+    }
 
 
 def _meter_data(reading: Reading) -> dict[str, Any]:

@@ -7,14 +7,14 @@ bounded in time, so the flow's progress step always ends.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from typing import Final
 
 from homeassistant.exceptions import HomeAssistantError
 
 from .const import LOGGER
-from .han import DecoderOptions, FrameError, Reading, StreamDecoder
+from .han import DecoderOptions, Event, Reading, StreamDecoder
 from .han.model import Reason
 from .port import LineSettings, line_settings_apply
 from .reader import (
@@ -47,13 +47,13 @@ class DetectionError(HomeAssistantError):
         self.reason = reason
 
 
+@dataclass(slots=True, kw_only=True)
 class HeardVerdict:
-    """What a listening session (a port, an MQTT topic) says once it has heard enough."""
+    """What a listening session (a port, an MQTT topic) made of the frames it heard."""
 
-    __slots__ = ()
-    reading: Reading | None
-    encrypted: bool
-    decrypt_failed: bool
+    reading: Reading | None = None
+    encrypted: bool = False
+    decrypt_failed: bool = False
 
     @property
     def valid(self) -> bool:
@@ -67,23 +67,8 @@ class HeardVerdict:
             return self.reading.meter_id is not None
         return self.encrypted or self.decrypt_failed
 
-
-@dataclass(slots=True)
-class Heard(HeardVerdict):
-    """What one listening session under one line setting produced."""
-
-    settings: LineSettings
-    bytes_in: int = 0
-    reading: Reading | None = None
-    encrypted: bool = False
-    decrypt_failed: bool = False
-    captured: bytearray = field(default_factory=bytearray)
-
-    def take(self, chunk: bytes, events: list[Reading | FrameError]) -> None:
-        self.bytes_in += len(chunk)
-        self.captured += chunk
-        if len(self.captured) > CAPTURE_LIMIT:
-            del self.captured[: len(self.captured) - CAPTURE_LIMIT]
+    def note(self, events: Iterable[Event]) -> None:
+        """Take in what the decoder made of the bytes heard."""
         for event in events:
             if isinstance(event, Reading):
                 # Prefer the reading that names the meter; keep the first otherwise.
@@ -95,6 +80,22 @@ class Heard(HeardVerdict):
                 self.encrypted = True
             elif event.reason is Reason.DECRYPT:
                 self.decrypt_failed = True
+
+
+@dataclass(slots=True)
+class Heard(HeardVerdict):
+    """What one listening session under one line setting produced."""
+
+    settings: LineSettings
+    bytes_in: int = 0
+    captured: bytearray = field(default_factory=bytearray)
+
+    def take(self, chunk: bytes, events: list[Event]) -> None:
+        self.bytes_in += len(chunk)
+        self.captured += chunk
+        if len(self.captured) > CAPTURE_LIMIT:
+            del self.captured[: len(self.captured) - CAPTURE_LIMIT]
+        self.note(events)
 
 
 async def listen(

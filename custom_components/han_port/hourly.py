@@ -201,22 +201,23 @@ class HourlyStatistics:
             self.hass, self.hass.config.language, "common", {DOMAIN}
         )
 
-        def name(suffix: str) -> str:
-            text = names.get(f"component.{DOMAIN}.common.statistic_{suffix}", suffix)
-            return text.replace("{meter}", self.entry.title)
+        def hourly_sum(suffix: str, unit_class: str | None, unit: str) -> StatisticMetaData:
+            """An hourly sum (no mean) statistic of this entry, named in the user's language."""
+            name = names.get(f"component.{DOMAIN}.common.statistic_{suffix}", suffix)
+            return StatisticMetaData(
+                mean_type=StatisticMeanType.NONE,
+                has_sum=True,
+                name=name.replace("{meter}", self.entry.title),
+                source=DOMAIN,
+                statistic_id=statistic_id(self.entry, suffix),
+                unit_class=unit_class,
+                unit_of_measurement=unit,
+            )
 
         for description in REGISTERS:
             self.tracks[description.key] = _RegisterTrack(
                 description,
-                StatisticMetaData(
-                    mean_type=StatisticMeanType.NONE,
-                    has_sum=True,
-                    name=name(description.suffix),
-                    source=DOMAIN,
-                    statistic_id=statistic_id(self.entry, description.suffix),
-                    unit_class=description.unit_class,
-                    unit_of_measurement=description.unit,
-                ),
+                hourly_sum(description.suffix, description.unit_class, description.unit),
             )
         for cost in COSTS:
             if not (price_entity := self.entry.options.get(cost.option)):
@@ -226,16 +227,8 @@ class HourlyStatistics:
                     cost,
                     price_entity,
                     statistic_id(self.entry, REGISTERS_BY_KEY[cost.register].suffix),
-                    StatisticMetaData(
-                        mean_type=StatisticMeanType.NONE,
-                        has_sum=True,
-                        name=name(cost.suffix),
-                        source=DOMAIN,
-                        statistic_id=statistic_id(self.entry, cost.suffix),
-                        # A currency converts to nothing: no unit class.
-                        unit_class=None,
-                        unit_of_measurement=self.hass.config.currency,
-                    ),
+                    # A currency converts to nothing: no unit class.
+                    hourly_sum(cost.suffix, None, self.hass.config.currency),
                 )
             )
         self._unsubscribe = self.hub.async_add_reading_listener(self._on_reading)

@@ -26,8 +26,7 @@ from homeassistant.exceptions import HomeAssistantError
 
 from .const import LOGGER
 from .detect import DetectionError, HeardVerdict
-from .han import DecoderOptions, Event, Reading, StreamDecoder
-from .han.model import Reason
+from .han import DecoderOptions, Event, StreamDecoder
 from .han.payload import PayloadReader, Unwrapped
 from .reader import PortError
 
@@ -206,9 +205,6 @@ class MqttHeard(HeardVerdict):
     """What listening on a topic produced."""
 
     topic: str
-    reading: Reading | None = None
-    encrypted: bool = False
-    decrypt_failed: bool = False
     payloads: PayloadReader = field(default_factory=PayloadReader)
     captured: list[Unwrapped] = field(default_factory=list)
     captured_bytes: int = 0
@@ -224,17 +220,7 @@ class MqttHeard(HeardVerdict):
         if size and self.captured_bytes + size <= CAPTURE_LIMIT:
             self.captured.append(unwrapped)
             self.captured_bytes += size
-        for event in events:
-            if isinstance(event, Reading):
-                # Prefer the reading that names the meter; keep the first otherwise.
-                if self.reading is None or (
-                    self.reading.meter_id is None and event.meter_id is not None
-                ):
-                    self.reading = event
-            elif event.reason is Reason.NO_KEY:
-                self.encrypted = True
-            elif event.reason is Reason.DECRYPT:
-                self.decrypt_failed = True
+        self.note(events)
 
     def decode_again(self, options: DecoderOptions) -> MqttHeard:
         """What was heard, decoded again with other options (a key the user typed)."""

@@ -6,7 +6,7 @@ import pytest
 
 from custom_components.han_port.han import hdlc
 from custom_components.han_port.han.crc import crc16_x25
-from custom_components.han_port.han.model import Reason
+from custom_components.han_port.han.model import FrameReject, Reason
 from custom_components.han_port.han.stream import MAX_MESSAGE, StreamDecoder
 from devtools.corpus import BY_ID, raw_bytes
 
@@ -29,7 +29,7 @@ AIDON_L1 = raw_bytes(BY_ID["aidon-no-list1-3ph-hassams"])
 APDU = hdlc_information(AIDON_L1)[3:]  # the data-notification, without LLC
 
 
-def _parse(data: bytes) -> hdlc.HdlcFrame | hdlc.HdlcReject | None:
+def _parse(data: bytes) -> hdlc.HdlcFrame | FrameReject | None:
     return hdlc.parse_frame(bytearray(data), 0)
 
 
@@ -58,13 +58,13 @@ def test_five_byte_address_is_not_a_frame() -> None:
     four = hdlc_frame(LLC + APDU, dest=b"\x02\x02\x02\x41")
     frame = four[:3] + b"\x02" + four[3:]
     result = _parse(frame)
-    assert isinstance(result, hdlc.HdlcReject)
+    assert isinstance(result, FrameReject)
     assert result.reason is None  # junk, not worth an event by itself
 
 
 def test_format_type_other_than_3_is_not_a_frame() -> None:
     result = _parse(b"\x7e\x13\x2b\x48\xa2")
-    assert isinstance(result, hdlc.HdlcReject)
+    assert isinstance(result, FrameReject)
     assert result.reason is None
     assert result.end == 1
 
@@ -84,7 +84,7 @@ def test_hcs_mismatch_is_rejected_before_the_frame_is_complete() -> None:
     frame[7] ^= 0xFF  # first HCS byte
     # Only the header is needed to tell: junk must not make the decoder wait for 2 KiB.
     result = _parse(bytes(frame[:10]))
-    assert isinstance(result, hdlc.HdlcReject)
+    assert isinstance(result, FrameReject)
     assert result.reason == Reason.CRC
     assert result.detail == "HCS mismatch"
 
@@ -93,7 +93,7 @@ def test_fcs_mismatch_with_closing_flag_is_crc() -> None:
     frame = bytearray(AIDON_L1)
     frame[-2] ^= 0x01
     result = _parse(bytes(frame))
-    assert isinstance(result, hdlc.HdlcReject)
+    assert isinstance(result, FrameReject)
     assert (result.reason, result.detail, result.end) == (Reason.CRC, "FCS mismatch", 43)
 
 
@@ -101,7 +101,7 @@ def test_fcs_mismatch_without_closing_flag_is_truncated() -> None:
     # Two bytes dropped inside the frame: the length points past its closing flag.
     frame = AIDON_L1[:20] + AIDON_L1[22:] + b"\x00\x00"
     result = _parse(frame)
-    assert isinstance(result, hdlc.HdlcReject)
+    assert isinstance(result, FrameReject)
     assert result.reason == Reason.TRUNCATED
     assert "have 42 bytes, need 44" in result.detail
 
@@ -111,7 +111,7 @@ def test_fcs_mismatch_with_no_flag_anywhere_is_truncated() -> None:
     frame[-1] = 0x00
     frame[-2] ^= 0x01
     result = _parse(bytes(frame) + b"\x00")
-    assert isinstance(result, hdlc.HdlcReject)
+    assert isinstance(result, FrameReject)
     assert result.reason == Reason.TRUNCATED
     assert "no closing flag" in result.detail
 
@@ -140,7 +140,7 @@ def test_length_that_cannot_hold_the_header_is_a_length_error(length: int, detai
     # Header = format(2) + dest(1) + src(1) + control(1) = 5 bytes.
     frame = hdlc_frame(LLC + APDU, dest=b"\x41", src=b"\x21")
     result = _parse(_with_length(frame, length))
-    assert isinstance(result, hdlc.HdlcReject)
+    assert isinstance(result, FrameReject)
     assert result.reason == Reason.LENGTH
     assert detail in result.detail
 

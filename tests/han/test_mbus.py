@@ -6,7 +6,7 @@ import pytest
 
 from custom_components.han_port.han import mbus
 from custom_components.han_port.han.apdu import strip_llc
-from custom_components.han_port.han.model import Reason
+from custom_components.han_port.han.model import FrameReject, Reason
 from custom_components.han_port.han.stream import StreamDecoder
 from devtools.builder import mbus_frame
 from devtools.corpus import BY_ID, raw_bytes
@@ -34,7 +34,7 @@ PLAIN_APDU = bytes.fromhex(ENTRY["plaintext_apdu_hex"])
 SHORT_APDU = hdlc_information(raw_bytes(BY_ID["aidon-no-list1-3ph-hassams"]))[3:]
 
 
-def _parse(data: bytes) -> mbus.MbusFrame | mbus.MbusReject | None:
+def _parse(data: bytes) -> mbus.MbusFrame | FrameReject | None:
     return mbus.parse_frame(bytearray(data), 0)
 
 
@@ -66,14 +66,14 @@ def test_partial_frame_needs_more(size: int) -> None:
 )
 def test_bad_header_is_not_a_frame(header: bytes) -> None:
     result = _parse(header + FIRST[4:])
-    assert isinstance(result, mbus.MbusReject)
+    assert isinstance(result, FrameReject)
     assert result.reason is None
     assert result.end == 1
 
 
 def test_wrong_stop_byte_is_truncated() -> None:
     result = _parse(FIRST[:-1] + b"\x17")
-    assert isinstance(result, mbus.MbusReject)
+    assert isinstance(result, FrameReject)
     assert result.reason == Reason.TRUNCATED
     assert result.end == len(FIRST) - 1  # the last byte that belongs to the frame
 
@@ -82,7 +82,7 @@ def test_checksum_error_is_crc() -> None:
     frame = bytearray(FIRST)
     frame[-2] ^= 0x01
     result = _parse(bytes(frame))
-    assert isinstance(result, mbus.MbusReject)
+    assert isinstance(result, FrameReject)
     assert result.reason == Reason.CRC
 
     events = decode_all(bytes(frame) + LAST, OPTIONS)
@@ -95,7 +95,7 @@ def test_checksum_error_is_crc() -> None:
 def test_ci_outside_dlms_range_is_unsupported(ci: int) -> None:
     frame = mbus_frame(SHORT_APDU, ci=ci)
     result = _parse(frame)
-    assert isinstance(result, mbus.MbusReject)
+    assert isinstance(result, FrameReject)
     assert result.reason == Reason.UNSUPPORTED
     assert reasons(decode_all(frame)) == [Reason.UNSUPPORTED]
 
@@ -171,5 +171,5 @@ def test_checksum_covers_control_to_data(index: int) -> None:
     frame = bytearray(FIRST)
     frame[index] ^= 0x04  # C, A, CI, STSAP, DTSAP, APDU
     result = _parse(bytes(frame))
-    assert isinstance(result, mbus.MbusReject)
+    assert isinstance(result, FrameReject)
     assert result.reason == Reason.CRC

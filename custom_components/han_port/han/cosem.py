@@ -158,6 +158,22 @@ class Quantity(StrEnum):
 _ACTIVE_C: Final = frozenset({1, 2, 15, 16, 21, 22, 35, 36, 41, 42, 55, 56, 61, 62, 75, 76})
 _REACTIVE_C: Final = frozenset({3, 4, 5, 6, 7, 8, 23, 24, 43, 44, 63, 64})
 _APPARENT_C: Final = frozenset({9, 10, 29, 30, 49, 50, 69, 70})
+# Each kind of power as a register (D = 8) and as a value (D = 7 and the averages).
+_POWER_KINDS: Final = (
+    (_ACTIVE_C, Quantity.ACTIVE_ENERGY, Quantity.ACTIVE_POWER),
+    (_REACTIVE_C, Quantity.REACTIVE_ENERGY, Quantity.REACTIVE_POWER),
+    (_APPARENT_C, Quantity.APPARENT_ENERGY, Quantity.APPARENT_POWER),
+)
+_CUMULATIVE_BY_C: Final = {c: energy for cs, energy, _ in _POWER_KINDS for c in cs}
+_INSTANT_BY_C: Final = {
+    **{c: power for cs, _, power in _POWER_KINDS for c in cs},
+    **dict.fromkeys((11, 31, 51, 71, 91), Quantity.CURRENT),
+    **dict.fromkeys((12, 32, 52, 72), Quantity.VOLTAGE),
+    **dict.fromkeys((13, 33, 53, 73), Quantity.POWER_FACTOR),
+    14: Quantity.FREQUENCY,
+}
+# D = 7 instantaneous; 4, 24, 25 the current and last averages.
+_INSTANT_D: Final = frozenset({7, 4, 24, 25})
 
 
 def quantity(obis: Obis) -> Quantity | None:
@@ -168,31 +184,10 @@ def quantity(obis: Obis) -> Quantity | None:
     """
     if obis.a != 1:
         return None
-    c, d = obis.c, obis.d
-    if d == 8:
-        if c in _ACTIVE_C:
-            return Quantity.ACTIVE_ENERGY
-        if c in _REACTIVE_C:
-            return Quantity.REACTIVE_ENERGY
-        if c in _APPARENT_C:
-            return Quantity.APPARENT_ENERGY
-        return None
-    if d not in (7, 4, 24, 25):
-        return None
-    if c in _ACTIVE_C:
-        return Quantity.ACTIVE_POWER
-    if c in _REACTIVE_C:
-        return Quantity.REACTIVE_POWER
-    if c in _APPARENT_C:
-        return Quantity.APPARENT_POWER
-    if c in (11, 31, 51, 71, 91):
-        return Quantity.CURRENT
-    if c in (12, 32, 52, 72):
-        return Quantity.VOLTAGE
-    if c in (13, 33, 53, 73):
-        return Quantity.POWER_FACTOR
-    if c == 14:
-        return Quantity.FREQUENCY
+    if obis.d == 8:
+        return _CUMULATIVE_BY_C.get(obis.c)
+    if obis.d in _INSTANT_D:
+        return _INSTANT_BY_C.get(obis.c)
     return None
 
 

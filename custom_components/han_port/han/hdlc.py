@@ -14,7 +14,7 @@ from typing import Final
 
 from .cosem import Hdlc
 from .crc import crc16_x25
-from .model import Reason
+from .model import FrameReject, Reason
 
 # Plain ints on the hot path (see cosem.py).
 _FLAG: Final = int(Hdlc.FLAG)
@@ -31,18 +31,6 @@ class HdlcFrame:
     end: int  # buffer index of the closing flag
 
 
-@dataclass(frozen=True, slots=True)
-class HdlcReject:
-    """The bytes at the opening flag are not a good frame."""
-
-    reason: Reason | None  # None for plain junk (not worth an event)
-    detail: str
-    end: int  # last index that belongs to the rejected frame
-    # True when the frame's bounds are sure (HCS right, closing flag where the length
-    # says): the hunt may resume after it. Otherwise a good frame may hide inside.
-    bounded: bool = False
-
-
 NEED_MORE: Final = None
 
 
@@ -56,7 +44,7 @@ def _address_end(buf: bytearray, start: int, limit: int) -> int:
     return -1
 
 
-def parse_frame(buf: bytearray, pos: int) -> HdlcFrame | HdlcReject | None:
+def parse_frame(buf: bytearray, pos: int) -> HdlcFrame | FrameReject | None:
     """Check the frame that opens with the flag at buf[pos].
 
     Returns the frame, a rejection, or None when more bytes are needed.
@@ -66,7 +54,7 @@ def parse_frame(buf: bytearray, pos: int) -> HdlcFrame | HdlcReject | None:
         return NEED_MORE
     fmt = buf[pos + 1]
     if fmt & 0xF0 != _FORMAT_TYPE_3:
-        return HdlcReject(None, "not a frame format type 3 field", pos + 1)
+        return FrameReject(None, "not a frame format type 3 field", pos + 1)
     length = ((fmt & 0x07) << 8) | buf[pos + 2]
     end = pos + 1 + length  # index of the closing flag
     dest_end = _address_end(buf, pos + 3, size)
@@ -76,23 +64,25 @@ def parse_frame(buf: bytearray, pos: int) -> HdlcFrame | HdlcReject | None:
     if src_end == -2:
         return NEED_MORE
     if dest_end < 0 or src_end < 0:
-        return HdlcReject(None, "address longer than 4 bytes", pos + 1)
+        return FrameReject(None, "address longer than 4 bytes", pos + 1)
     header = src_end + 1 - (pos + 1)  # format .. control
     if length < header + 2:
-        return HdlcReject(Reason.LENGTH, f"length {length} is shorter than the header", pos + 1)
+        return FrameReject(Reason.LENGTH, f"length {length} is shorter than the header", pos + 1)
     has_information = length > header + 2
     if has_information:
         hcs_end = src_end + 3
         if hcs_end > size:
             return NEED_MORE
         if length < header + 4:
-            return HdlcReject(Reason.LENGTH, f"length {length} leaves no room for the HCS", pos + 1)
+            return FrameReject(
+                Reason.LENGTH, f"length {length} leaves no room for the HCS", pos + 1
+            )
         hcs = buf[src_end + 1] | (buf[src_end + 2] << 8)
         # Checking the header early rejects junk without waiting for up to 2 KiB.
         if crc16_x25(buf[pos + 1 : src_end + 1]) != hcs:
             # The length cannot be trusted for resuming the hunt (bounded stays False),
             # but it is the best guess of which bytes to report with this frame.
-            return HdlcReject(Reason.CRC, "HCS mismatch", min(end, size - 1))
+            return FrameReject(Reason.CRC, "HCS mismatch", min(end, size - 1))
     if end >= size:
         return NEED_MORE
     fcs = buf[end - 2] | (buf[end - 1] << 8)
@@ -102,10 +92,10 @@ def parse_frame(buf: bytearray, pos: int) -> HdlcFrame | HdlcReject | None:
         information = bytes(buf[src_end + 3 : end - 2]) if has_information else b""
         return HdlcFrame(information, bool(fmt & _SEGMENTED), end)
     if buf[end] == _FLAG:
-        return HdlcReject(Reason.CRC, "FCS mismatch", end, bounded=True)
+        return FrameReject(Reason.CRC, "FCS mismatch", end, bounded=True)
     closing = buf.find(_FLAG, src_end + 3, end)
     if closing > 0:
-        return HdlcReject(
+        return FrameReject(
             Reason.TRUNCATED, f"have {closing - pos + 1} bytes, need {length + 2}", closing
         )
-    return HdlcReject(Reason.TRUNCATED, f"no closing flag where length {length} says", end)
+    return FrameReject(Reason.TRUNCATED, f"no closing flag where length {length} says", end)

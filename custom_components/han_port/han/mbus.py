@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Final
 
 from .cosem import Mbus
-from .model import Reason
+from .model import FrameReject, Reason
 
 _START: Final = int(Mbus.START)
 _STOP: Final = int(Mbus.STOP)
@@ -30,35 +30,25 @@ class MbusFrame:
     end: int  # index after the stop byte
 
 
-@dataclass(frozen=True, slots=True)
-class MbusReject:
-    """Not a frame (reason None: junk) or a broken one."""
-
-    reason: Reason | None
-    detail: str
-    end: int  # last index that belongs to the rejected frame
-    bounded: bool = False  # both length bytes and the stop byte agree on the end
-
-
-def parse_frame(buf: bytearray, pos: int) -> MbusFrame | MbusReject | None:
+def parse_frame(buf: bytearray, pos: int) -> MbusFrame | FrameReject | None:
     """Check the long frame at buf[pos] (a 0x68); None when more bytes are needed."""
     size = len(buf)
     if pos + 4 > size:
         return None
     length = buf[pos + 1]
     if buf[pos + 2] != length or buf[pos + 3] != _START or length < 3:
-        return MbusReject(None, "not an M-Bus long frame header", pos + 1)
+        return FrameReject(None, "not an M-Bus long frame header", pos + 1)
     end = pos + length + 6
     if end > size:
         return None
     if buf[end - 1] != _STOP:
-        return MbusReject(Reason.TRUNCATED, f"no stop byte where length {length} says", end - 1)
+        return FrameReject(Reason.TRUNCATED, f"no stop byte where length {length} says", end - 1)
     if sum(buf[pos + 4 : end - 2]) & 0xFF != buf[end - 2]:
-        return MbusReject(Reason.CRC, "M-Bus checksum mismatch", end - 1, bounded=True)
+        return FrameReject(Reason.CRC, "M-Bus checksum mismatch", end - 1, bounded=True)
     ci = buf[pos + 6]
     if ci > _MAX_DLMS_CI:
         detail = f"M-Bus CI field {ci:02X} does not carry DLMS"
-        return MbusReject(Reason.UNSUPPORTED, detail, end - 1, bounded=True)
+        return FrameReject(Reason.UNSUPPORTED, detail, end - 1, bounded=True)
     # STSAP and DTSAP precede the fragment in every segment.
     fragment = bytes(buf[pos + 9 : end - 2])
     return MbusFrame(fragment, ci & 0x0F, bool(ci & _LAST_SEGMENT), end)

@@ -1,5 +1,7 @@
 """Values the decoder hands out: OBIS codes, measurements, readings and frame errors.
 
+`FrameReject` stays inside the decoder: the framers' word on a candidate frame.
+
 All are frozen, slotted dataclasses so that a reading can be shared between the
 decoder, the coordinator and the entities without anybody changing it. What crosses
 into the integration as a word is a StrEnum here (`Unit`, `Reason`, `Transport`): the
@@ -222,6 +224,21 @@ class FrameError:
 
 
 MAX_RAW: Final = 512
+
+
+@dataclass(frozen=True, slots=True)
+class FrameReject:
+    """Why the framing layer (hdlc.py, mbus.py) refused the candidate frame at a flag or
+    start byte, and where that candidate ends: the stream decoder makes a FrameError of
+    it and resumes its hunt by it."""
+
+    reason: Reason | None  # None for plain junk (not worth an event)
+    detail: str
+    end: int  # last index that belongs to the rejected frame
+    # True when the frame's bounds are sure (HDLC: HCS right and the closing flag where
+    # the length says; M-Bus: both length bytes and the stop byte agree): the hunt may
+    # resume after it. Otherwise a good frame may hide inside.
+    bounded: bool = False
 
 
 type Event = Reading | FrameError

@@ -24,7 +24,7 @@ from .apdu import (
 from .axdr import AxdrError
 from .cosem import ApduTag, Hdlc, Mbus
 from .meters import LayoutError
-from .model import MAX_RAW, Event, FrameError, Reading, Reason, Transport
+from .model import MAX_RAW, Event, FrameError, FrameReject, Reading, Reason, Transport
 from .options import DecoderOptions
 from .security import DecryptError, NoKeyError
 from .shapes import ShapeCache
@@ -240,32 +240,29 @@ class StreamDecoder:
         self._p1_waiting = False
         while pos < size:
             byte = buf[pos]
-            if byte == _HDLC_FLAG and locked in (None, _HDLC):
-                if pos + 1 < size and buf[pos + 1] == _HDLC_FLAG:
+            if (byte == _HDLC_FLAG and locked in (None, _HDLC)) or (
+                byte == _MBUS_START and locked in (None, _MBUS)
+            ):
+                framed: hdlc.HdlcFrame | mbus.MbusFrame | FrameReject | None
+                if byte == _MBUS_START:
+                    framed = mbus.parse_frame(buf, pos)
+                elif pos + 1 < size and buf[pos + 1] == _HDLC_FLAG:
                     pos += 1  # idle flags between frames
                     continue
-                result = hdlc.parse_frame(buf, pos)
-                if result is None:
+                else:
+                    framed = hdlc.parse_frame(buf, pos)
+                if framed is None:
                     break
-                if isinstance(result, hdlc.HdlcFrame):
-                    self._report_junk(events)
-                    self._on_hdlc(result, buf, pos, events)
-                    pos = result.end  # the closing flag may open the next frame
-                    locked = self._locked
+                if isinstance(framed, FrameReject):
+                    pos = self._reject(buf, pos, framed, events)
                     continue
-                pos = self._reject(buf, pos, result, events)
-                continue
-            if byte == _MBUS_START and locked in (None, _MBUS):
-                outcome = mbus.parse_frame(buf, pos)
-                if outcome is None:
-                    break
-                if isinstance(outcome, mbus.MbusFrame):
-                    self._report_junk(events)
-                    self._on_mbus(outcome, buf, pos, events)
-                    pos = outcome.end
-                    locked = self._locked
-                    continue
-                pos = self._reject(buf, pos, outcome, events)
+                self._report_junk(events)
+                if isinstance(framed, hdlc.HdlcFrame):
+                    self._on_hdlc(framed, buf, pos, events)
+                else:
+                    self._on_mbus(framed, buf, pos, events)
+                pos = framed.end  # an HDLC closing flag may open the next frame
+                locked = self._locked
                 continue
             if byte == _P1_START and locked in (None, _P1):
                 end = p1.find_end(buf, pos)
@@ -383,7 +380,7 @@ class StreamDecoder:
         self,
         buf: bytearray,
         pos: int,
-        reject: hdlc.HdlcReject | mbus.MbusReject,
+        reject: FrameReject,
         events: list[Event],
     ) -> int:
         """A candidate frame at pos failed; return where the hunt resumes."""
