@@ -127,19 +127,15 @@ def short_timings() -> Generator[None]:
 @pytest.fixture
 async def meter(tmp_path: Path) -> AsyncGenerator[PtyMeter]:
     """A meter behind a real pty; unplugged at the end."""
-    pty_meter = PtyMeter(tmp_path)
-    yield pty_meter
-    await pty_meter.stopped()
-    pty_meter.unplug()
+    async with PtyMeter(tmp_path) as pty_meter:
+        yield pty_meter
 
 
 @pytest.fixture
 async def tcp_meter(socket_enabled: None) -> AsyncGenerator[TcpMeter]:
     """A meter behind a loopback TCP bridge; closed at the end."""
-    server = TcpMeter()
-    await server.start_server()
-    yield server
-    await server.close()
+    async with TcpMeter() as server:
+        yield server
 
 
 @pytest.fixture
@@ -283,9 +279,9 @@ async def mqtt_entry(
 async def mqtt_meter(
     hass: HomeAssistant, mqtt_entry: MockConfigEntry, request: pytest.FixtureRequest
 ) -> AsyncGenerator[MqttMeter]:
-    """A reader publishing on a topic of this test's own (retained messages stay apart)."""
-    meter = MqttMeter(hass, f"han-port-test/{request.node.name}/data")
-    yield meter
-    await meter.stopped()
-    # Clear what the test left retained on its topic.
-    await meter.publish(b"", retain=True)
+    """A reader publishing on a topic of this test's own (retained messages stay apart).
+
+    What the test left retained on the topic is cleared at the end.
+    """
+    async with MqttMeter(hass, f"han-port-test/{request.node.name}/data") as meter:
+        yield meter

@@ -54,7 +54,7 @@ from .conftest import (
 )
 from .p1_telegrams import GAS_ID, WATER_ID, dsmr5_gas_and_water
 from .pty_meter import PtyMeter
-from .serial_proxy import Line, serial_proxy
+from .serial_proxy import Line, SerialProxy
 from .tcp_meter import TcpMeter
 
 pytestmark = pytest.mark.usefixtures("integration")
@@ -211,7 +211,7 @@ async def test_user_flow_on_a_serial_proxy(
 ) -> None:
     """An ESPHome serial proxy port carries the line settings: the ones detected are
     the ones the entry opens the port with (a pty would drop the parity)."""
-    async with serial_proxy(meter_line) as proxy:
+    async with SerialProxy(meter_line) as proxy:
         proxy.start([sent])
         result = await _user_flow(hass, proxy.url)
         assert result["step_id"] == "confirm"

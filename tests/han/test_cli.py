@@ -31,7 +31,7 @@ import pytest
 from custom_components.han_port.han import DecoderStats, Measurement, Obis, Reading, cli
 from devtools.corpus import BY_ID, CORPUS, raw_bytes
 
-from ..serial_proxy import Line, serial_proxy
+from ..serial_proxy import Line, SerialProxy
 
 REPO = Path(__file__).parents[2]
 MODULE = "custom_components.han_port.han"
@@ -590,7 +590,7 @@ async def test_listen_7e1_opens_the_port_with_7_data_bits(
     telegram = raw_bytes(BY_ID["p1-nl-dsmr5-dsmrparser"])
     # DSMR 2.2/3 ends a telegram with "!" and no CRC.
     telegram = telegram[: telegram.index(b"\n!") + 2] + b"\r\n"
-    async with serial_proxy(Line(9600, "E", 7)) as proxy:
+    async with SerialProxy(Line(9600, "E", 7)) as proxy:
         proxy.start([telegram], period=0.1)
         argv = ["listen", proxy.url, "--baudrate", "9600", "--parity", "E"]
         status = await asyncio.to_thread(cli.main, [*argv, "--bytesize", "7", "--seconds", "1"])
