@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from datetime import datetime
 import logging
 from pathlib import Path
@@ -12,6 +12,7 @@ from unittest.mock import AsyncMock, PropertyMock, patch
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResult, FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
@@ -190,6 +191,22 @@ def make_entry(
         },
         options=options or {},
     )
+
+
+async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    """Add `entry` to `hass` and set it up; it must load."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    return entry
+
+
+def placeholders_of(result: FlowResult[Any, Any], step_id: str) -> Mapping[str, str]:
+    """What the form `step_id`, shown by `result`, fills into its description."""
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == step_id
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    return placeholders
 
 
 async def until(predicate: Callable[[], object], within: float = 5.0) -> None:

@@ -48,6 +48,8 @@ from .conftest import (
     P1_NL,
     P1_SE,
     make_entry,
+    placeholders_of,
+    set_up,
     state_of,
     until,
     without_crc,
@@ -73,6 +75,20 @@ async def _listen(hass: HomeAssistant, flow_id: str, user_input: dict[str, Any])
     return await hass.config_entries.flow.async_configure(flow_id)
 
 
+async def refuse_bad_keys(hass: HomeAssistant, flow_id: str) -> None:
+    """The key form (a port's and a topic's alike) names what is wrong with each bad key."""
+    for user_input, errors in (
+        ({CONF_KEY: "not a key"}, {CONF_KEY: "invalid_key_format"}),
+        ({CONF_KEY: "nope"}, {CONF_KEY: "invalid_key_format"}),
+        ({CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: "12345"}, {CONF_AUTH_KEY: "invalid_key_format"}),
+        ({CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: "zz"}, {CONF_AUTH_KEY: "invalid_key_format"}),
+        # Well formed, but it does not decrypt what the meter sent.
+        ({CONF_KEY: "00" * 16}, {"base": "invalid_key"}),
+    ):
+        result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+        assert result["errors"] == errors, user_input
+
+
 async def _user_flow(hass: HomeAssistant, device: str) -> FlowResult:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.FORM
@@ -87,10 +103,7 @@ async def test_user_flow_kamstrup(hass: HomeAssistant, meter: PtyMeter) -> None:
     meter.start([capture(KAMSTRUP_LIST1)])
     result = await _user_flow(hass, meter.path)
 
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "confirm"
-    placeholders = result["description_placeholders"]
-    assert placeholders is not None
+    placeholders = placeholders_of(result, "confirm")
     assert placeholders["manufacturer"] == "Kamstrup"
     assert placeholders["meter_type"] == "6841131BN243101040"
     assert placeholders["meter_id"] == KAMSTRUP_ID
@@ -120,9 +133,7 @@ async def test_user_flow_waits_for_the_list_naming_the_meter(
     """Aidon list 1 carries no meter id; the flow keeps listening for list 2."""
     meter.start([capture(AIDON_LIST1), capture(AIDON_LIST1), capture(AIDON_LIST2)])
     result = await _user_flow(hass, meter.path)
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["meter_id"] == expected(AIDON_LIST2)["meter_id"]
+    assert placeholders_of(result, "confirm")["meter_id"] == expected(AIDON_LIST2)["meter_id"]
 
 
 @pytest.mark.usefixtures("mock_setup_entry")
@@ -130,9 +141,7 @@ async def test_user_flow_meter_without_id(hass: HomeAssistant, meter: PtyMeter) 
     """A Swedish P1 port names no meter: the entry has no unique id, the port is unique."""
     meter.start([capture(P1_SE)])
     result = await _user_flow(hass, meter.path)
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["meter_id"] == "-"
+    assert placeholders_of(result, "confirm")["meter_id"] == "-"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id is None
@@ -166,9 +175,7 @@ async def test_user_flow_detects_baud_rate(hass: HomeAssistant, meter: PtyMeter)
     """Garbage at 2400 baud, frames at 9600: the flow tries on and settles on 9600 8N1."""
     meter.start([capture(KAMSTRUP_LIST1)], garbage_unless=lambda baudrate: baudrate == 9600)
     result = await _user_flow(hass, meter.path)
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["settings"] == "9600 8N1"
+    assert placeholders_of(result, "confirm")["settings"] == "9600 8N1"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["data"][CONF_BAUDRATE] == 9600
     assert result["data"][CONF_PARITY] == "N"
@@ -214,9 +221,7 @@ async def test_user_flow_on_a_serial_proxy(
     async with SerialProxy(meter_line) as proxy:
         proxy.start([sent])
         result = await _user_flow(hass, proxy.url)
-        assert result["step_id"] == "confirm"
-        assert result["description_placeholders"] is not None
-        assert result["description_placeholders"]["settings"] == settings
+        assert placeholders_of(result, "confirm")["settings"] == settings
         detected = list(proxy.opened)
         assert detected[-1] == settings
 
@@ -262,25 +267,14 @@ async def test_user_flow_encrypted(hass: HomeAssistant, meter: PtyMeter) -> None
     assert result["errors"] == {}
     flow_id = result["flow_id"]
 
-    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: "not a key"})
-    assert result["errors"] == {CONF_KEY: "invalid_key_format"}
-
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: "12345"}
-    )
-    assert result["errors"] == {CONF_AUTH_KEY: "invalid_key_format"}
-
-    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: "00" * 16})
-    assert result["errors"] == {"base": "invalid_key"}
+    await refuse_bad_keys(hass, flow_id)
 
     # Pasted in groups, lower case: still the key.
     pasted = " ".join(ENCRYPTED_KEY.lower()[i : i + 4] for i in range(0, 32, 4))
     result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: pasted})
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["meter_id"] == expected(ENCRYPTED)["meter_id"]
-    assert result["description_placeholders"]["encrypted"] == "yes"
+    placeholders = placeholders_of(result, "confirm")
+    assert placeholders["meter_id"] == expected(ENCRYPTED)["meter_id"]
+    assert placeholders["encrypted"] == "yes"
 
     result = await hass.config_entries.flow.async_configure(flow_id, {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -337,9 +331,7 @@ async def test_user_flow_encrypted_p1(hass: HomeAssistant, meter: PtyMeter) -> N
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_KEY: capture["key_hex"], CONF_AUTH_KEY: capture["auth_key_hex"]}
     )
-    assert result["step_id"] == "confirm"
-    placeholders = result["description_placeholders"]
-    assert placeholders is not None
+    placeholders = placeholders_of(result, "confirm")
     assert placeholders["encrypted"] == "yes"
     assert placeholders["transport"] == "p1"
     assert placeholders["list_version"] == "P1 version 50"
@@ -368,9 +360,7 @@ async def test_user_flow_smarty_needs_only_the_key(hass: HomeAssistant, meter: P
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_KEY: capture["key_hex"]}
     )
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["meter_id"] == capture["expected"]["meter_id"]
+    assert placeholders_of(result, "confirm")["meter_id"] == capture["expected"]["meter_id"]
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["result"].unique_id == capture["expected"]["meter_id"]
@@ -591,9 +581,7 @@ async def test_reconfigure_with_a_changed_key(hass: HomeAssistant, meter: PtyMet
 
 async def test_options_flow(hass: HomeAssistant, meter: PtyMeter) -> None:
     """Write intervals and the CT scale are options; saving reloads the entry."""
-    entry = make_entry(meter.path)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path))
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
@@ -613,9 +601,7 @@ async def test_options_flow(hass: HomeAssistant, meter: PtyMeter) -> None:
 
 async def test_options_flow_price_sensors(hass: HomeAssistant, meter: PtyMeter) -> None:
     """Price sensors are optional; one that is no price per energy is refused; clearable."""
-    entry = make_entry(meter.path)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path))
     hass.states.async_set("sensor.nord_pool_no1", "1.23", {"unit_of_measurement": "NOK/kWh"})
     hass.states.async_set("sensor.outdoor", "-3", {"unit_of_measurement": "°C"})
     intervals = {CONF_POWER_INTERVAL: 5, CONF_MEASUREMENT_INTERVAL: 60, CONF_SCALE: 1}
@@ -673,9 +659,7 @@ async def test_user_flow_over_tcp(hass: HomeAssistant, tcp_meter: TcpMeter) -> N
     """A network bridge: no line settings to try; the entry loads and reads."""
     tcp_meter.start([capture(KAMSTRUP_LIST1)])
     result = await _user_flow(hass, tcp_meter.url)
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["settings"] == "-"
+    assert placeholders_of(result, "confirm")["settings"] == "-"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     entry = result["result"]

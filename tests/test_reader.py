@@ -35,7 +35,7 @@ from custom_components.han_port.reader import (
 )
 from devtools.corpus import capture
 
-from .conftest import P1_NL, built_frame, make_entry, state_of, until, without_crc
+from .conftest import P1_NL, built_frame, make_entry, set_up, state_of, until, without_crc
 from .pty_meter import PtyMeter
 from .serial_proxy import (
     ClosingProxyTransport,
@@ -165,8 +165,7 @@ async def test_entry_on_a_serial_proxy(
     async with SerialProxy(Line(2400, "E"), transport_cls) as proxy:
         entry = make_entry(proxy.url, seen=["1.7.0"], **{CONF_PARITY: "E"})
         assert CONF_BYTE_SIZE not in entry.data
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
+        await set_up(hass, entry)
         hub = entry.runtime_data.hub
         for power in range(1000, 1020):
             data = built_frame("kamstrup", "list1", {"1.7.0": power})
@@ -187,14 +186,15 @@ async def test_entry_on_a_serial_proxy(
 async def test_entry_on_a_7e1_p1_port(hass: HomeAssistant) -> None:
     """DSMR 2.2/3 P1: the port opens at 9600 7E1, the telegrams decode, diagnostics say so."""
     async with SerialProxy(Line(9600, "E", 7)) as proxy:
-        entry = make_entry(
-            proxy.url,
-            unique_id=None,
-            seen=["1.7.0"],
-            **{CONF_BAUDRATE: 9600, CONF_PARITY: "E", CONF_BYTE_SIZE: 7},
+        entry = await set_up(
+            hass,
+            make_entry(
+                proxy.url,
+                unique_id=None,
+                seen=["1.7.0"],
+                **{CONF_BAUDRATE: 9600, CONF_PARITY: "E", CONF_BYTE_SIZE: 7},
+            ),
         )
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
         hub = entry.runtime_data.hub
         proxy.send(without_crc(capture(P1_NL)))
         await until(lambda: hub.decoder.stats.readings == 1)

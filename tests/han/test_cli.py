@@ -31,9 +31,9 @@ import pytest
 from custom_components.han_port.han import DecoderStats, Measurement, Obis, Reading, cli
 from devtools.corpus import BY_ID, CORPUS, raw_bytes
 
+from ..command_line import REPO, exit_status, interrupt_after
 from ..serial_proxy import Line, SerialProxy
 
-REPO = Path(__file__).parents[2]
 MODULE = "custom_components.han_port.han"
 ENCRYPTED = BY_ID["kaifa-at-ma309-mbus-encrypted-tinetz-example"]
 PUBLISHED_KEY = "101112131415161718191A1B1C1D1E1F"
@@ -60,13 +60,7 @@ def options_for(entry: dict[str, Any]) -> list[str]:
 
 
 def run(argv: list[str]) -> int:
-    """main(argv), with argparse's SystemExit turned into the status it carries."""
-    try:
-        return cli.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    assert isinstance(code, int)
-    return code
+    return exit_status(cli.main, argv)
 
 
 def outcome(capsys: pytest.CaptureFixture[str]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -615,13 +609,6 @@ def test_listen_pty_hang_up_exits_1(pty: Pty, capsys: pytest.CaptureFixture[str]
     assert readings
     assert err[-2].startswith(f"error: lost {pty.path}: ")
     assert err[-1].startswith(f"{len(readings)} reading")
-
-
-def interrupt_after(seconds: float) -> threading.Timer:
-    """Press Ctrl-C: a real SIGINT to this process, handled in the main thread."""
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    return timer
 
 
 def test_listen_ctrl_c_exits_cleanly_with_summary(
