@@ -46,6 +46,12 @@ class MeterPeer[M](ABC):
         """What the reader hears instead of a frame while its line settings are wrong."""
         return None
 
+    async def play(self, messages: Sequence[M], period: float = 0.0) -> None:
+        """Deliver `messages` once, in order, `period` seconds apart."""
+        for message in messages:
+            await self.deliver(message)
+            await asyncio.sleep(period)
+
     def start(self, messages: Sequence[M], period: float = 0.05) -> None:
         """Deliver `messages` in turn, over and over, every `period` seconds until stopped.
 

@@ -19,6 +19,7 @@ class TcpMeter(ByteMeter):
         super().__init__()
         self._server: asyncio.Server | None = None
         self._clients: set[asyncio.StreamWriter] = set()
+        self._accepted = asyncio.Event()
         self.url = ""
 
     @override
@@ -27,10 +28,15 @@ class TcpMeter(ByteMeter):
 
         async def accept(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
             self._clients.add(writer)
+            self._accepted.set()
 
         self._server = await asyncio.start_server(accept, "127.0.0.1", 0)
         port = self._server.sockets[0].getsockname()[1]
         self.url = f"socket://127.0.0.1:{port}"
+
+    async def accepted(self) -> None:
+        """Wait until a client is connected."""
+        await self._accepted.wait()
 
     @property
     def clients(self) -> int:
@@ -52,6 +58,7 @@ class TcpMeter(ByteMeter):
             with contextlib.suppress(OSError):
                 await writer.wait_closed()
         self._clients.clear()
+        self._accepted.clear()
 
     @override
     async def _shut(self) -> None:

@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 import logging
 import math
+from typing import Any
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import (
@@ -416,19 +417,17 @@ WATER = "sensor.water_meter"
 
 
 async def _p1_set_up(
-    hass: HomeAssistant, meter: PtyMeter, telegram: bytes, *, meter_id: str = DSMR5_METER_ID
+    hass: HomeAssistant,
+    meter: PtyMeter,
+    telegram: bytes,
+    *,
+    meter_id: str | None = DSMR5_METER_ID,
+    **data: Any,
 ) -> MockConfigEntry:
-    """A P1 meter's entry on `meter`, set up, with `telegram` decoded and its states written."""
-    entry = await set_up(
-        hass,
-        make_entry(
-            meter.path,
-            unique_id=meter_id,
-            manufacturer="Iskraemeco",
-            meter_type=None,
-            list_version="P1 version 50",
-        ),
-    )
+    """A P1 meter's entry on `meter` (`data` overrides the DSMR 5 meter's), set up, with
+    `telegram` decoded and its states written."""
+    p1_meter = {"manufacturer": "Iskraemeco", "meter_type": None, "list_version": "P1 version 50"}
+    entry = await set_up(hass, make_entry(meter.path, unique_id=meter_id, **(p1_meter | data)))
     await _send_all(meter, [telegram], entry.runtime_data.hub)
     await hass.async_block_till_done()
     return entry
@@ -769,19 +768,15 @@ async def test_belgian_average_demand_and_month_peak(
     """e-MUCS 1-0:1.4.0 and 1-0:1.6.0 (with the time of the peak) as HA's dsmr shows them."""
     await hass.config.async_set_time_zone("Europe/Brussels")
     capture = more_meters.raw_bytes(more_meters.BY_ID[more_meters.FLUVIUS])
-    entry = await set_up(
+    entry = await _p1_set_up(
         hass,
-        make_entry(
-            meter.path,
-            unique_id=FLUVIUS_METER_ID,
-            options=UNTHROTTLED,
-            manufacturer=None,
-            meter_type=None,
-            list_version="P1 version 50217",
-        ),
+        meter,
+        capture,
+        meter_id=FLUVIUS_METER_ID,
+        options=UNTHROTTLED,
+        manufacturer=None,
+        list_version="P1 version 50217",
     )
-    await _send_all(meter, [capture], entry.runtime_data.hub)
-    await hass.async_block_till_done()
 
     average = _sensor_id(entity_registry, f"{FLUVIUS_METER_ID}_1.4.0")
     peak = _sensor_id(entity_registry, f"{FLUVIUS_METER_ID}_1.6.0")
@@ -864,23 +859,17 @@ async def test_encrypted_p1_entry_shows_the_telegram_values(
 ) -> None:
     """A Smarty-form port (bare ciphered telegrams) with its key: the plain values."""
     capture = more_meters.BY_ID[more_meters.T210_ENCRYPTED]
-    entry = await set_up(
+    entry = await _p1_set_up(
         hass,
-        make_entry(
-            meter.path,
-            unique_id=None,
-            options=UNTHROTTLED,
-            manufacturer=None,
-            meter_type=None,
-            list_version="P1 version 50",
-            transport="p1",
-            key=capture["key_hex"],
-            auth_key=capture["auth_key_hex"],
-        ),
+        meter,
+        more_meters.raw_bytes(capture),
+        meter_id=None,
+        options=UNTHROTTLED,
+        manufacturer=None,
+        transport="p1",
+        key=capture["key_hex"],
+        auth_key=capture["auth_key_hex"],
     )
-    hub = entry.runtime_data.hub
-    await _send_all(meter, [more_meters.raw_bytes(capture)], hub)
-    await hass.async_block_till_done()
     for key, value in (("1.8.0", "6545.766"), ("1.7.0", "286"), ("4.7.0", "166")):
         assert state_of(hass, _sensor_id(entity_registry, f"{entry.entry_id}_{key}")) == value
-    assert hub.decoder.stats.errors == {}
+    assert entry.runtime_data.hub.decoder.stats.errors == {}
