@@ -209,6 +209,13 @@ def placeholders_of(result: FlowResult[Any, Any], step_id: str) -> Mapping[str, 
     return placeholders
 
 
+async def created(hass: HomeAssistant, result: FlowResult[Any, Any]) -> FlowResult[Any, Any]:
+    """Submit the form `result` shows as it is (a confirm step): the entry is created."""
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    return result
+
+
 async def until(predicate: Callable[[], object], within: float = 5.0) -> None:
     """Wait (in real time: bytes travel through a pty) until `predicate()` holds."""
     async with asyncio.timeout(within):

@@ -47,6 +47,7 @@ from .conftest import (
     KAMSTRUP_LIST1,
     P1_NL,
     P1_SE,
+    created,
     make_entry,
     placeholders_of,
     set_up,
@@ -110,8 +111,7 @@ async def test_user_flow_kamstrup(hass: HomeAssistant, meter: PtyMeter) -> None:
     assert placeholders["list_version"] == "Kamstrup_V0001"
     assert placeholders["settings"] == "2400 8E1"
 
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     assert result["title"] == "Kamstrup 6841131BN243101040"
     assert result["result"].unique_id == KAMSTRUP_ID
     data = result["data"]
@@ -142,8 +142,7 @@ async def test_user_flow_meter_without_id(hass: HomeAssistant, meter: PtyMeter) 
     meter.start([capture(P1_SE)])
     result = await _user_flow(hass, meter.path)
     assert placeholders_of(result, "confirm")["meter_id"] == "-"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     assert result["result"].unique_id is None
     assert result["data"][CONF_TRANSPORT] == "p1"
 
@@ -161,8 +160,7 @@ async def test_user_flow_p1_with_gas_and_water(hass: HomeAssistant, meter: PtyMe
     """The entry knows the sub-meters from the first telegram: their sensors and ids."""
     meter.start([dsmr5_gas_and_water()])
     result = await _user_flow(hass, meter.path)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     assert result["result"].minor_version == 2
     data = result["data"]
     assert {"gas_1", "water_2", "1.8.1"} <= set(data[CONF_SEEN_OBIS])
@@ -225,8 +223,7 @@ async def test_user_flow_on_a_serial_proxy(
         detected = list(proxy.opened)
         assert detected[-1] == settings
 
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-        assert result["type"] is FlowResultType.CREATE_ENTRY
+        result = await created(hass, result)
         entry = result["result"]
         assert entry.state is ConfigEntryState.LOADED
         assert (
@@ -361,8 +358,7 @@ async def test_user_flow_smarty_needs_only_the_key(hass: HomeAssistant, meter: P
         result["flow_id"], {CONF_KEY: capture["key_hex"]}
     )
     assert placeholders_of(result, "confirm")["meter_id"] == capture["expected"]["meter_id"]
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     assert result["result"].unique_id == capture["expected"]["meter_id"]
     assert result["data"][CONF_AUTH_KEY] is None
     assert result["data"][CONF_SUB_METERS] == {"1": "464C4F313832333730313230333530"}
@@ -405,14 +401,11 @@ async def test_usb_discovery(hass: HomeAssistant, meter: PtyMeter) -> None:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USB}, data=_usb_info(meter.path)
     )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "usb_confirm"
-    assert result["description_placeholders"] == {"device": meter.path}
+    assert placeholders_of(result, "usb_confirm") == {"device": meter.path}
 
     result = await _listen(hass, result["flow_id"], {})
     assert result["step_id"] == "confirm"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     assert result["result"].unique_id == KAMSTRUP_ID
     assert result["data"][CONF_DEVICE] == meter.path
 
@@ -517,9 +510,7 @@ async def test_reconfigure_onto_a_replaced_meter(
 
     result = await entry.start_reconfigure_flow(hass)
     result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "replace_meter"
-    assert result["description_placeholders"] == {
+    assert placeholders_of(result, "replace_meter") == {
         "title": entry.title,
         "device": meter.path,
         "old_meter": OTHER_ID,
@@ -660,8 +651,7 @@ async def test_user_flow_over_tcp(hass: HomeAssistant, tcp_meter: TcpMeter) -> N
     tcp_meter.start([capture(KAMSTRUP_LIST1)])
     result = await _user_flow(hass, tcp_meter.url)
     assert placeholders_of(result, "confirm")["settings"] == "-"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     entry = result["result"]
     assert entry.state is ConfigEntryState.LOADED
     await until(lambda: hass.states.get("sensor.kamstrup_active_power_import") is not None)

@@ -38,6 +38,7 @@ from .conftest import (
     ENCRYPTED_KEY,
     KAMSTRUP_LIST2,
     P1_SE,
+    created,
     placeholders_of,
 )
 from .mqtt_broker import MqttMeter
@@ -109,8 +110,7 @@ async def test_topic_flow_detects_the_form(
     assert placeholders["payload"] == DETECTED[form]
     assert placeholders["encrypted"] == "no"
 
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     assert result["title"] == "Kamstrup 6841131BN243101040"
     assert result["result"].unique_id == KAMSTRUP_ID
     data = result["data"]
@@ -130,8 +130,7 @@ async def test_topic_flow_p1_text(hass: HomeAssistant, mqtt_meter: MqttMeter) ->
     placeholders = placeholders_of(result, "mqtt_confirm")
     assert placeholders["payload"] == "text, p1"
     assert placeholders["meter_id"] == "-"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     assert result["result"].unique_id is None
 
     # The same topic cannot be added twice.
@@ -156,8 +155,7 @@ async def test_topic_flow_encrypted(hass: HomeAssistant, mqtt_meter: MqttMeter) 
     """Encrypted frames on the topic: the key step, checked on what was heard."""
     mqtt_meter.start([capture(ENCRYPTED).hex()])
     result = await _topic_flow(hass, mqtt_meter.topic)
-    assert result["step_id"] == "mqtt_key"
-    assert result["description_placeholders"] == {"topic": mqtt_meter.topic}
+    assert placeholders_of(result, "mqtt_key") == {"topic": mqtt_meter.topic}
     await mqtt_meter.stopped()
     flow_id = result["flow_id"]
 
