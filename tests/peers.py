@@ -61,7 +61,7 @@ class MeterPeer[M](ABC):
         """
         self.stop()
 
-        async def play() -> None:
+        async def repeat() -> None:
             index = 0
             while True:
                 noise = self._noise()
@@ -72,7 +72,7 @@ class MeterPeer[M](ABC):
                     await self.deliver(noise)
                 await asyncio.sleep(period)
 
-        self._task = asyncio.get_running_loop().create_task(play())
+        self._task = asyncio.get_running_loop().create_task(repeat())
 
     def stop(self) -> None:
         """Stop delivering (the task is cancelled; await `stopped()` to let it end)."""
