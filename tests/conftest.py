@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncGenerator, Callable, Generator
+from collections.abc import AsyncGenerator, Callable, Generator, Mapping
 from datetime import datetime
 import logging
 from pathlib import Path
@@ -12,6 +12,7 @@ from unittest.mock import AsyncMock, PropertyMock, patch
 
 from homeassistant.config_entries import ConfigEntryState
 from homeassistant.core import HomeAssistant
+from homeassistant.data_entry_flow import FlowResult, FlowResultType
 import pytest
 from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.syrupy import HomeAssistantSnapshotExtension
@@ -127,19 +128,15 @@ def short_timings() -> Generator[None]:
 @pytest.fixture
 async def meter(tmp_path: Path) -> AsyncGenerator[PtyMeter]:
     """A meter behind a real pty; unplugged at the end."""
-    pty_meter = PtyMeter(tmp_path)
-    yield pty_meter
-    await pty_meter.stopped()
-    pty_meter.unplug()
+    async with PtyMeter(tmp_path) as pty_meter:
+        yield pty_meter
 
 
 @pytest.fixture
 async def tcp_meter(socket_enabled: None) -> AsyncGenerator[TcpMeter]:
     """A meter behind a loopback TCP bridge; closed at the end."""
-    server = TcpMeter()
-    await server.start_server()
-    yield server
-    await server.close()
+    async with TcpMeter() as server:
+        yield server
 
 
 @pytest.fixture
@@ -194,6 +191,29 @@ def make_entry(
         },
         options=options or {},
     )
+
+
+async def set_up(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    """Add `entry` to `hass` and set it up; it must load."""
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    return entry
+
+
+def placeholders_of(result: FlowResult[Any, Any], step_id: str) -> Mapping[str, str]:
+    """What the form `step_id`, shown by `result`, fills into its description."""
+    assert result["type"] is FlowResultType.FORM
+    assert result["step_id"] == step_id
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    return placeholders
+
+
+async def created(hass: HomeAssistant, result: FlowResult[Any, Any]) -> FlowResult[Any, Any]:
+    """Submit the form `result` shows as it is (a confirm step): the entry is created."""
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    return result
 
 
 async def until(predicate: Callable[[], object], within: float = 5.0) -> None:
@@ -283,9 +303,9 @@ async def mqtt_entry(
 async def mqtt_meter(
     hass: HomeAssistant, mqtt_entry: MockConfigEntry, request: pytest.FixtureRequest
 ) -> AsyncGenerator[MqttMeter]:
-    """A reader publishing on a topic of this test's own (retained messages stay apart)."""
-    meter = MqttMeter(hass, f"han-port-test/{request.node.name}/data")
-    yield meter
-    await meter.stopped()
-    # Clear what the test left retained on its topic.
-    await meter.publish(b"", retain=True)
+    """A reader publishing on a topic of this test's own (retained messages stay apart).
+
+    What the test left retained on the topic is cleared at the end.
+    """
+    async with MqttMeter(hass, f"han-port-test/{request.node.name}/data") as meter:
+        yield meter

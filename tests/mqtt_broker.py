@@ -9,18 +9,17 @@ reach; the test process talks to it only through HA's mqtt integration (with
 
 from __future__ import annotations
 
-import asyncio
-from collections.abc import Sequence
-import contextlib
 from pathlib import Path
 import random
 import shutil
 import subprocess
 import time
-from typing import Final
+from typing import Final, override
 
 from homeassistant.components import mqtt
 from homeassistant.core import HomeAssistant
+
+from .peers import MeterPeer
 
 MOSQUITTO: Final = "/usr/sbin/mosquitto"
 # What mosquitto prints once its listeners are open.
@@ -119,14 +118,18 @@ class MosquittoBroker:
             process.stderr.close()
 
 
-class MqttMeter:
+class MqttMeter(MeterPeer[bytes | str]):
     """A reader publishing to `topic`, through HA's own mqtt client (a separate client
-    would add nothing the broker does not already do: it routes by topic)."""
+    would add nothing the broker does not already do: it routes by topic).
+
+    `start` publishes over and over: HA subscribes in batches a little after asking,
+    and publishing until the test sees what it waits for makes that delay irrelevant.
+    """
 
     def __init__(self, hass: HomeAssistant, topic: str) -> None:
+        super().__init__()
         self.hass = hass
         self.topic = topic
-        self._task: asyncio.Task[None] | None = None
         self.published = 0
 
     async def publish(self, payload: bytes | str, *, retain: bool = False) -> None:
@@ -134,29 +137,11 @@ class MqttMeter:
         await mqtt.async_publish(self.hass, self.topic, data, retain=retain, encoding=None)
         self.published += 1
 
-    def start(self, messages: Sequence[bytes | str], period: float = 0.05) -> None:
-        """Publish `messages` in turn, over and over, every `period` seconds.
+    @override
+    async def deliver(self, message: bytes | str) -> None:
+        await self.publish(message)
 
-        HA subscribes in batches a little after asking; publishing until the test
-        sees what it waits for makes that delay irrelevant.
-        """
-        self.stop()
-
-        async def run() -> None:
-            while True:
-                for message in messages:
-                    await self.publish(message)
-                    await asyncio.sleep(period)
-
-        self._task = self.hass.loop.create_task(run())
-
-    def stop(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-
-    async def stopped(self) -> None:
-        self.stop()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    @override
+    async def _shut(self) -> None:
+        """Clear what the test left retained on the topic."""
+        await self.publish(b"", retain=True)

@@ -8,7 +8,6 @@ keeps the path the config entry holds.
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Callable, Sequence
 import contextlib
 import fcntl
@@ -17,16 +16,20 @@ from pathlib import Path
 import struct
 import termios
 import tty
+from typing import override
+
+from .peers import NO_FRAME, ByteMeter
 
 
-class PtyMeter:
+class PtyMeter(ByteMeter):
     """Writes frames into a pty; can be unplugged and plugged in again."""
 
     def __init__(self, directory: Path) -> None:
+        super().__init__()
         self.path = str(directory / "ttyHAN0")
         self._master: int | None = None
         self._slave: int | None = None
-        self._task: asyncio.Task[None] | None = None
+        self._garbage_unless: Callable[[int], bool] | None = None
         self.plug()
 
     def plug(self) -> None:
@@ -71,40 +74,26 @@ class PtyMeter:
 
     def start(
         self,
-        frames: Sequence[bytes],
+        messages: Sequence[bytes],
         period: float = 0.05,
         *,
         garbage_unless: Callable[[int], bool] | None = None,
     ) -> None:
-        """Send `frames` in turn every `period` seconds until stopped.
+        """Send `messages` in turn every `period` seconds until stopped.
 
         With `garbage_unless`, the frames are only sent while it returns True for
         the current baud rate; otherwise bytes that hold no frame are sent, as a
         UART set to the wrong speed would deliver.
         """
-        self.stop()
+        self._garbage_unless = garbage_unless
+        super().start(messages, period)
 
-        async def run() -> None:
-            index = 0
-            while True:
-                if garbage_unless is not None and not garbage_unless(self.baudrate):
-                    self.send(bytes(range(0x80, 0xE0)))
-                else:
-                    self.send(frames[index % len(frames)])
-                    index += 1
-                await asyncio.sleep(period)
+    @override
+    def _noise(self) -> bytes | None:
+        if self._garbage_unless is None or self._garbage_unless(self.baudrate):
+            return None
+        return NO_FRAME
 
-        self._task = asyncio.get_running_loop().create_task(run())
-
-    def stop(self) -> None:
-        """Stop sending (the task is cancelled; await `stopped()` to let it finish)."""
-        if self._task is not None:
-            self._task.cancel()
-
-    async def stopped(self) -> None:
-        """Stop sending and wait for the sender task to end."""
-        self.stop()
-        if self._task is not None:
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+    @override
+    async def _shut(self) -> None:
+        self.unplug()

@@ -18,7 +18,7 @@ hold no frame, as framing errors at the wrong speed do.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import Callable
 import contextlib
 from dataclasses import dataclass
 import logging
@@ -28,11 +28,12 @@ from typing import Any, override
 import serialx
 from serialx.common import PortSettingsUpdate
 
+from .peers import NO_FRAME, ByteMeter
+
 SCHEME = "esphome-hass://"
 
 _LOGGER = logging.getLogger(__name__)
 _PROXIES: dict[str, SerialProxy] = {}
-_NO_FRAME = bytes(range(0x80, 0xE0))
 _SEVEN_BITS = bytes(byte & 0x7F for byte in range(256))
 _PARITY_IN_BIT_7 = bytes(byte | (byte.bit_count() & 1) << 7 for byte in range(128)) * 2
 
@@ -59,7 +60,7 @@ class Line:
             and self.stopbits == sent.stopbits
         ):
             return data.translate(_PARITY_IN_BIT_7)
-        return (_NO_FRAME * (len(data) // len(_NO_FRAME) + 1))[: len(data)]
+        return (NO_FRAME * (len(data) // len(NO_FRAME) + 1))[: len(data)]
 
 
 class ProxyTransport(serialx.BaseSerialTransport):
@@ -171,8 +172,12 @@ class ForwardingProxyTransport(ProxyTransport):
         super().resume_reading()
 
 
-class SerialProxy:
-    """A meter's UART behind a serial proxy; `url` is what HA's port list shows."""
+class SerialProxy(ByteMeter):
+    """A meter's UART behind a serial proxy; `url` is what HA's port list shows.
+
+    As a context manager it is registered for the duration; a connection still open at
+    the end is left to its owner.
+    """
 
     def __init__(
         self,
@@ -181,15 +186,16 @@ class SerialProxy:
         *,
         entry_id: str = "01JPROXYENTRY00000000000000",
     ) -> None:
+        super().__init__()
         self.url = f"{SCHEME}esphome/{entry_id}?port_name=HAN"
         self.meter_line = meter_line
         self.opened: list[str] = []  # the settings of every connection, in order
         self._transport_cls = transport_cls
         self._connection: tuple[ProxyTransport, int] | None = None
-        self._task: asyncio.Task[None] | None = None
         self._unregister: Callable[[], None] | None = None
 
-    def register(self) -> None:
+    @override
+    async def open(self) -> None:
         """Make serialx open `url` through this proxy (under the ESPHome scheme)."""
         self._unregister = serialx.register_uri_handler(
             scheme=SCHEME,
@@ -200,9 +206,9 @@ class SerialProxy:
         )
         _PROXIES[self.url] = self
 
-    async def unregister(self) -> None:
-        """Stop sending and take the scheme back; an open connection stays open."""
-        await self.stopped()
+    @override
+    async def _shut(self) -> None:
+        """Take the scheme back; an open connection stays open."""
         _PROXIES.pop(self.url, None)
         if self._unregister is not None:
             self._unregister()
@@ -232,6 +238,7 @@ class SerialProxy:
     def connected(self) -> bool:
         return self._connection is not None
 
+    @override
     def send(self, data: bytes) -> None:
         """Bytes from the meter; lost while no one is connected, like on a UART."""
         if self._connection is None:
@@ -240,35 +247,3 @@ class SerialProxy:
         assert transport.line is not None
         with contextlib.suppress(BlockingIOError):
             os.write(write_end, transport.line.receive(data, self.meter_line))
-
-    def start(self, frames: Sequence[bytes], period: float = 0.05) -> None:
-        """Send `frames` in turn every `period` seconds until stopped."""
-
-        async def run() -> None:
-            index = 0
-            while True:
-                self.send(frames[index % len(frames)])
-                index += 1
-                await asyncio.sleep(period)
-
-        self._task = asyncio.get_running_loop().create_task(run())
-
-    async def stopped(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
-
-
-@contextlib.asynccontextmanager
-async def serial_proxy(
-    meter_line: Line, transport_cls: type[ProxyTransport] = ProxyTransport
-) -> AsyncIterator[SerialProxy]:
-    """A registered proxy for the duration; a connection still open is left to its owner."""
-    proxy = SerialProxy(meter_line, transport_cls)
-    proxy.register()
-    try:
-        yield proxy
-    finally:
-        await proxy.unregister()

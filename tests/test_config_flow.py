@@ -47,14 +47,17 @@ from .conftest import (
     KAMSTRUP_LIST1,
     P1_NL,
     P1_SE,
+    created,
     make_entry,
+    placeholders_of,
+    set_up,
     state_of,
     until,
     without_crc,
 )
 from .p1_telegrams import GAS_ID, WATER_ID, dsmr5_gas_and_water
 from .pty_meter import PtyMeter
-from .serial_proxy import Line, serial_proxy
+from .serial_proxy import Line, SerialProxy
 from .tcp_meter import TcpMeter
 
 pytestmark = pytest.mark.usefixtures("integration")
@@ -73,6 +76,20 @@ async def _listen(hass: HomeAssistant, flow_id: str, user_input: dict[str, Any])
     return await hass.config_entries.flow.async_configure(flow_id)
 
 
+async def refuse_bad_keys(hass: HomeAssistant, flow_id: str) -> None:
+    """The key form (a port's and a topic's alike) names what is wrong with each bad key."""
+    for user_input, errors in (
+        ({CONF_KEY: "not a key"}, {CONF_KEY: "invalid_key_format"}),
+        ({CONF_KEY: "nope"}, {CONF_KEY: "invalid_key_format"}),
+        ({CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: "12345"}, {CONF_AUTH_KEY: "invalid_key_format"}),
+        ({CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: "zz"}, {CONF_AUTH_KEY: "invalid_key_format"}),
+        # Well formed, but it does not decrypt what the meter sent.
+        ({CONF_KEY: "00" * 16}, {"base": "invalid_key"}),
+    ):
+        result = await hass.config_entries.flow.async_configure(flow_id, user_input)
+        assert result["errors"] == errors, user_input
+
+
 async def _user_flow(hass: HomeAssistant, device: str) -> FlowResult:
     result = await hass.config_entries.flow.async_init(DOMAIN, context={"source": SOURCE_USER})
     assert result["type"] is FlowResultType.FORM
@@ -87,18 +104,14 @@ async def test_user_flow_kamstrup(hass: HomeAssistant, meter: PtyMeter) -> None:
     meter.start([capture(KAMSTRUP_LIST1)])
     result = await _user_flow(hass, meter.path)
 
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "confirm"
-    placeholders = result["description_placeholders"]
-    assert placeholders is not None
+    placeholders = placeholders_of(result, "confirm")
     assert placeholders["manufacturer"] == "Kamstrup"
     assert placeholders["meter_type"] == "6841131BN243101040"
     assert placeholders["meter_id"] == KAMSTRUP_ID
     assert placeholders["list_version"] == "Kamstrup_V0001"
     assert placeholders["settings"] == "2400 8E1"
 
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     assert result["title"] == "Kamstrup 6841131BN243101040"
     assert result["result"].unique_id == KAMSTRUP_ID
     data = result["data"]
@@ -120,9 +133,7 @@ async def test_user_flow_waits_for_the_list_naming_the_meter(
     """Aidon list 1 carries no meter id; the flow keeps listening for list 2."""
     meter.start([capture(AIDON_LIST1), capture(AIDON_LIST1), capture(AIDON_LIST2)])
     result = await _user_flow(hass, meter.path)
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["meter_id"] == expected(AIDON_LIST2)["meter_id"]
+    assert placeholders_of(result, "confirm")["meter_id"] == expected(AIDON_LIST2)["meter_id"]
 
 
 @pytest.mark.usefixtures("mock_setup_entry")
@@ -130,11 +141,8 @@ async def test_user_flow_meter_without_id(hass: HomeAssistant, meter: PtyMeter) 
     """A Swedish P1 port names no meter: the entry has no unique id, the port is unique."""
     meter.start([capture(P1_SE)])
     result = await _user_flow(hass, meter.path)
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["meter_id"] == "-"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert placeholders_of(result, "confirm")["meter_id"] == "-"
+    result = await created(hass, result)
     assert result["result"].unique_id is None
     assert result["data"][CONF_TRANSPORT] == "p1"
 
@@ -152,8 +160,7 @@ async def test_user_flow_p1_with_gas_and_water(hass: HomeAssistant, meter: PtyMe
     """The entry knows the sub-meters from the first telegram: their sensors and ids."""
     meter.start([dsmr5_gas_and_water()])
     result = await _user_flow(hass, meter.path)
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     assert result["result"].minor_version == 2
     data = result["data"]
     assert {"gas_1", "water_2", "1.8.1"} <= set(data[CONF_SEEN_OBIS])
@@ -166,9 +173,7 @@ async def test_user_flow_detects_baud_rate(hass: HomeAssistant, meter: PtyMeter)
     """Garbage at 2400 baud, frames at 9600: the flow tries on and settles on 9600 8N1."""
     meter.start([capture(KAMSTRUP_LIST1)], garbage_unless=lambda baudrate: baudrate == 9600)
     result = await _user_flow(hass, meter.path)
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["settings"] == "9600 8N1"
+    assert placeholders_of(result, "confirm")["settings"] == "9600 8N1"
     result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["data"][CONF_BAUDRATE] == 9600
     assert result["data"][CONF_PARITY] == "N"
@@ -211,17 +216,14 @@ async def test_user_flow_on_a_serial_proxy(
 ) -> None:
     """An ESPHome serial proxy port carries the line settings: the ones detected are
     the ones the entry opens the port with (a pty would drop the parity)."""
-    async with serial_proxy(meter_line) as proxy:
+    async with SerialProxy(meter_line) as proxy:
         proxy.start([sent])
         result = await _user_flow(hass, proxy.url)
-        assert result["step_id"] == "confirm"
-        assert result["description_placeholders"] is not None
-        assert result["description_placeholders"]["settings"] == settings
+        assert placeholders_of(result, "confirm")["settings"] == settings
         detected = list(proxy.opened)
         assert detected[-1] == settings
 
-        result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-        assert result["type"] is FlowResultType.CREATE_ENTRY
+        result = await created(hass, result)
         entry = result["result"]
         assert entry.state is ConfigEntryState.LOADED
         assert (
@@ -262,25 +264,14 @@ async def test_user_flow_encrypted(hass: HomeAssistant, meter: PtyMeter) -> None
     assert result["errors"] == {}
     flow_id = result["flow_id"]
 
-    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: "not a key"})
-    assert result["errors"] == {CONF_KEY: "invalid_key_format"}
-
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: "12345"}
-    )
-    assert result["errors"] == {CONF_AUTH_KEY: "invalid_key_format"}
-
-    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: "00" * 16})
-    assert result["errors"] == {"base": "invalid_key"}
+    await refuse_bad_keys(hass, flow_id)
 
     # Pasted in groups, lower case: still the key.
     pasted = " ".join(ENCRYPTED_KEY.lower()[i : i + 4] for i in range(0, 32, 4))
     result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: pasted})
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["meter_id"] == expected(ENCRYPTED)["meter_id"]
-    assert result["description_placeholders"]["encrypted"] == "yes"
+    placeholders = placeholders_of(result, "confirm")
+    assert placeholders["meter_id"] == expected(ENCRYPTED)["meter_id"]
+    assert placeholders["encrypted"] == "yes"
 
     result = await hass.config_entries.flow.async_configure(flow_id, {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
@@ -337,9 +328,7 @@ async def test_user_flow_encrypted_p1(hass: HomeAssistant, meter: PtyMeter) -> N
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_KEY: capture["key_hex"], CONF_AUTH_KEY: capture["auth_key_hex"]}
     )
-    assert result["step_id"] == "confirm"
-    placeholders = result["description_placeholders"]
-    assert placeholders is not None
+    placeholders = placeholders_of(result, "confirm")
     assert placeholders["encrypted"] == "yes"
     assert placeholders["transport"] == "p1"
     assert placeholders["list_version"] == "P1 version 50"
@@ -368,11 +357,8 @@ async def test_user_flow_smarty_needs_only_the_key(hass: HomeAssistant, meter: P
     result = await hass.config_entries.flow.async_configure(
         result["flow_id"], {CONF_KEY: capture["key_hex"]}
     )
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["meter_id"] == capture["expected"]["meter_id"]
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert placeholders_of(result, "confirm")["meter_id"] == capture["expected"]["meter_id"]
+    result = await created(hass, result)
     assert result["result"].unique_id == capture["expected"]["meter_id"]
     assert result["data"][CONF_AUTH_KEY] is None
     assert result["data"][CONF_SUB_METERS] == {"1": "464C4F313832333730313230333530"}
@@ -415,14 +401,11 @@ async def test_usb_discovery(hass: HomeAssistant, meter: PtyMeter) -> None:
     result = await hass.config_entries.flow.async_init(
         DOMAIN, context={"source": SOURCE_USB}, data=_usb_info(meter.path)
     )
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "usb_confirm"
-    assert result["description_placeholders"] == {"device": meter.path}
+    assert placeholders_of(result, "usb_confirm") == {"device": meter.path}
 
     result = await _listen(hass, result["flow_id"], {})
     assert result["step_id"] == "confirm"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     assert result["result"].unique_id == KAMSTRUP_ID
     assert result["data"][CONF_DEVICE] == meter.path
 
@@ -527,9 +510,7 @@ async def test_reconfigure_onto_a_replaced_meter(
 
     result = await entry.start_reconfigure_flow(hass)
     result = await _listen(hass, result["flow_id"], {CONF_DEVICE: meter.path})
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "replace_meter"
-    assert result["description_placeholders"] == {
+    assert placeholders_of(result, "replace_meter") == {
         "title": entry.title,
         "device": meter.path,
         "old_meter": OTHER_ID,
@@ -591,9 +572,7 @@ async def test_reconfigure_with_a_changed_key(hass: HomeAssistant, meter: PtyMet
 
 async def test_options_flow(hass: HomeAssistant, meter: PtyMeter) -> None:
     """Write intervals and the CT scale are options; saving reloads the entry."""
-    entry = make_entry(meter.path)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path))
 
     result = await hass.config_entries.options.async_init(entry.entry_id)
     assert result["type"] is FlowResultType.FORM
@@ -613,9 +592,7 @@ async def test_options_flow(hass: HomeAssistant, meter: PtyMeter) -> None:
 
 async def test_options_flow_price_sensors(hass: HomeAssistant, meter: PtyMeter) -> None:
     """Price sensors are optional; one that is no price per energy is refused; clearable."""
-    entry = make_entry(meter.path)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path))
     hass.states.async_set("sensor.nord_pool_no1", "1.23", {"unit_of_measurement": "NOK/kWh"})
     hass.states.async_set("sensor.outdoor", "-3", {"unit_of_measurement": "°C"})
     intervals = {CONF_POWER_INTERVAL: 5, CONF_MEASUREMENT_INTERVAL: 60, CONF_SCALE: 1}
@@ -673,11 +650,8 @@ async def test_user_flow_over_tcp(hass: HomeAssistant, tcp_meter: TcpMeter) -> N
     """A network bridge: no line settings to try; the entry loads and reads."""
     tcp_meter.start([capture(KAMSTRUP_LIST1)])
     result = await _user_flow(hass, tcp_meter.url)
-    assert result["step_id"] == "confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["settings"] == "-"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    assert placeholders_of(result, "confirm")["settings"] == "-"
+    result = await created(hass, result)
     entry = result["result"]
     assert entry.state is ConfigEntryState.LOADED
     await until(lambda: hass.states.get("sensor.kamstrup_active_power_import") is not None)

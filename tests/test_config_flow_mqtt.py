@@ -38,8 +38,11 @@ from .conftest import (
     ENCRYPTED_KEY,
     KAMSTRUP_LIST2,
     P1_SE,
+    created,
+    placeholders_of,
 )
 from .mqtt_broker import MqttMeter
+from .test_config_flow import refuse_bad_keys
 from .test_mqtt_source import STATUS, hdlc_information, make_mqtt_entry
 
 pytestmark = pytest.mark.usefixtures("integration")
@@ -99,10 +102,7 @@ async def test_topic_flow_detects_the_form(
     mqtt_meter.start([STATUS, *FORMS[form](capture(KAMSTRUP_LIST2)), "online"])
     result = await _topic_flow(hass, mqtt_meter.topic)
 
-    assert result["type"] is FlowResultType.FORM
-    assert result["step_id"] == "mqtt_confirm"
-    placeholders = result["description_placeholders"]
-    assert placeholders is not None
+    placeholders = placeholders_of(result, "mqtt_confirm")
     assert placeholders["manufacturer"] == "Kamstrup"
     assert placeholders["meter_type"] == "6841131BN243101040"
     assert placeholders["meter_id"] == KAMSTRUP_ID
@@ -110,8 +110,7 @@ async def test_topic_flow_detects_the_form(
     assert placeholders["payload"] == DETECTED[form]
     assert placeholders["encrypted"] == "no"
 
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    result = await created(hass, result)
     assert result["title"] == "Kamstrup 6841131BN243101040"
     assert result["result"].unique_id == KAMSTRUP_ID
     data = result["data"]
@@ -128,12 +127,10 @@ async def test_topic_flow_p1_text(hass: HomeAssistant, mqtt_meter: MqttMeter) ->
     """ESPHome's dsmr telegram: a meter without an id, keyed by nothing but its topic."""
     mqtt_meter.start([capture(P1_SE)])
     result = await _topic_flow(hass, mqtt_meter.topic)
-    assert result["step_id"] == "mqtt_confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["payload"] == "text, p1"
-    assert result["description_placeholders"]["meter_id"] == "-"
-    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
+    placeholders = placeholders_of(result, "mqtt_confirm")
+    assert placeholders["payload"] == "text, p1"
+    assert placeholders["meter_id"] == "-"
+    result = await created(hass, result)
     assert result["result"].unique_id is None
 
     # The same topic cannot be added twice.
@@ -150,9 +147,7 @@ async def test_topic_flow_waits_for_the_list_naming_the_meter(
 ) -> None:
     mqtt_meter.start([capture(AIDON_LIST1), capture(AIDON_LIST1), capture(AIDON_LIST2)])
     result = await _topic_flow(hass, mqtt_meter.topic)
-    assert result["step_id"] == "mqtt_confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["meter_id"] == expected(AIDON_LIST2)["meter_id"]
+    assert placeholders_of(result, "mqtt_confirm")["meter_id"] == expected(AIDON_LIST2)["meter_id"]
 
 
 @pytest.mark.usefixtures("mock_setup_entry")
@@ -160,19 +155,11 @@ async def test_topic_flow_encrypted(hass: HomeAssistant, mqtt_meter: MqttMeter) 
     """Encrypted frames on the topic: the key step, checked on what was heard."""
     mqtt_meter.start([capture(ENCRYPTED).hex()])
     result = await _topic_flow(hass, mqtt_meter.topic)
-    assert result["step_id"] == "mqtt_key"
-    assert result["description_placeholders"] == {"topic": mqtt_meter.topic}
+    assert placeholders_of(result, "mqtt_key") == {"topic": mqtt_meter.topic}
     await mqtt_meter.stopped()
     flow_id = result["flow_id"]
 
-    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: "nope"})
-    assert result["errors"] == {CONF_KEY: "invalid_key_format"}
-    result = await hass.config_entries.flow.async_configure(
-        flow_id, {CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: "zz"}
-    )
-    assert result["errors"] == {CONF_AUTH_KEY: "invalid_key_format"}
-    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: "00" * 16})
-    assert result["errors"] == {"base": "invalid_key"}
+    await refuse_bad_keys(hass, flow_id)
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_KEY: ENCRYPTED_KEY, CONF_AUTH_KEY: "11" * 16}
     )
@@ -180,10 +167,9 @@ async def test_topic_flow_encrypted(hass: HomeAssistant, mqtt_meter: MqttMeter) 
     result = await hass.config_entries.flow.async_configure(
         flow_id, {CONF_KEY: " ".join(ENCRYPTED_KEY[i : i + 4] for i in range(0, 32, 4))}
     )
-    assert result["step_id"] == "mqtt_confirm"
-    assert result["description_placeholders"] is not None
-    assert result["description_placeholders"]["encrypted"] == "yes"
-    assert result["description_placeholders"]["payload"] == "hex, mbus"
+    placeholders = placeholders_of(result, "mqtt_confirm")
+    assert placeholders["encrypted"] == "yes"
+    assert placeholders["payload"] == "hex, mbus"
     result = await hass.config_entries.flow.async_configure(flow_id, {})
     assert result["type"] is FlowResultType.CREATE_ENTRY
     assert result["data"][CONF_KEY] == ENCRYPTED_KEY

@@ -40,7 +40,7 @@ from .serial_proxy import (
     ForwardingProxyTransport,
     Line,
     ProxyTransport,
-    serial_proxy,
+    SerialProxy,
 )
 
 pytestmark = pytest.mark.usefixtures("integration")
@@ -135,7 +135,7 @@ async def test_listening_on_a_serial_proxy(
     hass: HomeAssistant, caplog: pytest.LogCaptureFixture, transport_cls: type[ProxyTransport]
 ) -> None:
     """An ESPHome serial proxy port (no pause_reading): 2400 8E1 asked for and heard."""
-    async with serial_proxy(Line(2400, "E"), transport_cls) as proxy:
+    async with SerialProxy(Line(2400, "E"), transport_cls) as proxy:
         proxy.start([capture(KAMSTRUP_LIST1)])
         heard = await detect_meter(proxy.url, DecoderOptions())
     assert heard.settings == LineSettings(2400, "E")
@@ -151,7 +151,7 @@ async def test_7e1_is_tried_after_every_8_bit_setting(hass: HomeAssistant) -> No
     Read as 9600 8N1 the same characters arrive with their parity bit in bit 7; that
     is not taken for a telegram either.
     """
-    async with serial_proxy(Line(9600, "E", 7)) as proxy:
+    async with SerialProxy(Line(9600, "E", 7)) as proxy:
         proxy.start([without_crc(capture(P1_NL))])
         heard = await detect_meter(proxy.url, DecoderOptions())
     assert proxy.opened == [str(settings) for settings in LINE_SETTINGS_TO_TRY]

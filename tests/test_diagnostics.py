@@ -31,6 +31,7 @@ from .conftest import (
     KAMSTRUP_LIST2,
     P1_NL,
     make_entry,
+    set_up,
     until,
 )
 from .more_meters import BY_ID as MORE_METERS, raw_bytes
@@ -49,9 +50,9 @@ async def test_diagnostics(
     snapshot: SnapshotAssertion,
 ) -> None:
     """A snapshot of everything a bug report needs; secrets nowhere in it."""
-    entry = make_entry(meter.path, entry_id="01KDIAGNOSTICS000000000000", **{CONF_KEY: KEY})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(
+        hass, make_entry(meter.path, entry_id="01KDIAGNOSTICS000000000000", **{CONF_KEY: KEY})
+    )
     stats = entry.runtime_data.hub.decoder.stats
     for corpus_id in (KAMSTRUP_LIST1, BAD_CRC, KAMSTRUP_LIST2):
         events = stats.readings + sum(stats.errors.values())
@@ -74,9 +75,7 @@ async def test_diagnostics(
 async def test_sub_meter_ids_in_the_entry_are_redacted(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, meter: PtyMeter
 ) -> None:
-    entry = make_entry(meter.path, unique_id=DSMR5_METER_ID)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, unique_id=DSMR5_METER_ID))
     hub = entry.runtime_data.hub
     meter.send(dsmr5_gas_and_water())
     await until(lambda: hub.decoder.stats.readings == 1)
@@ -215,9 +214,9 @@ async def test_diagnostics_of_an_encrypted_meter(
 ) -> None:
     """The system title (it carries the serial number) is cut out of raw frames too."""
     meter_id = expected(ENCRYPTED)["meter_id"]
-    entry = make_entry(meter.path, unique_id=meter_id, **{CONF_KEY: ENCRYPTED_KEY})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(
+        hass, make_entry(meter.path, unique_id=meter_id, **{CONF_KEY: ENCRYPTED_KEY})
+    )
     hub = entry.runtime_data.hub
     meter.send(capture(ENCRYPTED))
     await until(lambda: hub.decoder.stats.readings == 1)
@@ -259,9 +258,7 @@ async def test_p1_ids_in_decoded_values(
     """
     meter_id = expected(P1_NL)["meter_id"]
     gas_id = "3232323241424344313233343536373839"
-    entry = make_entry(meter.path, unique_id=meter_id)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, unique_id=meter_id))
     hub = entry.runtime_data.hub
     meter.send(capture(P1_NL))
     await until(lambda: hub.decoder.stats.readings == 1)
@@ -310,9 +307,7 @@ async def test_logical_device_name_beside_a_meter_id_is_redacted(
     The device name carries the serial number too: it is cut out of the raw bytes
     like the meter id, though the reading's meter id is the other one.
     """
-    entry = make_entry(meter.path, unique_id="1935912")
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, unique_id="1935912"))
     hub = entry.runtime_data.hub
     meter.send(raw_bytes(MORE_METERS["landisgyr-ch-e450-gbt-incomplete-then-complete-scs"]))
     await until(lambda: hub.decoder.stats.readings == 1)

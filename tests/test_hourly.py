@@ -18,7 +18,6 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 from freezegun.api import FrozenDateTimeFactory
-from homeassistant.components.energy import data as energy_data, validate as energy_validate
 from homeassistant.components.recorder import Recorder
 from homeassistant.components.recorder.statistics import get_metadata, statistics_during_period
 from homeassistant.const import EVENT_HOMEASSISTANT_STARTED, STATE_UNAVAILABLE
@@ -40,14 +39,21 @@ from devtools.builder import ListMessage, build_frame, layout_for
 from devtools.corpus import capture
 from devtools.simulator import SimulatedFrame, SimulatedMeter
 
-from .conftest import P1_SE, make_entry
+from .conftest import P1_SE, make_entry, set_up
 from .pty_meter import PtyMeter
+from .test_energy import assert_grid_source_is_valid
 
 # The recorder must exist before hass starts: it comes first.
 pytestmark = pytest.mark.usefixtures("recorder_mock", "integration")
 
 OSLO = ZoneInfo("Europe/Oslo")
 HOUR = timedelta(hours=1)
+# Whole days start at Oslo's midnight, with the clock frozen a minute before it.
+MIDNIGHT = datetime(2026, 1, 15, tzinfo=OSLO)
+from_midnight = pytest.mark.freeze_time(MIDNIGHT - timedelta(minutes=1), tick=True)
+# Hour by hour from 10:00 UTC, with the clock frozen an hour before it.
+TEN_UTC = datetime(2026, 1, 15, 10, tzinfo=UTC)
+from_ten_utc = pytest.mark.freeze_time(TEN_UTC - HOUR, tick=True)
 REGISTERS = {
     "energy_import": Obis(1, 0, 1, 8, 0),
     "energy_export": Obis(1, 0, 2, 8, 0),
@@ -75,10 +81,10 @@ async def settle(hass: HomeAssistant) -> None:
         await async_wait_recording_done(hass)
 
 
-async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> None:
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+async def setup_entry(hass: HomeAssistant, entry: MockConfigEntry) -> MockConfigEntry:
+    await set_up(hass, entry)
     await settle(hass)
+    return entry
 
 
 async def hourly(
@@ -176,8 +182,13 @@ async def play(
     await settle(hass)
 
 
-def sim_entry(meter: PtyMeter, sim: SimulatedMeter, **kwargs: Any) -> MockConfigEntry:
-    return make_entry(meter.path, unique_id=sim.meter_id, entry_id="01JHANPORTTESTENTRY", **kwargs)
+async def sim_set_up(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory, sim: SimulatedMeter
+) -> MockConfigEntry:
+    """The simulated meter's entry, set up a second before its simulation starts."""
+    freezer.move_to(sim.start - timedelta(seconds=1))
+    entry = make_entry(meter.path, unique_id=sim.meter_id, entry_id="01JHANPORTTESTENTRY")
+    return await setup_entry(hass, entry)
 
 
 def stat(entry: MockConfigEntry, suffix: str) -> str:
@@ -188,17 +199,14 @@ def stat(entry: MockConfigEntry, suffix: str) -> str:
 
 
 @pytest.mark.parametrize("vendor", ["aidon", "kaifa", "kamstrup"])
-@pytest.mark.freeze_time("2026-01-14 22:59:00+00:00", tick=True)
+@from_midnight
 async def test_whole_day_every_hour_in_its_hour(
     hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory, vendor: str
 ) -> None:
     """Every row is the register difference of the hour it is booked in, for all four."""
-    start = datetime(2026, 1, 15, tzinfo=OSLO)
-    sim = SimulatedMeter(vendor, start, seed=3, solar_peak_w=4000.0)
+    sim = SimulatedMeter(vendor, MIDNIGHT, seed=3, solar_peak_w=4000.0)
     simulated = list(sim.simulate(timedelta(days=1, minutes=1)))
-    entry = sim_entry(meter, sim)
-    freezer.move_to(start - timedelta(seconds=1))
-    await setup_entry(hass, entry)
+    entry = await sim_set_up(hass, meter, freezer, sim)
 
     kept = around_hours(simulated, sim.profile.hourly)
     await play(hass, freezer, entry, [(s.time, s.frame) for s in kept])
@@ -206,14 +214,14 @@ async def test_whole_day_every_hour_in_its_hour(
     for suffix, obis in REGISTERS.items():
         expected = expected_rows(boundary_values(simulated, obis))
         assert len(expected) == 24
-        actual = await hourly(hass, stat(entry, suffix), start - HOUR)
+        actual = await hourly(hass, stat(entry, suffix), MIDNIGHT - HOUR)
         assert_rows(actual, expected)
         # The sum starts at the first hour's energy: no register total, no spike.
-        assert (await sums(hass, stat(entry, suffix), start - HOUR))[0] == pytest.approx(
+        assert (await sums(hass, stat(entry, suffix), MIDNIGHT - HOUR))[0] == pytest.approx(
             expected[0][1], abs=EXACT
         )
     # The hour that ended at 00:00 local is the first: [23:00, 00:00) UTC on the 14th.
-    first = await hourly(hass, stat(entry, "energy_import"), start - HOUR)
+    first = await hourly(hass, stat(entry, "energy_import"), MIDNIGHT - HOUR)
     assert first[0][0] == datetime(2026, 1, 14, 23, tzinfo=UTC)
 
 
@@ -229,17 +237,16 @@ def p1_telegram(local: datetime, registers: dict[str, float]) -> bytes:
     return body + f"{crc16_arc(body):04X}\r\n".encode("ascii")
 
 
-@pytest.mark.freeze_time("2026-01-14 22:59:00+00:00", tick=True)
+@from_midnight
 async def test_p1_meter_gives_the_same_rows_from_the_value_at_each_hour(
     hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
 ) -> None:
     """A P1 port sends its registers every 10 s: the first telegram after each hour counts."""
-    start = datetime(2026, 1, 15, tzinfo=OSLO)
     rates = {"1.8.0": 1.234, "2.8.0": 0.5, "3.8.0": 0.1, "4.8.0": 0.2}
     bases = {"1.8.0": 60995.424, "2.8.0": 10.0, "3.8.0": 12.696, "4.8.0": 12541.802}
 
     def registers(at: datetime) -> dict[str, float]:
-        hours = (at - start) / HOUR
+        hours = (at - MIDNIGHT) / HOUR
         return {code: round(bases[code] + rates[code] * hours, 3) for code in rates}
 
     # Every 10 s for the first minute of each hour, then a few times an hour.
@@ -248,9 +255,9 @@ async def test_p1_meter_gives_the_same_rows_from_the_value_at_each_hour(
         timedelta(minutes=40),
         timedelta(minutes=59, seconds=53),
     ]
-    times = [start + h * HOUR + offset for h in range(25) for offset in offsets]
+    times = [MIDNIGHT + h * HOUR + offset for h in range(25) for offset in offsets]
     entry = make_entry(meter.path, unique_id=None, entry_id="01JHANPORTTESTP1")
-    freezer.move_to(start - timedelta(seconds=1))
+    freezer.move_to(MIDNIGHT - timedelta(seconds=1))
     await setup_entry(hass, entry)
     await play(
         hass,
@@ -260,35 +267,34 @@ async def test_p1_meter_gives_the_same_rows_from_the_value_at_each_hour(
     )
 
     first_after_hour = {
-        start + h * HOUR: registers(start + h * HOUR + offsets[0]) for h in range(25)
+        MIDNIGHT + h * HOUR: registers(MIDNIGHT + h * HOUR + offsets[0]) for h in range(25)
     }
     for code, suffix in zip(rates, REGISTERS, strict=True):
         values = {hour.astimezone(UTC): value[code] for hour, value in first_after_hour.items()}
         expected = expected_rows(values)
         assert len(expected) == 24
-        assert_rows(await hourly(hass, stat(entry, suffix), start - HOUR), expected)
+        assert_rows(await hourly(hass, stat(entry, suffix), MIDNIGHT - HOUR), expected)
 
 
 # ---- restarts, outages, DST ----------------------------------------------------------
 
 
-@pytest.mark.freeze_time("2026-01-14 22:59:00+00:00", tick=True)
+@from_midnight
 async def test_restarts_change_nothing(
     hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
 ) -> None:
     """Reloads mid-hour, at hh:00:03, and right after an hourly list: the same rows."""
-    start = datetime(2026, 1, 15, tzinfo=OSLO)
-    sim = SimulatedMeter("kamstrup", start, seed=5)
+    sim = SimulatedMeter("kamstrup", MIDNIGHT, seed=5)
     simulated = around_hours(list(sim.simulate(timedelta(hours=8, minutes=1))), "list2")
-    entry = sim_entry(meter, sim)
-    freezer.move_to(start - timedelta(seconds=1))
-    await setup_entry(hass, entry)
+    entry = await sim_set_up(hass, meter, freezer, sim)
 
     def frames(since: timedelta, until: timedelta) -> list[tuple[datetime, bytes]]:
-        return [(s.time, s.frame) for s in simulated if start + since <= s.time < start + until]
+        return [
+            (s.time, s.frame) for s in simulated if MIDNIGHT + since <= s.time < MIDNIGHT + until
+        ]
 
     async def reload_at(at: timedelta) -> None:
-        freezer.move_to(start + at)
+        freezer.move_to(MIDNIGHT + at)
         assert await hass.config_entries.async_reload(entry.entry_id)
 
     await play(hass, freezer, entry, frames(timedelta(0), timedelta(hours=2, minutes=30)))
@@ -320,24 +326,21 @@ async def test_restarts_change_nothing(
     for suffix, obis in REGISTERS.items():
         expected = expected_rows(boundary_values(all_frames, obis))
         assert len(expected) == 8
-        assert_rows(await hourly(hass, stat(entry, suffix), start - HOUR), expected)
-        assert (await sums(hass, stat(entry, suffix), start - HOUR))[-1] == pytest.approx(
+        assert_rows(await hourly(hass, stat(entry, suffix), MIDNIGHT - HOUR), expected)
+        assert (await sums(hass, stat(entry, suffix), MIDNIGHT - HOUR))[-1] == pytest.approx(
             sum(row[1] for row in expected), abs=EXACT
         )
 
 
-@pytest.mark.freeze_time("2026-01-14 22:59:00+00:00", tick=True)
+@from_midnight
 async def test_outage_is_spread_evenly_over_the_hours_it_covers(
     hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
 ) -> None:
     """No frames from 02:30 to 05:30: 02:00-06:00 shares the difference in four."""
-    start = datetime(2026, 1, 15, tzinfo=OSLO)
-    sim = SimulatedMeter("aidon", start, seed=7)
+    sim = SimulatedMeter("aidon", MIDNIGHT, seed=7)
     simulated = list(sim.simulate(timedelta(hours=8, minutes=1)))
-    outage = (start + timedelta(hours=2, minutes=30), start + timedelta(hours=5, minutes=30))
-    entry = sim_entry(meter, sim)
-    freezer.move_to(start - timedelta(seconds=1))
-    await setup_entry(hass, entry)
+    outage = (MIDNIGHT + timedelta(hours=2, minutes=30), MIDNIGHT + timedelta(hours=5, minutes=30))
+    entry = await sim_set_up(hass, meter, freezer, sim)
     await play(
         hass,
         freezer,
@@ -350,7 +353,7 @@ async def test_outage_is_spread_evenly_over_the_hours_it_covers(
     )
 
     values = boundary_values(simulated, REGISTERS["energy_import"])
-    hours = [start.astimezone(UTC) + h * HOUR for h in range(9)]
+    hours = [MIDNIGHT.astimezone(UTC) + h * HOUR for h in range(9)]
     share = (values[hours[6]] - values[hours[2]]) / 4
     expected: Rows = [
         (hours[0], values[hours[1]] - values[hours[0]], values[hours[1]]),
@@ -383,9 +386,7 @@ async def test_dst_days_have_their_hours(  # noqa: PLR0917 (fixtures and paramet
     """23 and 25 rows on the change days, and the day's total is its register difference."""
     sim = SimulatedMeter(vendor, day, seed=11)
     simulated = list(sim.simulate(timedelta(hours=hours, minutes=1)))
-    entry = sim_entry(meter, sim)
-    freezer.move_to(day - timedelta(seconds=1))
-    await setup_entry(hass, entry)
+    entry = await sim_set_up(hass, meter, freezer, sim)
     await play(
         hass,
         freezer,
@@ -451,7 +452,22 @@ async def feed_at(
     await hass.async_block_till_done()
 
 
-@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def feed_hours(
+    hass: HomeAssistant,
+    freezer: FrozenDateTimeFactory,
+    entry: MockConfigEntry,
+    start: datetime,
+    registers: Sequence[float | tuple[float, float]],
+) -> None:
+    """One list 2 five seconds into each hour from `start`: import (and export) registers."""
+    for hour, values in enumerate(registers):
+        at = start + hour * HOUR + timedelta(seconds=5)
+        await feed_at(
+            hass, freezer, entry, at, *(values if isinstance(values, tuple) else (values,))
+        )
+
+
+@from_ten_utc
 async def test_register_drop_rebases_without_a_spike(
     hass: HomeAssistant,
     meter: PtyMeter,
@@ -459,9 +475,7 @@ async def test_register_drop_rebases_without_a_spike(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """A new meter's lower register and a glitching 0: no spike, no double count, one log."""
-    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
-    entry = make_entry(meter.path)
-    await setup_entry(hass, entry)
+    entry = await setup_entry(hass, make_entry(meter.path))
     readings = [
         (timedelta(seconds=5), 1000.0),
         (timedelta(hours=1, seconds=5), 1001.5),
@@ -474,16 +488,16 @@ async def test_register_drop_rebases_without_a_spike(
     ]
     with caplog.at_level(logging.DEBUG, logger="custom_components.han_port"):
         for offset, value in readings:
-            await feed_at(hass, freezer, entry, start + offset, value)
+            await feed_at(hass, freezer, entry, TEN_UTC + offset, value)
         await settle(hass)
 
-    rows = await hourly(hass, stat(entry, "energy_import"), start)
-    assert [(row[0] - start) / HOUR for row in rows] == [0, 1, 2, 3]
+    rows = await hourly(hass, stat(entry, "energy_import"), TEN_UTC)
+    assert [(row[0] - TEN_UTC) / HOUR for row in rows] == [0, 1, 2, 3]
     # [11, 12): the old meter's energy after 11:00:05 is unknown beyond its last
     # reading (none), the new one's before 12:00:05 too: 0, not -998.5 and not 3.0.
     assert [round(row[1], 6) for row in rows] == [1.5, 0.0, 2.5, 1.0]
     assert [row[2] for row in rows] == [1001.5, 3.0, 5.5, 6.0]
-    assert max(await sums(hass, stat(entry, "energy_import"), start)) == pytest.approx(5.0)
+    assert max(await sums(hass, stat(entry, "energy_import"), TEN_UTC)) == pytest.approx(5.0)
     warnings = [
         r for r in caplog.records if r.levelno == logging.WARNING and "went down" in r.message
     ]
@@ -492,32 +506,23 @@ async def test_register_drop_rebases_without_a_spike(
     assert "3.0" in warnings[0].message
 
 
-@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+@from_ten_utc
 async def test_scale_applies_to_the_energy_and_a_new_scale_makes_no_spike(
     hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
 ) -> None:
     """Current transformers: x50 energy, the meter's own register as state."""
-    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
-    entry = make_entry(meter.path, options={CONF_SCALE: 50})
-    await setup_entry(hass, entry)
-    for hour, value in enumerate((1000.0, 1001.5, 1003.0)):
-        await feed_at(
-            hass,
-            freezer,
-            entry,
-            start + hour * HOUR + timedelta(seconds=5),
-            value,
-        )
+    entry = await setup_entry(hass, make_entry(meter.path, options={CONF_SCALE: 50}))
+    await feed_hours(hass, freezer, entry, TEN_UTC, (1000.0, 1001.5, 1003.0))
     await settle(hass)
     # The electrician corrects the factor to 40.
-    freezer.move_to(start + timedelta(hours=2, minutes=30))
+    freezer.move_to(TEN_UTC + timedelta(hours=2, minutes=30))
     hass.config_entries.async_update_entry(entry, options={CONF_SCALE: 40})
     assert await hass.config_entries.async_reload(entry.entry_id)
     await settle(hass)
-    await feed_at(hass, freezer, entry, start + timedelta(hours=3, seconds=5), 1004.0)
+    await feed_at(hass, freezer, entry, TEN_UTC + timedelta(hours=3, seconds=5), 1004.0)
     await settle(hass)
 
-    rows = await hourly(hass, stat(entry, "energy_import"), start)
+    rows = await hourly(hass, stat(entry, "energy_import"), TEN_UTC)
     assert [round(row[1], 6) for row in rows] == [75.0, 75.0, 40.0]
     assert [row[2] for row in rows] == [1001.5, 1003.0, 1004.0]
 
@@ -528,7 +533,7 @@ IMPORT_PRICE = "sensor.nord_pool_no1_current_price"
 EXPORT_PRICE = "sensor.export_price"
 
 
-@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+@from_ten_utc
 async def test_cost_is_each_hours_energy_at_that_hours_price(
     hass: HomeAssistant,
     meter: PtyMeter,
@@ -536,14 +541,15 @@ async def test_cost_is_each_hours_energy_at_that_hours_price(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
     """Hourly and 15-minute prices, a price gap, a reload: cost = energy x mean price."""
-    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
-    entry = make_entry(
-        meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE, CONF_EXPORT_PRICE: EXPORT_PRICE}
+    entry = await setup_entry(
+        hass,
+        make_entry(
+            meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE, CONF_EXPORT_PRICE: EXPORT_PRICE}
+        ),
     )
-    await setup_entry(hass, entry)
 
     def at(hours: float) -> datetime:
-        return start + timedelta(hours=hours)
+        return TEN_UTC + timedelta(hours=hours)
 
     events: list[tuple[datetime, str, Any]] = [
         # Hour 9 has no price at all: no cost row for it.
@@ -596,14 +602,14 @@ async def test_cost_is_each_hours_energy_at_that_hours_price(
     cost = await hourly(hass, stat(entry, "energy_import_cost"), at(-1))
     # 10:00 1.5 kWh x 1.20; 11:00 3.0 x 0.80; 12:00 2.5 x mean(1, 2, 3, 4);
     # 13:00 no row (price unknown for ten minutes); 14:00 1.0 x 1.5.
-    assert [(row[0] - start) / HOUR for row in cost] == [0, 1, 2, 4]
+    assert [(row[0] - TEN_UTC) / HOUR for row in cost] == [0, 1, 2, 4]
     assert [round(row[1], 9) for row in cost] == [1.8, 2.4, 6.25, 1.5]
     assert (await sums(hass, stat(entry, "energy_import_cost"), at(-1)))[-1] == pytest.approx(11.95)
     compensation = await hourly(hass, stat(entry, "energy_export_compensation"), at(-1))
     # 10:00 0 kWh; 11:00 0.4 x 0.4; 12:00 1.0 x (0.3 for 45 min, 0.7 for 15 min) = 0.4
     # (time-weighted: the mean of the two samples would be 0.5); 13:00 1.0 x 0.6;
     # 14:00 0.2 x 0.6. Export has its own price sensor: no gap at 13:00.
-    assert [(row[0] - start) / HOUR for row in compensation] == [0, 1, 2, 3, 4]
+    assert [(row[0] - TEN_UTC) / HOUR for row in compensation] == [0, 1, 2, 3, 4]
     assert [round(row[1], 9) for row in compensation] == [0.0, 0.16, 0.4, 0.6, 0.12]
     assert any(
         "No price" in r.message and "13:00" in r.message and IMPORT_PRICE in r.message
@@ -615,85 +621,52 @@ async def test_cost_is_each_hours_energy_at_that_hours_price(
     assert metadata[stat(entry, "energy_import_cost")][1]["unit_of_measurement"] == "NOK"
 
 
-@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+@from_ten_utc
 async def test_energy_dashboard_takes_the_hourly_statistics(
     hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
 ) -> None:
     """Grid import/export with cost and compensation statistics: energy/validate is clean."""
     assert await async_setup_component(hass, "energy", {})
-    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
-    entry = make_entry(
-        meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE, CONF_EXPORT_PRICE: EXPORT_PRICE}
+    entry = await setup_entry(
+        hass,
+        make_entry(
+            meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE, CONF_EXPORT_PRICE: EXPORT_PRICE}
+        ),
     )
-    await setup_entry(hass, entry)
-    freezer.move_to(start)
+    freezer.move_to(TEN_UTC)
     for price, value in ((IMPORT_PRICE, 1.1), (EXPORT_PRICE, 0.4)):
         hass.states.async_set(
-            price, value, {"unit_of_measurement": "NOK/kWh"}, timestamp=start.timestamp()
+            price, value, {"unit_of_measurement": "NOK/kWh"}, timestamp=TEN_UTC.timestamp()
         )
-    for hour, value in enumerate((1000.0, 1001.5)):
-        await feed_at(
-            hass,
-            freezer,
-            entry,
-            start + hour * HOUR + timedelta(seconds=5),
-            value,
-            20.0 + hour,
-        )
+    await feed_hours(hass, freezer, entry, TEN_UTC, [(1000.0, 20.0), (1001.5, 21.0)])
     await settle(hass)
 
-    manager = await energy_data.async_get_manager(hass)
-    await manager.async_update(
-        {
-            "energy_sources": [
-                {
-                    "type": "grid",
-                    "stat_energy_from": stat(entry, "energy_import"),
-                    "stat_energy_to": stat(entry, "energy_export"),
-                    "stat_cost": stat(entry, "energy_import_cost"),
-                    "entity_energy_price": None,
-                    "number_energy_price": None,
-                    "stat_compensation": stat(entry, "energy_export_compensation"),
-                    "entity_energy_price_export": None,
-                    "number_energy_price_export": None,
-                    "cost_adjustment_day": 0,
-                }
-            ]
-        }
+    await assert_grid_source_is_valid(
+        hass,
+        energy_from=stat(entry, "energy_import"),
+        energy_to=stat(entry, "energy_export"),
+        cost=stat(entry, "energy_import_cost"),
+        compensation=stat(entry, "energy_export_compensation"),
     )
-    validation = await energy_validate.async_validate(hass)
-    assert validation.as_dict() == {
-        "energy_sources": [[]],
-        "device_consumption": [],
-        "device_consumption_water": [],
-    }
 
 
 # ---- names and ids ---------------------------------------------------------------------
 
 
-@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+@from_ten_utc
 async def test_statistics_are_named_in_the_users_language_without_the_meter_id(
     hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
 ) -> None:
     """Names from the translations, ids from the entry id, never the meter id."""
     hass.config.language = "nb"
-    entry = make_entry(
-        meter.path, entry_id="01JNAMETEST", options={CONF_IMPORT_PRICE: IMPORT_PRICE}
+    entry = await setup_entry(
+        hass,
+        make_entry(meter.path, entry_id="01JNAMETEST", options={CONF_IMPORT_PRICE: IMPORT_PRICE}),
     )
-    await setup_entry(hass, entry)
-    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
     hass.states.async_set(
-        IMPORT_PRICE, 1.1, {"unit_of_measurement": "NOK/kWh"}, timestamp=start.timestamp()
+        IMPORT_PRICE, 1.1, {"unit_of_measurement": "NOK/kWh"}, timestamp=TEN_UTC.timestamp()
     )
-    for hour, value in enumerate((1000.0, 1001.5)):
-        await feed_at(
-            hass,
-            freezer,
-            entry,
-            start + hour * HOUR + timedelta(seconds=5),
-            value,
-        )
+    await feed_hours(hass, freezer, entry, TEN_UTC, (1000.0, 1001.5))
     await settle(hass)
 
     metadata = await get_instance(hass).async_add_executor_job(
@@ -718,13 +691,14 @@ async def test_statistics_are_named_in_the_users_language_without_the_meter_id(
     assert units["han_port:01jnametest_energy_import_cost"] == ("NOK", None)
 
 
-@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+@from_ten_utc
 async def test_statistics_can_be_chosen_from_the_first_message(
     hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
 ) -> None:
     """A new meter: its statistics exist (without rows) at its first hour-end message."""
-    entry = make_entry(meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE})
-    await setup_entry(hass, entry)
+    entry = await setup_entry(
+        hass, make_entry(meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE})
+    )
 
     def known() -> Any:
         return get_instance(hass).async_add_executor_job(
@@ -740,7 +714,7 @@ async def test_statistics_can_be_chosen_from_the_first_message(
     assert await hourly(hass, stat(entry, "energy_import"), datetime(2026, 1, 15, tzinfo=UTC)) == []
 
 
-@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+@from_ten_utc
 async def test_nothing_waits_for_the_recorder_before_home_assistant_has_started(
     hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
 ) -> None:
@@ -751,9 +725,7 @@ async def test_nothing_waits_for_the_recorder_before_home_assistant_has_started(
     held Home Assistant's start up until the stage timed out.
     """
     hass.set_state(CoreState.starting)
-    entry = make_entry(meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE}))
     await feed_at(hass, freezer, entry, datetime(2026, 1, 15, 9, 0, 5, tzinfo=UTC), 1000.0)
     await hass.async_block_till_done()
     statistics = entry.runtime_data.hourly
@@ -774,19 +746,18 @@ async def test_nothing_waits_for_the_recorder_before_home_assistant_has_started(
     assert [(start.hour, change) for start, change, _ in rows] == [(9, pytest.approx(1.5))]
 
 
-@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+@from_ten_utc
 async def test_a_price_sensor_without_a_price_unit_gives_no_cost(
     hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
 ) -> None:
     """A sensor whose unit is no price per energy (it changed since it was chosen): no row."""
-    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
-    entry = make_entry(meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE})
-    await setup_entry(hass, entry)
-    hass.states.async_set(
-        IMPORT_PRICE, 1.1, {"unit_of_measurement": "NOK"}, timestamp=start.timestamp()
+    entry = await setup_entry(
+        hass, make_entry(meter.path, options={CONF_IMPORT_PRICE: IMPORT_PRICE})
     )
-    for hour, value in enumerate((1000.0, 1001.5)):
-        await feed_at(hass, freezer, entry, start + hour * HOUR + timedelta(seconds=5), value)
+    hass.states.async_set(
+        IMPORT_PRICE, 1.1, {"unit_of_measurement": "NOK"}, timestamp=TEN_UTC.timestamp()
+    )
+    await feed_hours(hass, freezer, entry, TEN_UTC, (1000.0, 1001.5))
     await settle(hass)
-    assert len(await hourly(hass, stat(entry, "energy_import"), start)) == 1
-    assert await hourly(hass, stat(entry, "energy_import_cost"), start) == []
+    assert len(await hourly(hass, stat(entry, "energy_import"), TEN_UTC)) == 1
+    assert await hourly(hass, stat(entry, "energy_import_cost"), TEN_UTC) == []

@@ -37,6 +37,7 @@ from .conftest import (
     KAMSTRUP_LIST2,
     make_entry,
     outage_logs,
+    set_up,
     state_of,
     until,
 )
@@ -52,9 +53,7 @@ OLD_GAS = "sensor.iskraemeco_gas"
 
 async def test_setup_and_unload(hass: HomeAssistant, meter: PtyMeter) -> None:
     """The entry loads, reads, and unloads with its reader task and port."""
-    entry = make_entry(meter.path, seen=["1.7.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.7.0"]))
     assert entry.state is ConfigEntryState.LOADED
     runtime = entry.runtime_data
     assert runtime.hub.connected
@@ -84,9 +83,7 @@ async def test_unplug_and_replug(
     hass: HomeAssistant, meter: PtyMeter, caplog: pytest.LogCaptureFixture
 ) -> None:
     """Pull the adapter: unavailable, one log line; plug it back: values, one line."""
-    entry = make_entry(meter.path, seen=["1.7.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.7.0"]))
     meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
     caplog.clear()
@@ -115,9 +112,7 @@ async def test_watchdog_marks_silence_unavailable(
     hass: HomeAssistant, meter: PtyMeter, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A meter that stops sending (port still open) goes unavailable after 30 s."""
-    entry = make_entry(meter.path, seen=["1.7.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.7.0"]))
     meter.send(capture(KAMSTRUP_LIST1))
     await until(lambda: state_of(hass, POWER) == "1703")
 
@@ -145,9 +140,7 @@ async def test_watchdog_follows_the_meter_interval(
     hass: HomeAssistant, meter: PtyMeter, fake_clock: list[float]
 ) -> None:
     """A meter sending every 20 s gets 60 s of grace, not 30."""
-    entry = make_entry(meter.path, seen=["1.7.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.7.0"]))
     hub = entry.runtime_data.hub
     for _ in range(3):
         readings = hub.decoder.stats.readings
@@ -165,9 +158,7 @@ async def test_watchdog_follows_the_meter_interval(
 
 async def test_bridge_reconnects(hass: HomeAssistant, tcp_meter: TcpMeter) -> None:
     """A network bridge that drops the connection is reconnected to."""
-    entry = make_entry(tcp_meter.url, seen=["1.7.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(tcp_meter.url, seen=["1.7.0"]))
     tcp_meter.start([capture(KAMSTRUP_LIST1)])
     await until(lambda: state_of(hass, POWER) == "1703")
 
@@ -195,9 +186,7 @@ async def test_new_values_become_entities_and_are_remembered(
     hass: HomeAssistant, meter: PtyMeter, entity_registry: er.EntityRegistry
 ) -> None:
     """Entities appear when a value is first seen and exist at once after a restart."""
-    entry = make_entry(meter.path, seen=[])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=[]))
     assert not er.async_entries_for_config_entry(entity_registry, entry.entry_id)
 
     meter.send(capture(KAMSTRUP_LIST1))
@@ -222,9 +211,9 @@ async def test_device_follows_the_meter(
     hass: HomeAssistant, meter: PtyMeter, device_registry: dr.DeviceRegistry
 ) -> None:
     """A list version the meter reports (firmware update) reaches the device."""
-    entry = make_entry(meter.path, seen=["1.7.0"], list_version="Kamstrup_V0000")
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(
+        hass, make_entry(meter.path, seen=["1.7.0"], list_version="Kamstrup_V0000")
+    )
     device = device_registry.async_get_device_by_identifier(
         (DOMAIN, "2200567223197714"), entry.entry_id
     )
@@ -250,9 +239,7 @@ async def test_repair_issue_for_garbage(
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """Minutes of bytes without a valid frame raise an issue; a valid frame clears it."""
-    entry = make_entry(meter.path, seen=["1.7.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.7.0"]))
     issue_id = f"{ISSUE_NO_VALID_FRAMES}_{entry.entry_id}"
     stats = entry.runtime_data.hub.decoder.stats
 
@@ -278,11 +265,10 @@ async def test_repair_issue_for_a_changed_key(
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """Decryption failing for a minute raises an issue; unloading withdraws it."""
-    entry = make_entry(
-        meter.path, unique_id=expected(ENCRYPTED)["meter_id"], **{CONF_KEY: "00" * 16}
+    entry = await set_up(
+        hass,
+        make_entry(meter.path, unique_id=expected(ENCRYPTED)["meter_id"], **{CONF_KEY: "00" * 16}),
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
     issue_id = f"{ISSUE_DECRYPT_FAILING}_{entry.entry_id}"
     stats = entry.runtime_data.hub.decoder.stats
 
@@ -313,9 +299,9 @@ async def test_wrong_key_on_an_encrypted_p1_port_is_a_key_problem(
 ) -> None:
     """Ciphered telegrams under a wrong key: the key issue, never "check the baud rate"."""
     capture = more_meters.BY_ID[more_meters.T210_ENCRYPTED]
-    entry = make_entry(meter.path, unique_id=None, transport="p1", **{CONF_KEY: "00" * 16})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(
+        hass, make_entry(meter.path, unique_id=None, transport="p1", **{CONF_KEY: "00" * 16})
+    )
     stats = entry.runtime_data.hub.decoder.stats
 
     for _ in range(2):

@@ -33,6 +33,18 @@ def _send(meters: MeterFilter, meter_id: str | None, count: int, start: float) -
     return now
 
 
+def _send_both(
+    meters: MeterFilter, meter_ids: tuple[str | None, str | None], count: int, start: float
+) -> float:
+    """`count` readings of each of two meters, a second apart, from `start` on."""
+    now = start
+    for _ in range(count):
+        meters.attribute(meter_ids[0], None, now)
+        meters.attribute(meter_ids[1], None, now + 1)
+        now += PERIOD
+    return now
+
+
 def test_own_foreign_and_unnamed_readings() -> None:
     """Ours and readings that name no meter are shown; another id or title is not."""
     meters = MeterFilter(OURS, OWN_TITLE)
@@ -105,22 +117,14 @@ def test_a_neighbour_interleaving_with_ours_is_never_offered() -> None:
 def test_readings_naming_no_meter_neither_confirm_nor_withdraw() -> None:
     """Aidon list 1 names no meter: it may be the new meter's, so it keeps nobody out."""
     meters = MeterFilter(OURS, None)
-    now = 0.0
-    for _ in range(ENOUGH):
-        meters.attribute(None, None, now)
-        meters.attribute(NEW, None, now + 1)
-        now += PERIOD
+    now = _send_both(meters, (None, NEW), ENOUGH, 0.0)
     assert meters.replacement(now) == Replacement(NEW, None)
 
 
 def test_two_meters_sending_without_ours_are_no_answer() -> None:
     """Which of two unknown meters replaced ours cannot be told: none is offered."""
     meters = MeterFilter(OURS, None)
-    now = 0.0
-    for _ in range(ENOUGH):
-        meters.attribute(NEW, None, now)
-        meters.attribute(NEIGHBOUR, None, now + 1)
-        now += PERIOD
+    now = _send_both(meters, (NEW, NEIGHBOUR), ENOUGH, 0.0)
     assert meters.replacement(now) is None
 
 

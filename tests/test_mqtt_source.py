@@ -52,6 +52,7 @@ from .conftest import (
     P1_SE,
     make_entry,
     outage_logs,
+    set_up,
     setup_mqtt,
     state_of,
     teardown_mqtt,
@@ -174,9 +175,9 @@ async def serial_states(
     hass: HomeAssistant, meter: PtyMeter, capture: str
 ) -> dict[str, tuple[str, Any]]:
     """What the entities show when the capture comes through a serial port."""
-    entry = make_entry(meter.path, unique_id=meter_id(capture), **entry_data(capture))
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(
+        hass, make_entry(meter.path, unique_id=meter_id(capture), **entry_data(capture))
+    )
     meter.send(corpus.capture(capture))
     stats = entry.runtime_data.hub.decoder.stats
     await until(lambda: stats.readings >= 1)
@@ -204,9 +205,9 @@ async def test_every_payload_form_gives_the_serial_readings(
     # The comparison means something only if the serial path shows values.
     assert len([state for state, _ in want.values() if _is_number(state)]) >= 5
 
-    entry = make_mqtt_entry(mqtt_meter.topic, unique_id=meter_id(capture), **entry_data(capture))
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(
+        hass, make_mqtt_entry(mqtt_meter.topic, unique_id=meter_id(capture), **entry_data(capture))
+    )
     source = entry.runtime_data.reader
     assert isinstance(source, MqttSource)
     mqtt_meter.start(forms_for(capture)[form](corpus.capture(capture)))
@@ -226,9 +227,7 @@ async def test_messages_without_a_frame_are_ignored_quietly(
     warning, one debug line per kind; the meter's frames still come through."""
     caplog.set_level(logging.DEBUG, logger="custom_components.han_port")
     await mqtt_meter.publish(STATUS, retain=True)
-    entry = make_mqtt_entry(mqtt_meter.topic, **{CONF_SEEN_OBIS: ["1.7.0"]})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_mqtt_entry(mqtt_meter.topic, **{CONF_SEEN_OBIS: ["1.7.0"]}))
     source = entry.runtime_data.reader
     assert isinstance(source, MqttSource)
     junk: list[bytes | str] = [
@@ -268,9 +267,7 @@ async def test_messages_without_a_frame_are_ignored_quietly(
 
 async def test_unload_unsubscribes(hass: HomeAssistant, mqtt_meter: MqttMeter) -> None:
     """After unload nothing reaches the hub; the subscription is gone from HA's client."""
-    entry = make_mqtt_entry(mqtt_meter.topic)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_mqtt_entry(mqtt_meter.topic))
     source = entry.runtime_data.reader
     assert isinstance(source, MqttSource)
     mqtt_meter.start([corpus.capture(KAMSTRUP_LIST2)])
@@ -299,9 +296,7 @@ async def test_watchdog_and_outage_log_as_for_a_serial_meter(
     hass: HomeAssistant, mqtt_meter: MqttMeter, caplog: pytest.LogCaptureFixture
 ) -> None:
     """The reader stops publishing: unavailable after 30 s, one line; back with data."""
-    entry = make_mqtt_entry(mqtt_meter.topic, **{CONF_SEEN_OBIS: ["1.7.0"]})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    await set_up(hass, make_mqtt_entry(mqtt_meter.topic, **{CONF_SEEN_OBIS: ["1.7.0"]}))
     mqtt_meter.start([corpus.capture(KAMSTRUP_LIST2)])
     await until(lambda: state_of(hass, POWER) == "364")
     await mqtt_meter.stopped()
@@ -340,9 +335,7 @@ async def _broker_restart(
     hass: HomeAssistant, broker: MosquittoBroker, caplog: pytest.LogCaptureFixture
 ) -> None:
     meter = MqttMeter(hass, "han-port-test/restart/data")
-    entry = make_mqtt_entry(meter.topic, **{CONF_SEEN_OBIS: ["1.7.0"]})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_mqtt_entry(meter.topic, **{CONF_SEEN_OBIS: ["1.7.0"]}))
     source = entry.runtime_data.reader
     assert isinstance(source, MqttSource)
     meter.start([corpus.capture(KAMSTRUP_LIST2)])
@@ -378,9 +371,7 @@ async def test_diagnostics_redact_the_ids_in_the_topic(
 ) -> None:
     """The topic keeps what names the reader; the MAC and the meter id are cut out."""
     topic = f"tibber-pulse/a4cf12b3c4d5/meter/{KAMSTRUP_ID}/publish"
-    entry = make_mqtt_entry(topic)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_mqtt_entry(topic))
     meter = MqttMeter(hass, topic)
     meter.start([corpus.capture(KAMSTRUP_LIST2), STATUS])
     source = entry.runtime_data.reader
@@ -431,7 +422,5 @@ async def test_frames_arrive_while_mqtt_is_slow_to_subscribe(
 ) -> None:
     """A retained frame published before the entry existed is read on subscribing."""
     await mqtt_meter.publish(corpus.capture(KAMSTRUP_LIST2).hex(), retain=True)
-    entry = make_mqtt_entry(mqtt_meter.topic, **{CONF_SEEN_OBIS: ["1.7.0"]})
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    await set_up(hass, make_mqtt_entry(mqtt_meter.topic, **{CONF_SEEN_OBIS: ["1.7.0"]}))
     await until(lambda: state_of(hass, POWER) == "364")

@@ -48,6 +48,7 @@ from .conftest import (
     KAMSTRUP_LIST2,
     P1_NL,
     make_entry,
+    set_up,
     until,
 )
 from .pty_meter import PtyMeter
@@ -305,59 +306,35 @@ class Capture:
         return max(len(part) for part in self.stream.split(b"\x7e\x7e")) + 2
 
 
-def _capture(*corpus_ids: str, **kwargs: Any) -> Capture:
-    return Capture(b"".join(capture(corpus_id) for corpus_id in corpus_ids), **kwargs)
-
-
-def _ids(corpus_id: str) -> tuple[str]:
-    return (expected(corpus_id)["meter_id"],)
+def _capture(*corpus_ids: str, more_ids: tuple[str, ...] = (), **kwargs: Any) -> Capture:
+    """The captures end to end: one reading each, from the first one's meter."""
+    meter_id = expected(corpus_ids[0])["meter_id"]
+    return Capture(
+        b"".join(capture(corpus_id) for corpus_id in corpus_ids),
+        ids=(meter_id, *more_ids),
+        readings=len(corpus_ids),
+        unique_id=meter_id,
+        **kwargs,
+    )
 
 
 CAPTURES = {
-    "kamstrup": _capture(
-        KAMSTRUP_LIST1,
-        KAMSTRUP_LIST2,
-        ids=_ids(KAMSTRUP_LIST1),
-        readings=2,
-        unique_id=expected(KAMSTRUP_LIST1)["meter_id"],
-    ),
-    "aidon": _capture(
-        AIDON_LIST2,
-        AIDON_LIST3,
-        ids=_ids(AIDON_LIST2),
-        readings=2,
-        unique_id=expected(AIDON_LIST2)["meter_id"],
-    ),
-    "kaifa": _capture(
-        KAIFA_LIST2,
-        KAIFA_LIST3,
-        ids=_ids(KAIFA_LIST2),
-        readings=2,
-        unique_id=expected(KAIFA_LIST2)["meter_id"],
-    ),
-    "landis+gyr": _capture(
-        LANDIS_GYR_GBT,
-        ids=_ids(LANDIS_GYR_GBT),
-        readings=1,
-        unique_id=expected(LANDIS_GYR_GBT)["meter_id"],
-    ),
+    "kamstrup": _capture(KAMSTRUP_LIST1, KAMSTRUP_LIST2),
+    "aidon": _capture(AIDON_LIST2, AIDON_LIST3),
+    "kaifa": _capture(KAIFA_LIST2, KAIFA_LIST3),
+    "landis+gyr": _capture(LANDIS_GYR_GBT),
     "kaifa encrypted": _capture(
         ENCRYPTED,
-        ids=_ids(ENCRYPTED),
         titles=(bytes.fromhex(expected(ENCRYPTED)["gcm"]["system_title"]),),
-        readings=1,
-        unique_id=expected(ENCRYPTED)["meter_id"],
         data={CONF_KEY: ENCRYPTED_KEY},
     ),
-    "p1": _capture(
-        P1_NL,
-        ids=(*_ids(P1_NL), P1_NL_GAS_ID),
-        readings=1,
-        unique_id=expected(P1_NL)["meter_id"],
-    ),
+    "p1": _capture(P1_NL, more_ids=(P1_NL_GAS_ID,)),
     # Nothing decodes: the ids are known only from the raw text's id lines.
     "p1 bad crc": Capture(
-        _bad_crc(capture(P1_NL)), ids=(*_ids(P1_NL), P1_NL_GAS_ID), readings=0, unique_id=None
+        _bad_crc(capture(P1_NL)),
+        ids=(expected(P1_NL)["meter_id"], P1_NL_GAS_ID),
+        readings=0,
+        unique_id=None,
     ),
 }
 
@@ -485,9 +462,7 @@ async def test_no_id_in_downloaded_diagnostics_after_small_reads(
 ) -> None:
     """Through a pty in reads of a USB adapter's size, downloaded as a user would."""
     capture = CAPTURES[name]
-    entry = make_entry(meter.path, unique_id=capture.unique_id, **capture.data)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, unique_id=capture.unique_id, **capture.data))
     stats = entry.runtime_data.hub.decoder.stats
     stream = capture.stream
     for start in range(0, len(stream), size):

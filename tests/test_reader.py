@@ -35,14 +35,14 @@ from custom_components.han_port.reader import (
 )
 from devtools.corpus import capture
 
-from .conftest import P1_NL, built_frame, make_entry, state_of, until, without_crc
+from .conftest import P1_NL, built_frame, make_entry, set_up, state_of, until, without_crc
 from .pty_meter import PtyMeter
 from .serial_proxy import (
     ClosingProxyTransport,
     ForwardingProxyTransport,
     Line,
     ProxyTransport,
-    serial_proxy,
+    SerialProxy,
 )
 from .tcp_meter import TcpMeter
 
@@ -137,7 +137,7 @@ async def test_serial_proxy_hands_over_every_chunk(
     transport_cls: type[ProxyTransport],
 ) -> None:
     """A transport that cannot pause reads on: no traceback, no reconnect, nothing lost."""
-    async with serial_proxy(Line(2400), transport_cls) as proxy:
+    async with SerialProxy(Line(2400), transport_cls) as proxy:
         with patch.object(reader_module, "READ_COALESCE", 60.0):
             async with running(proxy.url) as (reader, collected):
                 for count, piece in enumerate(PIECES, 1):
@@ -162,11 +162,10 @@ async def test_entry_on_a_serial_proxy(
 
     The entry predates 7E1 detection (no byte size in its data): 8 data bits.
     """
-    async with serial_proxy(Line(2400, "E"), transport_cls) as proxy:
+    async with SerialProxy(Line(2400, "E"), transport_cls) as proxy:
         entry = make_entry(proxy.url, seen=["1.7.0"], **{CONF_PARITY: "E"})
         assert CONF_BYTE_SIZE not in entry.data
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
+        await set_up(hass, entry)
         hub = entry.runtime_data.hub
         for power in range(1000, 1020):
             data = built_frame("kamstrup", "list1", {"1.7.0": power})
@@ -186,15 +185,16 @@ async def test_entry_on_a_serial_proxy(
 @pytest.mark.usefixtures("integration")
 async def test_entry_on_a_7e1_p1_port(hass: HomeAssistant) -> None:
     """DSMR 2.2/3 P1: the port opens at 9600 7E1, the telegrams decode, diagnostics say so."""
-    async with serial_proxy(Line(9600, "E", 7)) as proxy:
-        entry = make_entry(
-            proxy.url,
-            unique_id=None,
-            seen=["1.7.0"],
-            **{CONF_BAUDRATE: 9600, CONF_PARITY: "E", CONF_BYTE_SIZE: 7},
+    async with SerialProxy(Line(9600, "E", 7)) as proxy:
+        entry = await set_up(
+            hass,
+            make_entry(
+                proxy.url,
+                unique_id=None,
+                seen=["1.7.0"],
+                **{CONF_BAUDRATE: 9600, CONF_PARITY: "E", CONF_BYTE_SIZE: 7},
+            ),
         )
-        entry.add_to_hass(hass)
-        assert await hass.config_entries.async_setup(entry.entry_id)
         hub = entry.runtime_data.hub
         proxy.send(without_crc(capture(P1_NL)))
         await until(lambda: hub.decoder.stats.readings == 1)
@@ -206,7 +206,7 @@ async def test_entry_on_a_7e1_p1_port(hass: HomeAssistant) -> None:
 
 async def test_open_port_asks_for_the_line_settings(hass: HomeAssistant) -> None:
     """The config flow's port gets exactly the settings under test, 8E1 and 7E1 included."""
-    async with serial_proxy(Line(2400, "E")) as proxy:
+    async with SerialProxy(Line(2400, "E")) as proxy:
         for settings in LINE_SETTINGS_TO_TRY:
             await close_port(await open_port(proxy.url, settings))
     assert proxy.opened == [str(settings) for settings in LINE_SETTINGS_TO_TRY]
@@ -240,7 +240,7 @@ async def test_read_chunk_until_the_port_closes(
     hass: HomeAssistant, tcp_meter: TcpMeter, transport: str
 ) -> None:
     """The config flow's reads: bytes, then PortError once the connection is gone."""
-    async with serial_proxy(Line(2400)) as proxy:
+    async with SerialProxy(Line(2400)) as proxy:
         if transport == "tcp":
             url, send = tcp_meter.url, tcp_meter.send
         else:
@@ -270,7 +270,7 @@ class NotLoadedProxyTransport(ProxyTransport):
 
 async def test_serial_proxy_not_loaded_is_a_port_error(hass: HomeAssistant) -> None:
     """port.py lets Home Assistant's error through; the reader turns it into PortError."""
-    async with serial_proxy(Line(2400), NotLoadedProxyTransport) as proxy:
+    async with SerialProxy(Line(2400), NotLoadedProxyTransport) as proxy:
         with pytest.raises(ConfigEntryNotReady):
             await open_stream(proxy.url, SETTINGS)
         with pytest.raises(PortError, match="ESPHome is not loaded yet") as raised:

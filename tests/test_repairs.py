@@ -19,6 +19,7 @@ from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.helpers import device_registry as dr, entity_registry as er, issue_registry as ir
 from homeassistant.setup import async_setup_component
 import pytest
+from pytest_homeassistant_custom_component.common import MockConfigEntry
 from pytest_homeassistant_custom_component.typing import ClientSessionGenerator
 
 from custom_components.han_port.const import (
@@ -33,7 +34,7 @@ from custom_components.han_port.hub import KEY_METER_ID, MeterHub
 from custom_components.han_port.meter_filter import SWAP_AFTER_READINGS, SWAP_AFTER_SECONDS
 from custom_components.han_port.repairs import async_create_fix_flow
 
-from .conftest import built_frame, make_entry, state_of, until
+from .conftest import built_frame, make_entry, set_up, state_of, until
 from .pty_meter import PtyMeter
 from .test_hub import KEY, OWN_TITLE, encrypted_frame
 
@@ -91,6 +92,19 @@ async def replace_meter(
     return raised
 
 
+async def accept_replacement(hass: HomeAssistant, entry: MockConfigEntry) -> None:
+    """Confirm the meter-replaced issue's fix flow (in process: no HTTP client, whose
+    access token a moved clock would expire)."""
+    flows = repairs_flow_manager(hass)
+    assert flows is not None
+    result = await flows.async_init(
+        DOMAIN, context={"issue_id": f"{ISSUE_METER_REPLACED}_{entry.entry_id}"}
+    )
+    result = await flows.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+
+
 async def start_fix_flow(client: Any, issue_id: str) -> dict[str, Any]:
     """Open the issue's fix flow as the frontend does."""
     response = await client.post(
@@ -130,11 +144,12 @@ async def test_replaced_meter_is_adopted(
     """Issue after the thresholds, both meters in the flow, same entities after it."""
     caplog.set_level(logging.DEBUG, logger="custom_components.han_port")
     assert await async_setup_component(hass, "repairs", {})
-    entry = make_entry(
-        meter.path, seen=["1.7.0", "1.8.0", KEY_METER_ID], options={"power_interval": 0}
+    entry = await set_up(
+        hass,
+        make_entry(
+            meter.path, seen=["1.7.0", "1.8.0", KEY_METER_ID], options={"power_interval": 0}
+        ),
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
     hub: MeterHub = entry.runtime_data.hub
     await send(meter, hub, built_frame("kamstrup", "list2", {"1.7.0": 1500, "1.8.0": 1000.0}))
     await hass.async_block_till_done()
@@ -224,9 +239,7 @@ async def test_our_meter_back_withdraws_the_issue(
     issue_registry: ir.IssueRegistry,
 ) -> None:
     """The old meter sends again (it was not replaced): the issue goes by itself."""
-    entry = make_entry(meter.path, seen=["1.7.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.7.0"]))
     hub: MeterHub = entry.runtime_data.hub
     assert (await replace_meter(hass, meter, hub, fake_clock))[-1]
     issue_id = f"{ISSUE_METER_REPLACED}_{entry.entry_id}"
@@ -251,9 +264,7 @@ async def test_fix_flow_refuses(
 ) -> None:
     """The new meter has an entry of its own, or the entry went: no adoption."""
     assert await async_setup_component(hass, "repairs", {})
-    entry = make_entry(meter.path, seen=["1.7.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.7.0"]))
     assert (await replace_meter(hass, meter, entry.runtime_data.hub, fake_clock))[-1]
     client = await hass_client()
     result = await start_fix_flow(client, f"{ISSUE_METER_REPLACED}_{entry.entry_id}")
@@ -274,25 +285,19 @@ async def test_encrypted_replacement_brings_its_system_title(
 ) -> None:
     """Same key, new meter: the entry learns the new meter's system title with it."""
     assert await async_setup_component(hass, "repairs", {})
-    entry = make_entry(
-        meter.path,
-        seen=["1.7.0"],
-        **{CONF_KEY: KEY.hex().upper(), CONF_SYSTEM_TITLE: OWN_TITLE.hex().upper()},
+    entry = await set_up(
+        hass,
+        make_entry(
+            meter.path,
+            seen=["1.7.0"],
+            **{CONF_KEY: KEY.hex().upper(), CONF_SYSTEM_TITLE: OWN_TITLE.hex().upper()},
+        ),
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
     hub: MeterHub = entry.runtime_data.hub
     new_meter = encrypted_frame(NEW_TITLE, 900, meter_id=NEW_ID)
     assert (await replace_meter(hass, meter, hub, fake_clock, new_meter))[-1]
 
-    flows = repairs_flow_manager(hass)
-    assert flows is not None
-    result = await flows.async_init(
-        DOMAIN, context={"issue_id": f"{ISSUE_METER_REPLACED}_{entry.entry_id}"}
-    )
-    result = await flows.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    await hass.async_block_till_done()
+    await accept_replacement(hass, entry)
     assert entry.unique_id == NEW_ID
     assert entry.data[CONF_SYSTEM_TITLE] == NEW_TITLE.hex().upper()
     # The new meter's list without a meter id is now told by its title: shown.

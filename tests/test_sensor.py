@@ -6,6 +6,7 @@ from collections import Counter
 from datetime import datetime, timedelta
 import logging
 import math
+from typing import Any
 
 from homeassistant.components.sensor import SensorDeviceClass, SensorStateClass
 from homeassistant.const import (
@@ -57,6 +58,7 @@ from .conftest import (
     P1_NL,
     built_frame,
     make_entry,
+    set_up,
     state_of,
     until,
 )
@@ -118,17 +120,18 @@ async def test_sensors_per_vendor(
 ) -> None:
     """Every value of every list becomes a sensor with the right unit and class."""
     first = expected(corpus_ids[-1])
-    entry = make_entry(
-        meter.path,
-        unique_id=unique_id,
-        entry_id="01KAIDONSE0000000000000000",
-        options=UNTHROTTLED,
-        meter_type=first["meter_type"],
-        manufacturer=BY_ID[corpus_ids[-1]]["vendor"],
-        list_version=first["list_version"],
+    entry = await set_up(
+        hass,
+        make_entry(
+            meter.path,
+            unique_id=unique_id,
+            entry_id="01KAIDONSE0000000000000000",
+            options=UNTHROTTLED,
+            meter_type=first["meter_type"],
+            manufacturer=BY_ID[corpus_ids[-1]]["vendor"],
+            list_version=first["list_version"],
+        ),
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
     await _send_all(meter, [capture(corpus_id) for corpus_id in corpus_ids], entry.runtime_data.hub)
     await hass.async_block_till_done()
 
@@ -155,9 +158,7 @@ async def test_throttled_writes(
     hass: HomeAssistant, meter: PtyMeter, fake_clock: list[float]
 ) -> None:
     """Active power at most every 5 s, voltages every 60 s; the latest value wins."""
-    entry = make_entry(meter.path, seen=["1.7.0", "32.7.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.7.0", "32.7.0"]))
     hub = entry.runtime_data.hub
 
     async def send(power: float, voltage: float, seconds_later: float) -> None:
@@ -177,13 +178,14 @@ async def test_throttled_writes(
 
 async def test_scale_for_current_transformers(hass: HomeAssistant, meter: PtyMeter) -> None:
     """Power, current and energy are multiplied; voltage is not."""
-    entry = make_entry(
-        meter.path,
-        seen=["1.7.0", "31.7.0", "32.7.0", "1.8.0"],
-        options={**UNTHROTTLED, CONF_SCALE: 50},
+    entry = await set_up(
+        hass,
+        make_entry(
+            meter.path,
+            seen=["1.7.0", "31.7.0", "32.7.0", "1.8.0"],
+            options={**UNTHROTTLED, CONF_SCALE: 50},
+        ),
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
     await _send_all(meter, [capture(KAMSTRUP_LIST2)], entry.runtime_data.hub)
     values = expected(KAMSTRUP_LIST2)["values"]
     assert float(state_of(hass, POWER) or "nan") == values["1-1:1.7.0"] * 50
@@ -196,9 +198,7 @@ async def test_scale_for_current_transformers(hass: HomeAssistant, meter: PtyMet
 
 async def test_registers_never_go_down_or_to_zero(hass: HomeAssistant, meter: PtyMeter) -> None:
     """0 and decreases are not published; the register only moves up."""
-    entry = make_entry(meter.path, seen=["1.8.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.8.0"]))
     hub = entry.runtime_data.hub
     published = []
     for energy in (0.0, 1000.0, 999.99, 0.0, 1000.5):
@@ -209,9 +209,9 @@ async def test_registers_never_go_down_or_to_zero(hass: HomeAssistant, meter: Pt
 
 async def test_garbage_values_are_ignored(hass: HomeAssistant, meter: PtyMeter) -> None:
     """Non-finite, non-numeric and wrongly-united values never reach a state."""
-    entry = make_entry(meter.path, options=UNTHROTTLED, seen=["1.7.0", "1.8.0", KEY_METER_ID])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(
+        hass, make_entry(meter.path, options=UNTHROTTLED, seen=["1.7.0", "1.8.0", KEY_METER_ID])
+    )
     hub = entry.runtime_data.hub
     power, energy = Obis.parse("1-0:1.7.0"), Obis.parse("1-0:1.8.0")
 
@@ -275,9 +275,7 @@ async def test_energy_restored_after_restart(
             )
         ],
     )
-    entry = make_entry(meter.path, seen=["1.7.0", "1.8.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.7.0", "1.8.0"]))
     hub = entry.runtime_data.hub
     assert state_of(hass, ENERGY) == STATE_UNAVAILABLE  # no data yet at all
 
@@ -309,9 +307,7 @@ async def test_restore_ignores_unusable_data(hass: HomeAssistant, meter: PtyMete
             ),
         ],
     )
-    entry = make_entry(meter.path, seen=["1.7.0", "1.8.0", "2.8.0", "3.8.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.7.0", "1.8.0", "2.8.0", "3.8.0"]))
     await _send_all(meter, [capture(KAMSTRUP_LIST1)], entry.runtime_data.hub)
     for entity_id in (
         ENERGY,
@@ -355,15 +351,16 @@ async def test_recorder_rows_per_hour_for_aidon(
         if isinstance(event, Reading)
         for obis in event.values
     }
-    entry = make_entry(
-        meter.path,
-        unique_id=simulated.meter_id,
-        manufacturer="Aidon",
-        options=options,
-        seen=sorted(keys | {KEY_METER_ID, KEY_LIST_VERSION}),
+    entry = await set_up(
+        hass,
+        make_entry(
+            meter.path,
+            unique_id=simulated.meter_id,
+            manufacturer="Aidon",
+            options=options,
+            seen=sorted(keys | {KEY_METER_ID, KEY_LIST_VERSION}),
+        ),
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
     await hass.async_block_till_done()
     hub = entry.runtime_data.hub
 
@@ -405,9 +402,9 @@ async def test_recorder_rows_per_hour_for_aidon(
 async def test_swedish_kamstrup_energy_in_wh(hass: HomeAssistant, meter: PtyMeter) -> None:
     """HA's country decides Kamstrup's energy unit (Wh in Sweden, 10 Wh elsewhere)."""
     hass.config.country = "SE"
-    entry = make_entry(meter.path, unique_id=expected(KAMSTRUP_SE)["meter_id"], seen=["1.8.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(
+        hass, make_entry(meter.path, unique_id=expected(KAMSTRUP_SE)["meter_id"], seen=["1.8.0"])
+    )
     await _send_all(meter, [capture(KAMSTRUP_SE)], entry.runtime_data.hub)
     register = expected(KAMSTRUP_SE)["values"]["1-1:1.8.0"]
     assert float(state_of(hass, ENERGY) or "nan") == pytest.approx(register)
@@ -419,14 +416,21 @@ GAS = "sensor.gas_meter"
 WATER = "sensor.water_meter"
 
 
-def _p1_entry(meter: PtyMeter, meter_id: str = DSMR5_METER_ID) -> MockConfigEntry:
-    return make_entry(
-        meter.path,
-        unique_id=meter_id,
-        manufacturer="Iskraemeco",
-        meter_type=None,
-        list_version="P1 version 50",
-    )
+async def _p1_set_up(
+    hass: HomeAssistant,
+    meter: PtyMeter,
+    telegram: bytes,
+    *,
+    meter_id: str | None = DSMR5_METER_ID,
+    **data: Any,
+) -> MockConfigEntry:
+    """A P1 meter's entry on `meter` (`data` overrides the DSMR 5 meter's), set up, with
+    `telegram` decoded and its states written."""
+    p1_meter = {"manufacturer": "Iskraemeco", "meter_type": None, "list_version": "P1 version 50"}
+    entry = await set_up(hass, make_entry(meter.path, unique_id=meter_id, **(p1_meter | data)))
+    await _send_all(meter, [telegram], entry.runtime_data.hub)
+    await hass.async_block_till_done()
+    return entry
 
 
 def _sub_meter_device(
@@ -445,12 +449,8 @@ async def test_gas_and_water_meters_each_have_their_own_device(
     entity_registry: er.EntityRegistry,
 ) -> None:
     """Gas on channel 1 and water on channel 2 (#9): two devices, and neither overwrites."""
-    entry = _p1_entry(meter)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await _p1_set_up(hass, meter, dsmr5_gas_and_water())
     hub = entry.runtime_data.hub
-    await _send_all(meter, [dsmr5_gas_and_water()], hub)
-    await hass.async_block_till_done()
 
     assert (state_of(hass, GAS), state_of(hass, WATER)) == ("12785.123", "872.234")
     electricity = _sub_meter_device(device_registry, entry, DSMR5_METER_ID)
@@ -497,11 +497,7 @@ async def test_fluvius_gas_on_the_not_converted_register(
     hass: HomeAssistant, meter: PtyMeter, device_registry: dr.DeviceRegistry
 ) -> None:
     """e-MUCS sends gas on 0-1:24.2.3 and the ids on 0-n:96.1.1."""
-    entry = _p1_entry(meter, FLUVIUS_METER_ID)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await _send_all(meter, [fluvius_gas_and_water()], entry.runtime_data.hub)
-    await hass.async_block_till_done()
+    entry = await _p1_set_up(hass, meter, fluvius_gas_and_water(), meter_id=FLUVIUS_METER_ID)
     assert (state_of(hass, GAS), state_of(hass, WATER)) == ("112.384", "872.234")
     for equipment_id in (FLUVIUS_GAS_ID, FLUVIUS_WATER_ID):
         assert _sub_meter_device(device_registry, entry, equipment_id).serial_number == equipment_id
@@ -526,13 +522,7 @@ async def test_heat_and_cooling_meters_in_gigajoules(
     entity_id: str,
     gigajoules: float,
 ) -> None:
-    entry = _p1_entry(meter)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await _send_all(
-        meter, [dsmr5(mbus_lines(1, device_type, GAS_ID, reading))], entry.runtime_data.hub
-    )
-    await hass.async_block_till_done()
+    await _p1_set_up(hass, meter, dsmr5(mbus_lines(1, device_type, GAS_ID, reading)))
     state = hass.states.get(entity_id)
     assert state is not None
     assert float(state.state) == pytest.approx(gigajoules)
@@ -548,12 +538,8 @@ async def test_sub_meter_without_id_then_with_one(
     entity_registry: er.EntityRegistry,
 ) -> None:
     """A channel without an id is known by the entry and channel until its id comes."""
-    entry = _p1_entry(meter)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await _p1_set_up(hass, meter, dsmr5_gas_and_water(water_id=""))
     hub = entry.runtime_data.hub
-    await _send_all(meter, [dsmr5_gas_and_water(water_id="")], hub)
-    await hass.async_block_till_done()
     device = _sub_meter_device(device_registry, entry, f"{DSMR5_METER_ID}_mbus2")
     assert device.serial_number is None
     assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": None}
@@ -590,11 +576,8 @@ async def test_replaced_gas_meter_continues(
     the register re-bases, counting on from its value by what the new meter measures
     (a drop would make the statistics count the new meter's whole register again).
     """
-    entry = _p1_entry(meter)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await _p1_set_up(hass, meter, dsmr5_gas_and_water())
     hub = entry.runtime_data.hub
-    await _send_all(meter, [dsmr5_gas_and_water()], hub)
     device = _sub_meter_device(device_registry, entry, GAS_ID)
 
     published = []
@@ -626,14 +609,11 @@ async def test_sub_meters_that_get_no_sensor(
     entity_registry: er.EntityRegistry,
 ) -> None:
     """An electricity sub-meter gets no sensor; two channels naming one id share a device."""
-    entry = _p1_entry(meter)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    hub = entry.runtime_data.hub
     gas = mbus_lines(1, "003", GAS_ID, "12785.123*m3")
     electricity = mbus_lines(3, "002", hex_id("E0000000000000001"), "01234.567*kWh")
-    await _send_all(meter, [dsmr5(gas, mbus_lines(2, "007", "", "00872.234*m3"), electricity)], hub)
-    await hass.async_block_till_done()
+    first = dsmr5(gas, mbus_lines(2, "007", "", "00872.234*m3"), electricity)
+    entry = await _p1_set_up(hass, meter, first)
+    hub = entry.runtime_data.hub
     assert entry.data[CONF_SUB_METERS] == {"1": GAS_ID, "2": None}
     assert not [key for key in hub.seen if key.endswith("_3")]
 
@@ -662,9 +642,7 @@ async def test_export_register_that_is_always_0_shows_0(
     a spike in the statistics); after register.SETTLE_READINGS readings over
     SETTLE_SECONDS it is, and a restart restores it at once.
     """
-    entry = make_entry(meter.path, seen=["1.8.0", "2.8.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.8.0", "2.8.0"]))
     hub = entry.runtime_data.hub
     step = SETTLE_SECONDS / (SETTLE_READINGS - 1)
     shown = []
@@ -685,9 +663,7 @@ async def test_a_0_after_a_real_value_is_never_shown(
     hass: HomeAssistant, meter: PtyMeter, fake_clock: list[float]
 ) -> None:
     """However long a register reads 0 after a real value, it keeps the real value."""
-    entry = make_entry(meter.path, seen=["1.8.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.8.0"]))
     hub = entry.runtime_data.hub
     await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": 1234.5})], hub)
     for _ in range(3 * SETTLE_READINGS):
@@ -704,9 +680,7 @@ async def test_kamstrup_country_corrected_re_bases_once(
     Before, the lower value was refused for ever and the register froze.
     """
     hass.config.country = "NO"
-    entry = make_entry(meter.path, seen=["1.8.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.8.0"]))
     # 1234.56 kWh in 0.01 kWh is the raw 123456; read in Wh it is 123.456 kWh.
     register = [built_frame("kamstrup", "list2", {"1.8.0": value}) for value in (1234.56, 1235.0)]
     await _send_all(meter, register[:1], entry.runtime_data.hub)
@@ -741,9 +715,7 @@ async def test_a_lower_series_that_persists_re_bases_once(
     """A meter without an id (Swedish P1) replaced: its lower register is believed once
     it has kept coming, and counted on from the shown value, with one warning.
     """
-    entry = make_entry(meter.path, unique_id=None, seen=["1.8.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, unique_id=None, seen=["1.8.0"]))
     hub = entry.runtime_data.hub
     await _send_all(meter, [built_frame("kamstrup", "list2", {"1.8.0": 1000.0})], hub)
     caplog.clear()
@@ -796,18 +768,15 @@ async def test_belgian_average_demand_and_month_peak(
     """e-MUCS 1-0:1.4.0 and 1-0:1.6.0 (with the time of the peak) as HA's dsmr shows them."""
     await hass.config.async_set_time_zone("Europe/Brussels")
     capture = more_meters.raw_bytes(more_meters.BY_ID[more_meters.FLUVIUS])
-    entry = make_entry(
-        meter.path,
-        unique_id=FLUVIUS_METER_ID,
+    entry = await _p1_set_up(
+        hass,
+        meter,
+        capture,
+        meter_id=FLUVIUS_METER_ID,
         options=UNTHROTTLED,
         manufacturer=None,
-        meter_type=None,
         list_version="P1 version 50217",
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    await _send_all(meter, [capture], entry.runtime_data.hub)
-    await hass.async_block_till_done()
 
     average = _sensor_id(entity_registry, f"{FLUVIUS_METER_ID}_1.4.0")
     peak = _sensor_id(entity_registry, f"{FLUVIUS_METER_ID}_1.6.0")
@@ -858,16 +827,17 @@ async def test_power_factor_without_unit_is_shown(
     """E.ON Hungary's 1-0:13.7.0(4.556) and per-phase power factors reach their sensors."""
     entry_data = more_meters.BY_ID[more_meters.EON_HU]
     meter_id = entry_data["expected"]["meter_id"]
-    entry = make_entry(
-        meter.path,
-        unique_id=meter_id,
-        options=UNTHROTTLED,
-        manufacturer="Sagemcom",
-        meter_type=None,
-        list_version=None,
+    entry = await set_up(
+        hass,
+        make_entry(
+            meter.path,
+            unique_id=meter_id,
+            options=UNTHROTTLED,
+            manufacturer="Sagemcom",
+            meter_type=None,
+            list_version=None,
+        ),
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
     await _send_all(meter, [more_meters.raw_bytes(entry_data)], entry.runtime_data.hub)
     await hass.async_block_till_done()
     for key, value in (
@@ -889,22 +859,17 @@ async def test_encrypted_p1_entry_shows_the_telegram_values(
 ) -> None:
     """A Smarty-form port (bare ciphered telegrams) with its key: the plain values."""
     capture = more_meters.BY_ID[more_meters.T210_ENCRYPTED]
-    entry = make_entry(
-        meter.path,
-        unique_id=None,
+    entry = await _p1_set_up(
+        hass,
+        meter,
+        more_meters.raw_bytes(capture),
+        meter_id=None,
         options=UNTHROTTLED,
         manufacturer=None,
-        meter_type=None,
-        list_version="P1 version 50",
         transport="p1",
         key=capture["key_hex"],
         auth_key=capture["auth_key_hex"],
     )
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
-    hub = entry.runtime_data.hub
-    await _send_all(meter, [more_meters.raw_bytes(capture)], hub)
-    await hass.async_block_till_done()
     for key, value in (("1.8.0", "6545.766"), ("1.7.0", "286"), ("4.7.0", "166")):
         assert state_of(hass, _sensor_id(entity_registry, f"{entry.entry_id}_{key}")) == value
-    assert hub.decoder.stats.errors == {}
+    assert entry.runtime_data.hub.decoder.stats.errors == {}

@@ -16,10 +16,8 @@ from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import get_instance
 from homeassistant.components.recorder.history import get_significant_states
 from homeassistant.components.recorder.statistics import statistics_during_period
-from homeassistant.components.repairs import repairs_flow_manager
 from homeassistant.const import STATE_UNAVAILABLE, STATE_UNKNOWN
 from homeassistant.core import HomeAssistant
-from homeassistant.data_entry_flow import FlowResultType
 from homeassistant.setup import async_setup_component
 from homeassistant.util import dt as dt_util
 import pytest
@@ -28,12 +26,11 @@ from pytest_homeassistant_custom_component.components.recorder.common import (
     do_adhoc_statistics,
 )
 
-from custom_components.han_port.const import DOMAIN, ISSUE_METER_REPLACED
 from devtools.corpus import capture
 
-from .conftest import KAMSTRUP_LIST1, built_frame, make_entry
+from .conftest import KAMSTRUP_LIST1, built_frame, make_entry, set_up
 from .pty_meter import PtyMeter
-from .test_repairs import new_meter_frame, replace_meter, send
+from .test_repairs import accept_replacement, new_meter_frame, replace_meter, send
 
 # The recorder must exist before hass starts: it comes first.
 pytestmark = pytest.mark.usefixtures("recorder_mock", "integration")
@@ -55,9 +52,7 @@ async def test_restart_between_hourly_registers(
 ) -> None:
     """Restored value after a restart; 0 and a lower value dropped; hourly sums exact."""
     freezer.move_to(START + timedelta(seconds=5))
-    entry = make_entry(meter.path, seen=["1.7.0", "1.8.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.7.0", "1.8.0"]))
 
     async def at(offset: timedelta, data: bytes) -> None:
         freezer.move_to(START + offset)
@@ -147,9 +142,7 @@ async def test_meter_swap_neither_spikes_nor_double_counts(
     """
     assert await async_setup_component(hass, "repairs", {})
     freezer.move_to(START + timedelta(seconds=5))
-    entry = make_entry(meter.path, seen=["1.8.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.8.0"]))
 
     async def at(offset: timedelta, data: bytes) -> None:
         freezer.move_to(START + offset)
@@ -162,16 +155,7 @@ async def test_meter_swap_neither_spikes_nor_double_counts(
     # 11:10: the electrician has swapped the meter; only the new one sends.
     freezer.move_to(START + timedelta(hours=1, minutes=10))
     assert (await replace_meter(hass, meter, entry.runtime_data.hub, fake_clock))[-1]
-    # The fix flow (test_repairs.py opens it over HTTP, as the frontend does; the
-    # moved clock here would have expired the test client's access token).
-    flows = repairs_flow_manager(hass)
-    assert flows is not None
-    result = await flows.async_init(
-        DOMAIN, context={"issue_id": f"{ISSUE_METER_REPLACED}_{entry.entry_id}"}
-    )
-    result = await flows.async_configure(result["flow_id"], {})
-    assert result["type"] is FlowResultType.CREATE_ENTRY
-    await hass.async_block_till_done()
+    await accept_replacement(hass, entry)
 
     await at(timedelta(hours=2, seconds=10), new_meter_frame(energy=8.0))
     await at(timedelta(hours=3, seconds=10), new_meter_frame(energy=9.5))
@@ -194,9 +178,7 @@ async def test_kamstrup_country_corrected_neither_spikes_nor_freezes(
     """
     hass.config.country = "NO"
     freezer.move_to(START + timedelta(seconds=5))
-    entry = make_entry(meter.path, seen=["1.8.0"])
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    entry = await set_up(hass, make_entry(meter.path, seen=["1.8.0"]))
 
     async def at(offset: timedelta, energy: float) -> None:
         freezer.move_to(START + offset)

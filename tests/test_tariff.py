@@ -47,7 +47,7 @@ from custom_components.han_port.const import (
 from custom_components.han_port.tariff import TariffSettings, held_power, rows_from_statistics
 from devtools.builder import ListMessage, build_frame, layout_for
 
-from .conftest import make_entry
+from .conftest import make_entry, set_up
 from .pty_meter import PtyMeter
 
 pytestmark = pytest.mark.usefixtures("recorder_mock", "integration")
@@ -456,8 +456,7 @@ async def start(
     entry = tariff_entry(meter, **options)
     house = House(hass, freezer, clock, entry, at.astimezone(UTC))
     await house.at(house.now)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    await set_up(hass, entry)
     await settle(hass)
     return house
 

@@ -22,7 +22,7 @@ from sqlalchemy.exc import SQLAlchemyError
 
 from custom_components.han_port.const import CONF_CAPACITY_PEAKS, CONF_CAPACITY_TARIFF
 
-from .conftest import make_entry
+from .conftest import make_entry, set_up
 from .pty_meter import PtyMeter
 from .test_tariff import (
     METER_ID,
@@ -128,8 +128,7 @@ async def test_running_figures_written_once_a_minute(
     entry = make_entry(meter.path, unique_id=METER_ID, seen=["1.7.0", "1.8.0"])
     house = House(hass, freezer, fake_clock, entry, local(4, 1, 9, 59).astimezone(UTC))
     await house.at(house.now)
-    entry.add_to_hass(hass)
-    assert await hass.config_entries.async_setup(entry.entry_id)
+    await set_up(hass, entry)
     await settle(hass)
     watched = {
         sensor(hass, key).entity_id

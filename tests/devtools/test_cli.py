@@ -9,12 +9,9 @@ from __future__ import annotations
 import asyncio
 from datetime import datetime
 import io
-import os
-import signal
 import socket
 import subprocess
 import sys
-import threading
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -23,24 +20,11 @@ from custom_components.han_port.han import Reading, StreamDecoder
 from devtools import cli
 from devtools.simulator import SimulatedMeter
 
-from ..han.test_cli import REPO
+from ..command_line import REPO, exit_status, interrupt_after
 
 
 def run(argv: list[str]) -> int:
-    """main(argv), with argparse's SystemExit turned into the status it carries."""
-    try:
-        return cli.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    assert isinstance(code, int)
-    return code
-
-
-def interrupt_after(seconds: float) -> threading.Timer:
-    """Press Ctrl-C: a real SIGINT to this process, handled in the main thread."""
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    return timer
+    return exit_status(cli.main, argv)
 
 
 @pytest.mark.parametrize(

@@ -8,7 +8,7 @@ help); the `socket_enabled` fixture turns them back on for the tests that need t
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Iterator
 import contextlib
 from datetime import datetime, timedelta
 import io
@@ -31,9 +31,10 @@ import pytest
 from custom_components.han_port.han import DecoderStats, Measurement, Obis, Reading, cli
 from devtools.corpus import BY_ID, CORPUS, raw_bytes
 
-from ..serial_proxy import Line, serial_proxy
+from ..command_line import REPO, exit_status, interrupt_after
+from ..serial_proxy import Line, SerialProxy
+from ..tcp_meter import TcpMeter
 
-REPO = Path(__file__).parents[2]
 MODULE = "custom_components.han_port.han"
 ENCRYPTED = BY_ID["kaifa-at-ma309-mbus-encrypted-tinetz-example"]
 PUBLISHED_KEY = "101112131415161718191A1B1C1D1E1F"
@@ -47,8 +48,6 @@ NO_HDLC = [
 # What the corpus calls a rejection, in the decoder's Reason words.
 REASON_OF = {"FCS mismatch": "crc", "HCS mismatch": "crc", "format type 1": "format"}
 
-type Handler = Callable[[asyncio.StreamReader, asyncio.StreamWriter], Awaitable[None]]
-
 
 def options_for(entry: dict[str, Any]) -> list[str]:
     argv = ["--country", entry["country"]]
@@ -60,13 +59,7 @@ def options_for(entry: dict[str, Any]) -> list[str]:
 
 
 def run(argv: list[str]) -> int:
-    """main(argv), with argparse's SystemExit turned into the status it carries."""
-    try:
-        return cli.main(argv)
-    except SystemExit as exit_:
-        code = exit_.code
-    assert isinstance(code, int)
-    return code
+    return exit_status(cli.main, argv)
 
 
 def outcome(capsys: pytest.CaptureFixture[str]) -> tuple[list[dict[str, Any]], list[str]]:
@@ -342,50 +335,22 @@ def test_summary_lists_reasons_in_order() -> None:
 # ---------------------------------------------------------------------- listen
 
 
-@contextlib.asynccontextmanager
-async def serving(handler: Handler) -> AsyncIterator[int]:
-    """A loopback TCP server for the duration; yields its port.
-
-    Handlers still feeding when the CLI is done are cancelled, so that no task
-    outlives the test.
-    """
-    handlers: set[asyncio.Task[None]] = set()
-
-    async def tracked(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        task = asyncio.current_task()
-        assert task is not None
-        handlers.add(task)
-        await handler(reader, writer)
-
-    server = await asyncio.start_server(tracked, "127.0.0.1", 0)
-    try:
-        yield server.sockets[0].getsockname()[1]
-    finally:
-        server.close()
-        server.close_clients()
-        for task in handlers:
-            task.cancel()
-        await asyncio.gather(*handlers, return_exceptions=True)
-        await server.wait_closed()
-
-
-def feeding(pieces: list[bytes], *, pause: float = 0.0, hang_up: bool = False) -> Handler:
-    """A handler that sends the pieces, then waits for the CLI to go (or hangs up)."""
-
-    async def handler(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            for piece in pieces:
-                writer.write(piece)
-                await writer.drain()
-                await asyncio.sleep(pause)
-            if not hang_up:
-                await reader.read()
-        except ConnectionError:
-            pass
-        finally:
-            writer.close()
-
-    return handler
+async def listen_while(
+    meter: TcpMeter,
+    argv: list[str],
+    pieces: list[bytes],
+    *,
+    period: float = 0.001,
+    hang_up: bool = False,
+) -> int:
+    """Run the CLI on `meter`, which plays `pieces` once from when the CLI connects, then
+    waits for the CLI to go (or hangs up)."""
+    listening = asyncio.create_task(asyncio.to_thread(cli.main, ["listen", meter.url, *argv]))
+    await asyncio.wait_for(meter.accepted(), 30)
+    await meter.play(pieces, period)
+    if hang_up:
+        await meter.drop_clients()
+    return await listening
 
 
 def split(data: bytes, rng: random.Random) -> list[bytes]:
@@ -424,9 +389,9 @@ async def test_listen_socket_prints_readings_as_they_come(
 ) -> None:
     stream = b"".join(raw_bytes(entry) for entry in NO_HDLC)
     pieces = split(stream, random.Random(7))
-    async with serving(feeding(pieces, pause=0.001)) as port:
-        url = f"socket://127.0.0.1:{port}"
-        status = await asyncio.to_thread(cli.main, ["listen", url, "--seconds", "1.5"])
+    async with TcpMeter() as meter:
+        url = meter.url
+        status = await listen_while(meter, ["--seconds", "1.5"], pieces)
 
     assert status == 0
     readings, err = outcome(capsys)
@@ -445,9 +410,11 @@ async def test_listen_reports_a_closed_socket_and_rejected_frames(
 ) -> None:
     bad = raw_bytes(BY_ID["neg-kamstrup-no-fcs-error-amsreader-gh175-1"])
     good = raw_bytes(NO_HDLC[0])
-    async with serving(feeding([bad, good], pause=0.05, hang_up=True)) as port:
-        url = f"socket://127.0.0.1:{port}"
-        status = await asyncio.to_thread(cli.main, ["listen", url, "--seconds", "10"])
+    async with TcpMeter() as meter:
+        url = meter.url
+        status = await listen_while(
+            meter, ["--seconds", "10"], [bad, good], period=0.05, hang_up=True
+        )
 
     assert status == 1
     readings, err = outcome(capsys)
@@ -466,9 +433,9 @@ async def test_listen_hints_when_bytes_arrive_but_no_frame_is_valid(
     # What a 2400 baud meter looks like read at the wrong parity: bytes, no frames.
     rng = random.Random(1)
     noise = [rng.randbytes(30).replace(b"\x7e", b"\x00") for _ in range(200)]
-    async with serving(feeding(noise, pause=0.01)) as port:
-        url = f"socket://127.0.0.1:{port}"
-        status = await asyncio.to_thread(cli.main, ["listen", url, "--seconds", "1.2"])
+    async with TcpMeter() as meter:
+        meter.start(noise, period=0.01)
+        status = await asyncio.to_thread(cli.main, ["listen", meter.url, "--seconds", "1.2"])
 
     assert status == 0
     readings, err = outcome(capsys)
@@ -481,9 +448,8 @@ async def test_listen_hints_when_bytes_arrive_but_no_frame_is_valid(
 async def test_listen_hints_when_the_port_is_silent(
     quick_hints: float, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    async with serving(feeding([])) as port:
-        url = f"socket://127.0.0.1:{port}"
-        status = await asyncio.to_thread(cli.main, ["listen", url, "--seconds", "1"])
+    async with TcpMeter() as meter:
+        status = await asyncio.to_thread(cli.main, ["listen", meter.url, "--seconds", "1"])
 
     assert status == 0
     _, err = outcome(capsys)
@@ -590,7 +556,7 @@ async def test_listen_7e1_opens_the_port_with_7_data_bits(
     telegram = raw_bytes(BY_ID["p1-nl-dsmr5-dsmrparser"])
     # DSMR 2.2/3 ends a telegram with "!" and no CRC.
     telegram = telegram[: telegram.index(b"\n!") + 2] + b"\r\n"
-    async with serial_proxy(Line(9600, "E", 7)) as proxy:
+    async with SerialProxy(Line(9600, "E", 7)) as proxy:
         proxy.start([telegram], period=0.1)
         argv = ["listen", proxy.url, "--baudrate", "9600", "--parity", "E"]
         status = await asyncio.to_thread(cli.main, [*argv, "--bytesize", "7", "--seconds", "1"])
@@ -617,13 +583,6 @@ def test_listen_pty_hang_up_exits_1(pty: Pty, capsys: pytest.CaptureFixture[str]
     assert err[-1].startswith(f"{len(readings)} reading")
 
 
-def interrupt_after(seconds: float) -> threading.Timer:
-    """Press Ctrl-C: a real SIGINT to this process, handled in the main thread."""
-    timer = threading.Timer(seconds, os.kill, (os.getpid(), signal.SIGINT))
-    timer.start()
-    return timer
-
-
 def test_listen_ctrl_c_exits_cleanly_with_summary(
     pty: Pty, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -647,13 +606,14 @@ def test_listen_ctrl_c_exits_cleanly_with_summary(
 async def test_listen_ctrl_c_via_python_m() -> None:
     """The real thing: a process that gets SIGINT prints the summary, no traceback."""
     frame = raw_bytes(NO_HDLC[0])
-    async with serving(feeding([frame] * 100, pause=0.05)) as port:
+    async with TcpMeter() as meter:
+        meter.start([frame], period=0.05)
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
             MODULE,
             "listen",
-            f"socket://127.0.0.1:{port}",
+            meter.url,
             cwd=REPO,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
