@@ -364,6 +364,39 @@ async def test_user_flow_smarty_needs_only_the_key(hass: HomeAssistant, meter: P
     assert result["data"][CONF_SUB_METERS] == {"1": "464C4F313832333730313230333530"}
 
 
+@pytest.mark.usefixtures("mock_setup_entry")
+async def test_user_flow_e450_authenticated_with_the_encryption_key_alone(
+    hass: HomeAssistant, meter: PtyMeter
+) -> None:
+    """A Swiss/Austrian E450 (SC 0x30) whose grid company gave only the encryption key."""
+    capture = more_meters.BY_ID["landisgyr-ch-e450-gbt3-encrypted-obis-list-scs"]
+    meter.start([more_meters.raw_bytes(capture)])
+    result = await _user_flow(hass, meter.path)
+    assert result["step_id"] == "key"
+    flow_id = result["flow_id"]
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: "00" * 16})
+    assert result["errors"] == {"base": "invalid_key"}
+    # The key with an authentication key the tag does not match: that field is named.
+    result = await hass.config_entries.flow.async_configure(
+        flow_id, {CONF_KEY: capture["key_hex"], CONF_AUTH_KEY: "BC" * 16}
+    )
+    assert result["errors"] == {CONF_AUTH_KEY: "auth_key_not_used"}
+
+    result = await hass.config_entries.flow.async_configure(flow_id, {CONF_KEY: capture["key_hex"]})
+    assert result["step_id"] == "confirm"
+    placeholders = result["description_placeholders"]
+    assert placeholders is not None
+    assert placeholders["encrypted"] == "yes"
+    assert placeholders["values"] == str(capture["expected"]["n_items"])
+    result = await hass.config_entries.flow.async_configure(flow_id, {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    data = result["data"]
+    assert (data[CONF_KEY], data[CONF_AUTH_KEY]) == (capture["key_hex"], None)
+    assert data[CONF_SYSTEM_TITLE] == capture["expected"]["gcm"]["system_title"]
+    assert {"1.8.0", "1.7.0", "4.8.2"} <= set(data[CONF_SEEN_OBIS])
+
+
 def test_normalize_key() -> None:
     """Separators go, case is unified, anything else is refused."""
     assert normalize_key("0011-2233-4455-6677-8899-aabb-ccdd-eeff") == (

@@ -248,6 +248,25 @@ async def test_diagnostics_of_an_encrypted_meter(
     }
 
 
+async def test_diagnostics_count_readings_whose_tag_went_unchecked(
+    hass: HomeAssistant, hass_client: ClientSessionGenerator, meter: PtyMeter
+) -> None:
+    """An E450 authenticating its frames, set up with the encryption key alone."""
+    capture_ = MORE_METERS["landisgyr-ch-e450-gbt3-encrypted-obis-list-scs"]
+    entry = make_entry(meter.path, unique_id=None, **{CONF_KEY: capture_["key_hex"]})
+    entry.add_to_hass(hass)
+    assert await hass.config_entries.async_setup(entry.entry_id)
+    hub = entry.runtime_data.hub
+    meter.send(raw_bytes(capture_))
+    await until(lambda: hub.decoder.stats.readings == 1)
+
+    diagnostics = await get_diagnostics_for_config_entry(hass, hass_client, entry)
+    counters = diagnostics["counters"]
+    assert (counters["readings"], counters["unauthenticated_readings"]) == (1, 1)
+    assert counters["errors"] == {}
+    assert capture_["key_hex"] not in json.dumps(diagnostics)
+
+
 async def test_p1_ids_in_decoded_values(
     hass: HomeAssistant, hass_client: ClientSessionGenerator, meter: PtyMeter
 ) -> None:

@@ -324,6 +324,8 @@ async def async_get_config_entry_diagnostics(
             "bytes_skipped": stats.bytes_skipped,
             "frames": stats.frames,
             "readings": stats.readings,
+            # Read with the encryption key alone: the meter's tag went unchecked.
+            "unauthenticated_readings": stats.unauthenticated,
             "foreign_readings": hub.foreign_readings,
             "errors": dict(sorted(stats.errors.items())),
         },

@@ -7,6 +7,8 @@ import pytest
 from custom_components.han_port.han import apdu
 from custom_components.han_port.han.apdu import (
     BlockTransfer,
+    Plain,
+    UnauthenticatedPlain,
     UncheckedPlain,
     UnsupportedApduError,
     data_notification,
@@ -171,25 +173,44 @@ def test_unwrap_encrypted_p1_telegram() -> None:
     assert not isinstance(unwrap(smarty, KEY), UncheckedPlain)
 
 
-def test_unwrap_never_takes_a_data_notification_unchecked() -> None:
-    """A notification has no CRC of its own: with its tag unmatched it is refused."""
+def test_unwrap_takes_a_data_notification_unauthenticated_only_without_auth_key() -> None:
+    """Tag unmatched and no authentication key: deciphered, marked for the stream to prove.
+
+    With an authentication key configured the same frame is refused (no downgrade).
+    """
+    auth_key = bytes(range(16))
+    notification = _notification(b"\x00")
     sealed = glo_ciphering(
-        _notification(b"\x00"),
-        system_title=TITLE,
-        invocation_counter=1,
-        key=KEY,
-        auth_key=bytes(range(16)),
+        notification, system_title=TITLE, invocation_counter=1, key=KEY, auth_key=auth_key
     )
+    unverified = unwrap(sealed, KEY)
+    assert isinstance(unverified, UnauthenticatedPlain)
+    assert (unverified.apdu, unverified.encrypted) == (notification, True)
     with pytest.raises(DecryptError, match="authentication tag"):
-        unwrap(sealed, KEY)
+        unwrap(sealed, KEY, bytes(16))
+    assert type(unwrap(sealed, KEY, auth_key)) is Plain
+    # A frame that carries no tag is unchecked, but was never authenticated.
     untagged = glo_ciphering(
-        _notification(b"\x00"),
+        notification,
         system_title=TITLE,
         invocation_counter=1,
         key=KEY,
         security_control=0x20,
     )
-    assert isinstance(unwrap(untagged, KEY), UncheckedPlain)
+    assert type(unwrap(untagged, KEY)) is UncheckedPlain
+
+
+def test_unwrap_refuses_noise_from_a_wrong_key_at_the_first_byte() -> None:
+    """A plaintext that opens neither a data-notification nor a telegram: the tag's error."""
+    sealed = glo_ciphering(
+        b"\x42" + bytes(20),
+        system_title=TITLE,
+        invocation_counter=1,
+        key=KEY,
+        auth_key=bytes(range(16)),
+    )
+    with pytest.raises(DecryptError, match="authentication tag mismatch"):
+        unwrap(sealed, KEY)
 
 
 # -- general block transfer ---------------------------------------------------------------

@@ -31,6 +31,7 @@ import pytest
 from custom_components.han_port.han import DecoderStats, Measurement, Obis, Reading, cli
 from devtools.corpus import BY_ID, CORPUS, raw_bytes
 
+from .. import more_meters
 from ..command_line import REPO, exit_status, interrupt_after
 from ..serial_proxy import Line, SerialProxy
 from ..tcp_meter import TcpMeter
@@ -178,6 +179,28 @@ def test_decode_encrypted_entry(
         assert "rejected: none" in err[0]
     else:
         assert err[0].startswith(f"0 readings; rejected: {reason} 1;")
+
+
+def test_decode_e450_with_the_encryption_key_alone(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The summary says the reading's authentication tag went unchecked."""
+    entry = more_meters.BY_ID["landisgyr-ch-e450-gbt3-encrypted-obis-list-scs"]
+    path = tmp_path / "e450.txt"
+    path.write_text(entry["hex"])
+
+    assert run(["decode", "--hex", "--key", entry["key_hex"], str(path)]) == 0
+
+    [reading], err = outcome(capsys)
+    assert reading["timestamp"] == entry["expected"]["timestamp"]
+    assert {obis: [value["value"], value["unit"]] for obis, value in reading["values"].items()} == (
+        entry["expected"]["values"]
+    )
+    size = len(bytes.fromhex(entry["hex"]))
+    assert err == [
+        "1 reading (1 unauthenticated: no --auth-key to check the tag); rejected: none;"
+        f" 0 of {size} bytes skipped"
+    ]
 
 
 def test_decode_empty_input_is_fine(

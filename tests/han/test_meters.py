@@ -13,7 +13,14 @@ from custom_components.han_port.han.meters import LayoutError, interpret, to_rea
 from custom_components.han_port.han.model import Obis, Reading, Reason
 from devtools.corpus import BY_ID, raw_bytes
 
-from ..more_meters import IDENTITY, POSITIONAL, REGISTER_MAP, Entry as MoreEntry, expected_values
+from ..more_meters import (
+    BY_ID as MORE_METERS,
+    IDENTITY,
+    POSITIONAL,
+    REGISTER_MAP,
+    Entry as MoreEntry,
+    expected_values,
+)
 from .conftest import decode_all, errors, hdlc_apdu, options_for, readings, reasons, wall_clock
 
 
@@ -480,3 +487,8 @@ def test_per_model_units_of_lists_without_scaler(entry: MoreEntry) -> None:
 def test_lists_without_obis_codes_by_position(entry: MoreEntry) -> None:
     """Netz Burgenland's 14-element E450 list, Elektro Ljubljana's 18 and 12 (AM550)."""
     assert_decodes_as_expected(entry)
+
+
+def test_e450_authenticated_and_encrypted_with_the_encryption_key_alone() -> None:
+    """SC 0x30 in GBT blocks, only the encryption key published (security.py's policy)."""
+    assert_decodes_as_expected(MORE_METERS["landisgyr-ch-e450-gbt3-encrypted-obis-list-scs"])

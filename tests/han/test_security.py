@@ -2,23 +2,38 @@
 
 from __future__ import annotations
 
+import random
+
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 import pytest
 
+from custom_components.han_port.han.apdu import BlockTransfer, strip_llc
 from custom_components.han_port.han.axdr import AxdrError
-from custom_components.han_port.han.model import Reason
+from custom_components.han_port.han.model import FrameError, Reason
 from custom_components.han_port.han.options import DecoderOptions
 from custom_components.han_port.han.security import (
     SMARTY_AUTH_KEY,
     DecryptError,
     NoKeyError,
     decrypt,
+    decrypt_unverified,
     split_glo_ciphering,
 )
+from custom_components.han_port.han.stream import StreamDecoder
 from devtools.builder import glo_ciphering
 from devtools.corpus import BY_ID, raw_bytes
 
-from .conftest import MBUS_ID, decode_all, hdlc_apdu, readings, reasons
+from .. import more_meters
+from .conftest import (
+    MBUS_ID,
+    decode_all,
+    errors,
+    hdlc_apdu,
+    hdlc_information,
+    readings,
+    reasons,
+    split_hdlc_stream,
+)
 
 ENTRY = BY_ID[MBUS_ID]
 KEY = bytes.fromhex(ENTRY["key_hex"])
@@ -210,3 +225,89 @@ def test_authenticated_only_apdu_checked_with_smarty_key() -> None:
     assert decrypt(split_glo_ciphering(sealed), KEY, None) == PLAINTEXT
     with pytest.raises(DecryptError):
         decrypt(split_glo_ciphering(sealed), KEY, AUTH_KEY)
+
+
+# -- authenticated and encrypted, with the encryption key alone (security.py's policy) --
+
+E450 = more_meters.BY_ID["landisgyr-ch-e450-gbt3-encrypted-obis-list-scs"]
+E450_KEY = bytes.fromhex(E450["key_hex"])
+
+
+def _e450_apdu() -> bytes:
+    """The capture's general-glo-ciphering APDU, reassembled from its three GBT blocks."""
+    blocks = BlockTransfer()
+    whole = None
+    for frame in split_hdlc_stream(raw_bytes(E450)):
+        whole = blocks.add(strip_llc(hdlc_information(frame)))
+    assert whole is not None
+    return whole
+
+
+def test_e450_tag_matches_no_known_authentication_key() -> None:
+    """SC 0x30 and only the encryption key published: the tag cannot be checked."""
+    ciphered = split_glo_ciphering(_e450_apdu())
+    assert (ciphered.security_control, ciphered.tag is not None) == (0x30, True)
+    with pytest.raises(DecryptError, match="authentication tag mismatch"):
+        decrypt(ciphered, E450_KEY, None)
+    # GCM's keystream does not involve the authentication key: the plaintext is there.
+    assert decrypt_unverified(ciphered, E450_KEY) == bytes.fromhex(E450["plaintext_apdu_hex"])
+
+
+def test_without_auth_key_a_plaintext_that_reads_in_full_is_taken() -> None:
+    decoder = StreamDecoder(DecoderOptions(key=E450_KEY, country=E450["country"]))
+    events = decoder.feed(raw_bytes(E450)) + decoder.flush()
+    assert reasons(events) == []
+    [reading] = readings(events)
+    assert reading.encrypted
+    assert len(reading.values) == E450["expected"]["n_items"]
+    # Counted, so diagnostics can show the tag went unchecked.
+    assert (decoder.stats.readings, decoder.stats.unauthenticated) == (1, 1)
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_without_auth_key_a_wrong_key_is_a_decrypt_error(seed: int) -> None:
+    wrong = random.Random(seed).randbytes(16)
+    decoder = StreamDecoder(DecoderOptions(key=wrong, country=E450["country"]))
+    events = decoder.feed(raw_bytes(E450)) + decoder.flush()
+    assert readings(events) == []
+    [error] = errors(events)
+    assert error.reason == Reason.DECRYPT
+    assert "wrong key" in error.detail
+    assert decoder.stats.unauthenticated == 0
+
+
+@pytest.mark.parametrize(
+    ("plaintext", "why"),
+    [
+        # Opens like a data-notification, then junk: what 1 wrong key in 256 gives.
+        (bytes.fromhex("0F00000001") + b"\x00\x06\x00\x00\x00\x01\xff\xee", "bytes after"),
+        # Parses to the end but holds no value: not a reading either.
+        (bytes.fromhex("0F000000010000"), "no values"),
+    ],
+)
+def test_without_auth_key_a_plaintext_short_of_a_reading_is_refused(
+    plaintext: bytes, why: str
+) -> None:
+    sealed = glo_ciphering(
+        plaintext, system_title=TITLE, invocation_counter=9, key=KEY, auth_key=AUTH_KEY
+    )
+    decoder = StreamDecoder(DecoderOptions(key=KEY))
+    [error] = decoder.feed(hdlc_apdu(sealed))
+    assert isinstance(error, FrameError)
+    assert error.reason == Reason.DECRYPT
+    assert error.detail.startswith("authentication tag not checked (no authentication key)")
+    assert why in error.detail
+    assert error.detail.endswith("wrong key?")
+
+
+def test_with_auth_key_configured_the_tag_must_verify() -> None:
+    """No downgrade: with an authentication key set, an unmatched tag is refused."""
+    for auth_key in (AUTH_KEY, SMARTY_AUTH_KEY):
+        decoder = StreamDecoder(
+            DecoderOptions(key=E450_KEY, auth_key=auth_key, country=E450["country"])
+        )
+        events = decoder.feed(raw_bytes(E450)) + decoder.flush()
+        assert readings(events) == []
+        [error] = errors(events)
+        assert error.reason == Reason.DECRYPT
+        assert error.detail == "authentication tag mismatch: wrong key or authentication key"

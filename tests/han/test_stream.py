@@ -209,11 +209,24 @@ def test_flipped_tag_bit_and_wrong_auth_key_are_decrypt_errors() -> None:
 
     flipped = decode_all(hdlc_apdu(bytes(apdu)), options_for(entry, auth_key=AUTH_KEY))
     wrong_ak = decode_all(hdlc_apdu(_gcm_frame()), options_for(entry, auth_key=WRONG_KEY))
-    no_ak = decode_all(hdlc_apdu(_gcm_frame()), options_for(entry, auth_key=None))
 
-    for events in (flipped, wrong_ak, no_ak):
+    for events in (flipped, wrong_ak):
         assert readings(events) == []
         assert reasons(events) == [Reason.DECRYPT]
+
+
+def test_without_auth_key_a_tagged_frame_is_read_unauthenticated() -> None:
+    """No authentication key configured: the tag goes unchecked, and the stats say so."""
+    entry = BY_ID[MBUS_ID]
+    decoder = StreamDecoder(options_for(entry, auth_key=None))
+    events = decoder.feed(hdlc_apdu(_gcm_frame())) + decoder.flush()
+    [reading] = readings(events)
+    assert {str(o): m.value for o, m in reading.values.items()} == entry["expected"]["values"]
+    assert (decoder.stats.readings, decoder.stats.unauthenticated) == (1, 1)
+    # The same frame with its authentication key: checked, not counted.
+    checked = StreamDecoder(options_for(entry, auth_key=AUTH_KEY))
+    assert len(readings(checked.feed(hdlc_apdu(_gcm_frame())))) == 1
+    assert (checked.stats.readings, checked.stats.unauthenticated) == (1, 0)
 
 
 def test_decrypted_message_that_does_not_parse_is_a_decrypt_error() -> None:

@@ -6,18 +6,19 @@ date-time (OCTET STRING OPTIONAL), notification-body (Data).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import Final
 
 from .axdr import AxdrError, AxdrValue, parse, parse_recording, read_length
 from .cosem import DATE_TIME_LENGTH, LLC_HEADERS, ApduTag, BlockControl, SecurityControl, Tag
-from .security import DecryptError, decrypt, split_glo_ciphering
+from .security import DecryptError, decrypt, decrypt_unverified, split_glo_ciphering
 
 _DATA_NOTIFICATION: Final = int(ApduTag.DATA_NOTIFICATION)
 _GENERAL_GLO_CIPHERING: Final = int(ApduTag.GENERAL_GLO_CIPHERING)
 _LENGTH_12: Final = bytes((DATE_TIME_LENGTH,))
 # What an encrypted P1 port (Smarty, T210-D-r) ciphers: the telegram itself, from "/".
 _P1_TELEGRAM_START: Final = 0x2F
+_READABLE_STARTS: Final = (_DATA_NOTIFICATION, _P1_TELEGRAM_START)
 # A GBT message bigger than this is not a meter push but garbage that passed a CRC.
 MAX_BLOCK_MESSAGE: Final = 65536
 
@@ -55,10 +56,19 @@ class Plain:
 @dataclass(frozen=True, slots=True)
 class UncheckedPlain(Plain):
     """Deciphered without an authentication tag checked (none sent, no key, or decrypted
-    unchecked, see unwrap): a P1 telegram's own CRC has to vouch for the key.
+    unverified, see unwrap): a P1 telegram's own CRC has to vouch for the key.
 
     A class of its own, not a field, so that the plain frames of every other meter do
     not pay for it.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class UnauthenticatedPlain(UncheckedPlain):
+    """The meter sent an authentication tag, and with no authentication key configured
+    it matched neither no key nor Smarty's: deciphered unverified (security.py's
+    policy). It stands only if it reads in full, a P1 telegram with its CRC or a
+    data-notification that parses to its last byte into a reading with values.
     """
 
 
@@ -66,13 +76,13 @@ def unwrap(apdu: bytes, key: bytes | None = None, auth_key: bytes | None = None)
     """Check the APDU is a push notification and decrypt it if it is ciphered.
 
     The plaintext of a ciphered APDU is a data-notification, or on an encrypted P1
-    port a P1 telegram. Austrian grid companies hand some T210-D-r owners only the
-    encryption key, and meters whose authentication key differs from Smarty's fixed
-    one exist (dsmr_parser and ESPHome decrypt those without checking the tag): with
-    no authentication key configured, a telegram whose tag matches neither no key
-    nor Smarty's is decrypted unchecked, and stands only if its own CRC does
-    (UncheckedPlain). A data-notification has no CRC of its own and is never
-    taken unchecked.
+    port a P1 telegram. Grid companies in Switzerland and Austria hand many owners
+    only the encryption key (L&G E450, Sagemcom T210-D-r), and meters whose
+    authentication key differs from Smarty's fixed one exist: with no authentication
+    key configured, a frame whose tag matches neither no key nor Smarty's is
+    deciphered unverified and comes back as UnauthenticatedPlain when it opens like a
+    telegram or a data-notification; the caller then has it prove the key by reading
+    in full (security.py's module docstring has the policy).
 
     Raises AxdrError, UnsupportedApduError, NoKeyError or DecryptError.
     """
@@ -89,11 +99,12 @@ def unwrap(apdu: bytes, key: bytes | None = None, auth_key: bytes | None = None)
         except DecryptError:
             if auth_key is not None or key is None or ciphered.tag is None or not encrypted:
                 raise
-            unchecked = decrypt(replace(ciphered, tag=None), key, None)
-            if unchecked[:1] != bytes((_P1_TELEGRAM_START,)):
+            unverified = decrypt_unverified(ciphered, key)
+            if not unverified or unverified[0] not in _READABLE_STARTS:
+                # 254 of 256 wrong keys end here, the rest where the plaintext must parse.
                 raise
-            return UncheckedPlain(unchecked, ciphered.system_title, encrypted)
-        if not plain or plain[0] not in (_DATA_NOTIFICATION, _P1_TELEGRAM_START):
+            return UnauthenticatedPlain(unverified, ciphered.system_title, encrypted)
+        if not plain or plain[0] not in _READABLE_STARTS:
             # Without a tag, a wrong key yields noise rather than an error; noise
             # almost never starts with a data-notification that parses to the end.
             raise DecryptError("decrypted APDU is not a data-notification: wrong key?")

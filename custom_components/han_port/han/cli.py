@@ -214,6 +214,9 @@ def _json_value(value: Value) -> int | float | str | None:
 def summary(stats: DecoderStats) -> str:
     """The one stderr line that says what became of the input."""
     readings = f"{stats.readings} reading{'' if stats.readings == 1 else 's'}"
+    if stats.unauthenticated:
+        # Read with the encryption key alone: say that the tag went unchecked.
+        readings += f" ({stats.unauthenticated} unauthenticated: no --auth-key to check the tag)"
     rejected = ", ".join(f"{reason} {count}" for reason, count in sorted(stats.errors.items()))
     return (
         f"{readings}; rejected: {rejected or 'none'}; "

@@ -16,6 +16,7 @@ from . import hdlc, mbus, p1
 from .apdu import (
     BlockTransfer,
     Plain,
+    UnauthenticatedPlain,
     UncheckedPlain,
     UnsupportedApduError,
     strip_llc,
@@ -66,14 +67,17 @@ MAX_MESSAGE: Final = 65536
 class DecoderStats:
     """Counters since the decoder was made, and what it holds after the last call.
 
-    `buffered` is how many bytes wait for the rest of a frame (never more than one
-    frame's worth); `shapes` how many message shapes are compiled (shapes.py).
+    `unauthenticated` counts the readings among `readings` whose authentication tag
+    went unchecked because no authentication key is configured (security.py's
+    policy). `buffered` is how many bytes wait for the rest of a frame (never more
+    than one frame's worth); `shapes` how many message shapes are compiled (shapes.py).
     """
 
     bytes_in: int = 0
     bytes_skipped: int = 0
     frames: int = 0
     readings: int = 0
+    unauthenticated: int = 0
     errors: dict[Reason, int] = field(default_factory=dict)
     buffered: int = 0
     shapes: int = 0
@@ -508,11 +512,17 @@ class StreamDecoder:
         plain = None
         try:
             plain = unwrap(apdu, options.key, options.auth_key)
-            # Only a ciphered APDU (it has a system title) can hold a P1 telegram.
-            if plain.system_title is not None and plain.apdu[:1] == b"/":
-                self._on_ciphered_telegram(plain, transport, raw, events)
-                return True
-            if telegram_only:
+            if plain.system_title is not None:
+                # Only a ciphered APDU (it has a system title) can hold a P1 telegram.
+                if plain.apdu[:1] == b"/":
+                    self._on_ciphered_telegram(plain, transport, raw, events)
+                    return True
+                if telegram_only:
+                    return False
+                if isinstance(plain, UnauthenticatedPlain):
+                    self._on_unauthenticated(plain, transport, raw, events)
+                    return True
+            elif telegram_only:
                 return False
             reading = self._shapes.read(plain, transport)
         except NoKeyError as err:
@@ -531,6 +541,30 @@ class StreamDecoder:
         else:
             self._accept(reading, transport, events)
         return True
+
+    def _on_unauthenticated(
+        self, plain: UnauthenticatedPlain, transport: Transport, raw: bytes, events: list[Event]
+    ) -> None:
+        """A data-notification deciphered without its tag checked (security.py's policy).
+
+        Only a reading that took every byte proves the key: a wrong one gives noise,
+        and anything short of a reading with values is said to be a wrong key.
+        """
+        try:
+            reading = self._shapes.read(plain, transport)
+        except (ValueError, ArithmeticError) as err:
+            detail = f"{err}"
+        else:
+            if reading.values:
+                self._stats.unauthenticated += 1
+                self._accept(reading, transport, events)
+                return
+            detail = "no values"
+        detail = (
+            "authentication tag not checked (no authentication key) and the decrypted"
+            f" message is not a reading ({detail}): wrong key?"
+        )
+        self._error(events, Reason.DECRYPT, detail, raw, count_frame=False)
 
     def _on_ciphered_telegram(
         self, plain: Plain, transport: Transport, raw: bytes, events: list[Event]
@@ -553,6 +587,8 @@ class StreamDecoder:
             encrypted=plain.encrypted,
             system_title=plain.system_title,
         )
+        if isinstance(plain, UnauthenticatedPlain):
+            self._stats.unauthenticated += 1
         self._accept(reading, transport, events)
         if transport == _P1:
             self._trailer = p1.TRAILER_MAX
