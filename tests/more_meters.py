@@ -16,11 +16,15 @@ from devtools.corpus import FIXTURES, Entry, load, raw_bytes
 
 __all__ = [
     "BY_ID",
+    "DENMARK",
+    "DK_ENCRYPTED",
+    "DK_PLAIN",
     "ENTRIES",
     "IDENTITY",
     "P1",
     "POSITIONAL",
     "REGISTER_MAP",
+    "TRAILING_METER_NUMBER",
     "Entry",
     "expected_timestamp",
     "expected_values",
@@ -81,6 +85,13 @@ POSITIONAL: list[Entry] = [
         ("landisgyr-at-e450-burgenland-", "iskraemeco-si-am550-elektro-ljubljana-")
     )
 ]
+
+# Lists that end with the meter number as a bare octet-string (Netz Niederösterreich).
+TRAILING_METER_NUMBER: list[Entry] = [BY_ID["sagemcom-at-t210d-evn-mbus-encrypted-energyagent"]]
+# Danish Kamstrup Omnipower: the real plain list and its encryption with test keys.
+DK_PLAIN = "kamstrup-dk-omnipower-list2-3ph-plain-amsreader-gh741"
+DK_ENCRYPTED = "kamstrup-dk-omnipower-list2-3ph-encrypted-gh741-synthetic"
+DENMARK: list[Entry] = [BY_ID[DK_PLAIN], BY_ID[DK_ENCRYPTED]]
 
 
 def key_of(entry: Entry, name: str = "key_hex") -> bytes | None:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 import math
 
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 import pytest
 
 from custom_components.han_port.han import meters
@@ -14,10 +15,14 @@ from custom_components.han_port.han.model import Obis, Reading, Reason
 from devtools.corpus import BY_ID, raw_bytes
 
 from ..more_meters import (
-    BY_ID as MORE_METERS,
+    BY_ID as MORE,
+    DENMARK,
+    DK_ENCRYPTED,
+    DK_PLAIN,
     IDENTITY,
     POSITIONAL,
     REGISTER_MAP,
+    TRAILING_METER_NUMBER,
     Entry as MoreEntry,
     expected_values,
 )
@@ -489,6 +494,66 @@ def test_lists_without_obis_codes_by_position(entry: MoreEntry) -> None:
     assert_decodes_as_expected(entry)
 
 
+@pytest.mark.parametrize("entry", TRAILING_METER_NUMBER, ids=lambda entry: entry["id"])
+def test_meter_number_that_ends_a_list_without_obis_code(entry: MoreEntry) -> None:
+    """Netz NÖ's T210-D: two M-Bus frames, and the meter number last, bare."""
+    assert_decodes_as_expected(entry)
+
+
+def test_bare_octet_string_after_the_last_register_is_the_meter_number() -> None:
+    def body(last: AxdrValue) -> list[AxdrValue]:
+        return [CLOCK, _obis("1-0:1.8.0"), 6842204, [0, 30], last]
+
+    assert to_reading(body(b"178210193075"), None).meter_id == "178210193075"
+    # Not text, or not last: no meter id.
+    assert to_reading(body(b"\x01\x02\x03"), None).meter_id is None
+    assert to_reading([*body(b"178210193075"), None], None).meter_id is None
+    # A list whose first element is bare text keeps it as the list version only.
+    assert to_reading([b"178210193075"], None).meter_id is None
+    # A meter id sent with its OBIS code wins.
+    tagged = [_obis("0-0:96.1.0"), "1KFM0100000035", *body(b"178210193075")]
+    assert to_reading(tagged, None).meter_id == "1KFM0100000035"
+
+
+@pytest.mark.parametrize("entry", DENMARK, ids=lambda entry: entry["id"])
+def test_danish_kamstrup_omnipower(entry: MoreEntry) -> None:
+    """The Danish list as sent in the clear, and as grid companies encrypt it."""
+    assert_decodes_as_expected(entry)
+
+
+def test_danish_synthetic_capture_is_the_real_list_sealed() -> None:
+    """The synthetic frame decrypts, outside HAN Port, to the real capture's APDU."""
+    entry = MORE[DK_ENCRYPTED]
+    frame = raw_bytes(entry)
+    plain = raw_bytes(MORE[DK_PLAIN])
+    # Same HDLC addresses and LLC header as the real frame, then general-glo-ciphering.
+    assert frame[3:5] == plain[3:5] == b"\x2b\x21"
+    assert frame[8:11] == plain[8:11] == b"\xe6\xe7\x00"
+    apdu = frame[11:-3]
+    assert apdu[:2] == b"\xdb\x08"
+    system_title = apdu[2:10]
+    assert apdu[10] == 0x81  # one length byte follows
+    content = apdu[12 : 12 + apdu[11]]
+    assert len(content) == apdu[11] == len(apdu) - 12
+    security, counter, sealed = content[0], content[1:5], content[5:]
+    assert security == 0x30
+    gcm = entry["expected"]["gcm"]
+    assert (system_title.hex().upper(), counter.hex().upper()) == (gcm["system_title"], gcm["fc"])
+    key = bytes.fromhex(entry["key_hex"])
+    auth_key = bytes.fromhex(entry["auth_key_hex"])
+    # A 12-byte tag: AESGCM wants 16, so check it with the streaming API.
+    decryptor = Cipher(
+        algorithms.AES(key), modes.GCM(system_title + counter, sealed[-12:], min_tag_length=12)
+    ).decryptor()
+    decryptor.authenticate_additional_data(bytes((security,)) + auth_key)
+    clear = decryptor.update(sealed[:-12]) + decryptor.finalize()
+    assert clear == plain[11:-3] == bytes.fromhex(entry["plaintext_apdu_hex"])
+    # HAN Port refuses it under another authentication key.
+    events = decode_all(frame, options_for(entry, auth_key=bytes(16)))
+    assert readings(events) == []
+    assert reasons(events) == [Reason.DECRYPT]
+
+
 def test_e450_authenticated_and_encrypted_with_the_encryption_key_alone() -> None:
     """SC 0x30 in GBT blocks, only the encryption key published (security.py's policy)."""
-    assert_decodes_as_expected(MORE_METERS["landisgyr-ch-e450-gbt3-encrypted-obis-list-scs"])
+    assert_decodes_as_expected(MORE["landisgyr-ch-e450-gbt3-encrypted-obis-list-scs"])

@@ -62,6 +62,7 @@ DLMS_UNITS: Final[Mapping[int, tuple[Unit | None, int]]] = MappingProxyType(
 )
 
 _LIST_VERSION: Final = Obis(1, 1, 0, 2, 129)
+_METER_NUMBER: Final = Obis(0, 0, 96, 1, 0)
 
 # Identity registers, keyed by (A, C, D, E): B varies by vendor and is ignored.
 _IDENTITY: Final[Mapping[tuple[int, int, int, int], Role]] = MappingProxyType(
@@ -166,6 +167,11 @@ def _tagged_items(elements: Sequence[AxdrValue]) -> list[_Item] | None:
         # Untagged elements: Kamstrup's leading list id, null-data placeholders.
         if type(element) is str and not items:
             items.append((_LIST_VERSION, element, None, None))
+        elif index == count - 1 and items and isinstance(element, bytes):
+            # Netz Niederösterreich's lists end with the meter number as a bare
+            # octet-string, no OBIS code before it ("Zählernummer", Kundenschnittstelle
+            # document 218_12; sagemcom-at-t210d-evn-mbus-encrypted-energyagent).
+            items.append((_METER_NUMBER, element, None, None))
         index += 1
     return items if tagged else None
 
