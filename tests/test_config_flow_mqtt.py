@@ -281,16 +281,45 @@ async def test_reconfigure_to_another_topic(hass: HomeAssistant, mqtt_meter: Mqt
     await hass.async_block_till_done()
 
 
-async def test_reconfigure_refuses_another_meter(
+async def test_reconfigure_onto_a_replaced_meter_adopts_it(
     hass: HomeAssistant, mqtt_meter: MqttMeter
 ) -> None:
+    """The grid company swapped the meter behind the bridge: the same choice as on a port."""
     entry = make_mqtt_entry("old/topic", unique_id="9999999999999999")
     entry.add_to_hass(hass)
     result = await entry.start_reconfigure_flow(hass)
     mqtt_meter.start([capture(KAMSTRUP_LIST2)])
     result = await _listen(hass, result["flow_id"], {CONF_TOPIC: mqtt_meter.topic})
+    assert placeholders_of(result, "replace_meter") == {
+        "title": entry.title,
+        "device": f"MQTT {mqtt_meter.topic}",
+        "old_meter": "9999999999999999",
+        "new_meter": KAMSTRUP_ID,
+        "manufacturer": "Kamstrup",
+        "meter_type": expected(KAMSTRUP_LIST2)["meter_type"],
+    }
+    result = await hass.config_entries.flow.async_configure(result["flow_id"], {})
     assert result["type"] is FlowResultType.ABORT
-    assert result["reason"] == "wrong_meter"
+    assert result["reason"] == "meter_replaced"
+    assert entry.unique_id == KAMSTRUP_ID
+    assert entry.data[CONF_TOPIC] == mqtt_meter.topic
+    assert entry.data[CONF_TRANSPORT] == "auto"
+    assert {"1.8.0", "1.7.0"} <= set(entry.data[CONF_SEEN_OBIS])
+    await hass.async_block_till_done()
+
+
+async def test_reconfigure_does_not_take_over_a_meter_with_its_own_entry(
+    hass: HomeAssistant, mqtt_meter: MqttMeter
+) -> None:
+    entry = make_mqtt_entry("old/topic", unique_id="9999999999999999")
+    entry.add_to_hass(hass)
+    make_mqtt_entry("its/own/topic", unique_id=KAMSTRUP_ID).add_to_hass(hass)
+    result = await entry.start_reconfigure_flow(hass)
+    mqtt_meter.start([capture(KAMSTRUP_LIST2)])
+    result = await _listen(hass, result["flow_id"], {CONF_TOPIC: mqtt_meter.topic})
+    assert result["type"] is FlowResultType.ABORT
+    assert result["reason"] == "already_configured"
+    assert entry.unique_id == "9999999999999999"
     assert entry.data[CONF_TOPIC] == "old/topic"
 
 

@@ -27,6 +27,7 @@ from custom_components.han_port.const import (
     CONF_MANUFACTURER,
     CONF_METER_TYPE,
     CONF_SYSTEM_TITLE,
+    CONF_TOPIC,
     DOMAIN,
     ISSUE_METER_REPLACED,
 )
@@ -35,8 +36,10 @@ from custom_components.han_port.meter_filter import SWAP_AFTER_READINGS, SWAP_AF
 from custom_components.han_port.repairs import async_create_fix_flow
 
 from .conftest import built_frame, make_entry, set_up, state_of, until
+from .mqtt_broker import MqttMeter
 from .pty_meter import PtyMeter
 from .test_hub import KEY, OWN_TITLE, encrypted_frame
+from .test_mqtt_source import make_mqtt_entry
 
 pytestmark = pytest.mark.usefixtures("integration")
 
@@ -314,3 +317,35 @@ async def test_fix_flow_for_an_entry_that_is_gone(hass: HomeAssistant) -> None:
         hass, f"{ISSUE_METER_REPLACED}_gone", {"entry_id": "gone", "meter_id": NEW_ID}
     )
     assert isinstance(flow, ConfirmRepairFlow)
+
+
+async def test_replaced_meter_behind_mqtt_is_adopted(
+    hass: HomeAssistant, mqtt_meter: MqttMeter, fake_clock: list[float]
+) -> None:
+    """An MQTT entry has a topic, not a port: the fix flow names the topic and adopts."""
+    assert await async_setup_component(hass, "repairs", {})
+    entry = await set_up(hass, make_mqtt_entry(mqtt_meter.topic, unique_id=OLD_ID))
+    hub: MeterHub = entry.runtime_data.hub
+    registry = ir.async_get(hass)
+    issue_id = f"{ISSUE_METER_REPLACED}_{entry.entry_id}"
+    # The new meter publishes on the topic; the hub's clock moves a period per reading.
+    mqtt_meter.start([new_meter_frame()])
+    while registry.async_get_issue(DOMAIN, issue_id) is None:
+        seen = hub.decoder.stats.readings
+        assert seen <= 10 * SWAP_AFTER_READINGS
+        await until(lambda seen=seen: hub.decoder.stats.readings > seen)
+        await hass.async_block_till_done()
+        fake_clock[0] += PERIOD
+    await mqtt_meter.stopped()
+
+    flows = repairs_flow_manager(hass)
+    assert flows is not None
+    result = await flows.async_init(DOMAIN, context={"issue_id": issue_id})
+    assert result["type"] is FlowResultType.FORM
+    assert result["description_placeholders"]["device"] == f"mqtt:{mqtt_meter.topic}"
+    assert result["description_placeholders"]["new_meter"] == NEW_ID
+    result = await flows.async_configure(result["flow_id"], {})
+    assert result["type"] is FlowResultType.CREATE_ENTRY
+    await hass.async_block_till_done()
+    assert entry.unique_id == NEW_ID
+    assert entry.data[CONF_TOPIC] == mqtt_meter.topic

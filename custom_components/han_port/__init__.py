@@ -14,7 +14,6 @@ from .const import (
     CONF_AUTH_KEY,
     CONF_BAUDRATE,
     CONF_BYTE_SIZE,
-    CONF_DEVICE,
     CONF_KEY,
     CONF_LIST_VERSION,
     CONF_MANUFACTURER,
@@ -33,8 +32,8 @@ from .entity import async_register_meter_device
 from .han import DecoderOptions, Transport
 from .han.model import MEDIUM_GAS
 from .hourly import HourlyStatistics
-from .hub import MeterHub, MeterIdentity, device_identifier, sub_meter_key
-from .mqtt_source import MqttSource, source_name
+from .hub import MeterHub, MeterIdentity, device_identifier, entry_source_name, sub_meter_key
+from .mqtt_source import MqttSource
 from .port import LineSettings
 from .reader import MeterReader, PortError
 
@@ -161,14 +160,6 @@ async def async_setup_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
     entry.async_create_background_task(hass, reader.run(), f"{DOMAIN} reader {device}")
     await hass.config_entries.async_forward_entry_setups(entry, PLATFORMS)
     return True
-
-
-def entry_source_name(entry: ConfigEntry) -> str:
-    """The port or bridge an entry reads, or "mqtt:<topic>" for an MQTT entry."""
-    if entry.data.get(CONF_SOURCE) == SOURCE_MQTT:
-        return source_name(entry.data[CONF_TOPIC])
-    device: str = entry.data[CONF_DEVICE]
-    return device
 
 
 def mqtt_source_for(hass: HomeAssistant, topic: str, hub: MeterHub) -> MqttSource:

@@ -139,6 +139,8 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
         self._mqtt_heard: MqttHeard | None = None
         self._mqtt_task: asyncio.Task[MqttHeard] | None = None
         self._placeholders: dict[str, str] = {}
+        # Reconfiguring found another meter: its reading and the entry data to go on with.
+        self._replacement: tuple[Reading, dict[str, Any]] | None = None
 
     @staticmethod
     @callback
@@ -336,6 +338,7 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
             and reading.meter_id is not None
             and reading.meter_id != self._get_reconfigure_entry().unique_id
         ):
+            self._replacement = (reading, self._heard_data())
             return await self.async_step_replace_meter()
         if user_input is None:
             return self.async_show_form(
@@ -369,10 +372,8 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
         on with the new one (entity.async_adopt_meter). A meter that has an entry of
         its own is not taken over; cancelling leaves the entry as it was.
         """
-        heard = self._heard
-        assert heard is not None
-        assert heard.reading is not None
-        reading = heard.reading
+        assert self._replacement is not None
+        reading, data = self._replacement
         assert reading.meter_id is not None
         entry = self._get_reconfigure_entry()
         # The flow's unique id is the new meter's: another entry with it aborts here.
@@ -382,7 +383,7 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
                 step_id="replace_meter",
                 description_placeholders={
                     "title": entry.title,
-                    "device": self._data[CONF_DEVICE],
+                    "device": self._data.get(CONF_DEVICE) or f"MQTT {self._data[CONF_TOPIC]}",
                     "old_meter": entry.unique_id or "-",
                     "new_meter": reading.meter_id,
                     "manufacturer": reading.manufacturer or "-",
@@ -402,7 +403,7 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
         return self.async_update_reload_and_abort(
             entry,
             data_updates={
-                **self._heard_data(),
+                **data,
                 CONF_SEEN_OBIS: sorted(keys.union(entry.data.get(CONF_SEEN_OBIS, ()))),
             },
             reason="meter_replaced",
@@ -543,8 +544,15 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
     ) -> ConfigFlowResult:
         """Show the meter found on the topic; create (or, reconfiguring, update) the entry."""
         heard, reading = await self._identify(self._mqtt_heard)
-        if self.source == SOURCE_RECONFIGURE and reading.meter_id is not None:
-            self._abort_if_unique_id_mismatch(reason="wrong_meter")
+        data = {**self._data, CONF_TRANSPORT: Transport.AUTO}
+        if (
+            self.source == SOURCE_RECONFIGURE
+            and reading.meter_id is not None
+            and reading.meter_id != self._get_reconfigure_entry().unique_id
+        ):
+            # The same choice as on a port: the grid company replaced the meter.
+            self._replacement = (reading, data)
+            return await self.async_step_replace_meter()
         if user_input is None:
             return self.async_show_form(
                 step_id="mqtt_confirm",
@@ -554,9 +562,7 @@ class HanPortConfigFlow(ConfigFlow, domain=DOMAIN):
                     "payload": heard.form,
                 },
             )
-        return self._save_meter(
-            reading, {**self._data, CONF_TRANSPORT: Transport.AUTO}, reason="topic_changed"
-        )
+        return self._save_meter(reading, data, reason="topic_changed")
 
     def _take_placeholders(self) -> dict[str, str]:
         """Placeholders an error message on the next form uses (once)."""

@@ -18,7 +18,6 @@ from homeassistant.helpers.device_registry import DeviceInfo
 from homeassistant.helpers.entity import Entity, EntityDescription
 
 from .const import (
-    CONF_DEVICE,
     CONF_LIST_VERSION,
     CONF_MANUFACTURER,
     CONF_METER_TYPE,
@@ -26,7 +25,7 @@ from .const import (
     DOMAIN,
     LOGGER,
 )
-from .hub import MeterIdentity, device_identifier, sub_meter_identifier
+from .hub import MeterIdentity, device_identifier, entry_source_name, sub_meter_identifier
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -101,7 +100,7 @@ async def async_adopt_meter(
     LOGGER.info(
         "%s on %s now reads the meter that replaced the old one; its sensors continue",
         entry.title,
-        entry.data[CONF_DEVICE],
+        entry_source_name(entry),
     )
 
 

@@ -24,19 +24,24 @@ from homeassistant.core import CALLBACK_TYPE, HomeAssistant, callback
 from homeassistant.helpers import device_registry as dr, issue_registry as ir
 
 from .const import (
+    CONF_DEVICE,
     CONF_SEEN_OBIS,
+    CONF_SOURCE,
     CONF_SUB_METERS,
     CONF_SYSTEM_TITLE,
+    CONF_TOPIC,
     DOMAIN,
     ISSUE_DECRYPT_FAILING,
     ISSUE_METER_REPLACED,
     ISSUE_NO_VALID_FRAMES,
     LOGGER,
+    SOURCE_MQTT,
 )
 from .han import DecoderOptions, Event, FrameError, Measurement, Obis, Reading, StreamDecoder
 from .han.model import P1Reading, SubMeter
 from .han.session import ListenSession, SessionTimes, Trouble, Verdict
 from .meter_filter import MeterFilter
+from .mqtt_source import source_name
 
 if TYPE_CHECKING:
     from homeassistant.config_entries import ConfigEntry
@@ -606,3 +611,11 @@ def device_identifier(entry: ConfigEntry) -> str:
 def sub_meter_identifier(entry: ConfigEntry, channel: int, equipment_id: str | None) -> str:
     """A sub-meter's device: its equipment id, else the electricity meter's and the channel."""
     return equipment_id or f"{device_identifier(entry)}_mbus{channel}"
+
+
+def entry_source_name(entry: ConfigEntry) -> str:
+    """The port or bridge an entry reads, or "mqtt:<topic>" for an MQTT entry (logs, repairs)."""
+    if entry.data.get(CONF_SOURCE) == SOURCE_MQTT:
+        return source_name(entry.data[CONF_TOPIC])
+    device: str = entry.data[CONF_DEVICE]
+    return device

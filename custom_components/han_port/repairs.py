@@ -12,8 +12,9 @@ from homeassistant.config_entries import ConfigEntry
 from homeassistant.core import HomeAssistant
 import probatio
 
-from .const import CONF_DEVICE, DOMAIN, ISSUE_METER_REPLACED
+from .const import DOMAIN, ISSUE_METER_REPLACED
 from .entity import async_adopt_meter
+from .hub import entry_source_name
 
 
 def _text(data: dict[str, str | int | float | None], key: str) -> str | None:
@@ -53,7 +54,7 @@ class MeterReplacedRepairFlow(RepairsFlow):
                 data_schema=probatio.Schema({}),
                 description_placeholders={
                     "title": entry.title,
-                    "device": entry.data[CONF_DEVICE],
+                    "device": entry_source_name(entry),
                     "old_meter": entry.unique_id or "-",
                     "new_meter": meter_id,
                     "manufacturer": _text(issue, "manufacturer") or "-",
