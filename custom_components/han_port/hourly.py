@@ -367,22 +367,31 @@ class HourlyStatistics:
     def _on_reading(self, reading: Reading) -> None:
         arrival: datetime | None = None
         tracks = self.tracks
+        seen = self.hub.seen
         tariffs: dict[str, dict[str, float]] | None = None  # total key -> tariff values
         for obis, measurement in reading.values.items():
             # Only energy registers (D = 8) matter; the rest of a list is skipped cheaply.
             if obis.d != 8:
                 continue
             key = entity_key(obis)
-            if obis.a == 1 and obis.e in TARIFF_RATES:
-                total = f"{obis.c}.8.0"
-                if (summed := tracks.get(total)) is not None and (
+            # The hub has seen this message's keys already. A meter that sends the
+            # total (in this message or in another list) has it counted: that is the
+            # register its display and bill show, the tariffs only add up to it.
+            if (
+                obis.a == 1
+                and obis.e in TARIFF_RATES
+                and (total := f"{obis.c}.8.0") not in seen
+                and (summed := tracks.get(total)) is not None
+                and (
                     value := _register_value(
                         measurement, summed.description, summed.tariffs.get(key)
                     )
-                ) is not None:
-                    if tariffs is None:
-                        tariffs = {}
-                    tariffs.setdefault(total, {})[key] = value
+                )
+                is not None
+            ):
+                if tariffs is None:
+                    tariffs = {}
+                tariffs.setdefault(total, {})[key] = value
             track = tracks.get(key)
             if (
                 track is None
@@ -395,10 +404,6 @@ class HourlyStatistics:
             self._feed(track, value, arrival, reading.timestamp)
         if tariffs is not None:
             for total, values in tariffs.items():
-                if total in self.hub.seen:
-                    # The meter sends the total (in this message or in another list):
-                    # that is the register, the tariffs only add up to it.
-                    continue
                 if arrival is None:
                     arrival = dt_util.utcnow()
                 self._feed_tariffs(tracks[total], values, arrival, reading.timestamp)
