@@ -19,7 +19,16 @@ from zoneinfo import ZoneInfo
 
 from freezegun.api import FrozenDateTimeFactory
 from homeassistant.components.recorder import Recorder
-from homeassistant.components.recorder.statistics import get_metadata, statistics_during_period
+from homeassistant.components.recorder.models import (
+    StatisticData,
+    StatisticMeanType,
+    StatisticMetaData,
+)
+from homeassistant.components.recorder.statistics import (
+    async_add_external_statistics,
+    get_metadata,
+    statistics_during_period,
+)
 from homeassistant.const import EVENT_HOMEASSISTANT_STARTED, STATE_UNAVAILABLE
 from homeassistant.core import CoreState, HomeAssistant
 from homeassistant.helpers.recorder import get_instance
@@ -36,9 +45,10 @@ from custom_components.han_port.han import Obis
 from custom_components.han_port.han.crc import crc16_arc
 from custom_components.han_port.hourly import statistic_id
 from devtools.builder import ListMessage, build_frame, layout_for
-from devtools.corpus import capture
+from devtools.corpus import capture, raw_bytes
 from devtools.simulator import SimulatedFrame, SimulatedMeter
 
+from . import more_meters
 from .conftest import P1_SE, make_entry, set_up
 from .pty_meter import PtyMeter
 from .test_energy import assert_grid_source_is_valid
@@ -761,3 +771,327 @@ async def test_a_price_sensor_without_a_price_unit_gives_no_cost(
     await settle(hass)
     assert len(await hourly(hass, stat(entry, "energy_import"), TEN_UTC)) == 1
     assert await hourly(hass, stat(entry, "energy_import_cost"), TEN_UTC) == []
+
+
+# ---- tariff registers (P1 in the Netherlands, Belgium, Ireland) --------------------------
+
+AMSTERDAM = ZoneInfo("Europe/Amsterdam")
+TARIFFS = ("1.8.1", "1.8.2", "2.8.1", "2.8.2")
+TARIFF_STATISTICS = {
+    "energy_import_tariff_1": "1.8.1",
+    "energy_import_tariff_2": "1.8.2",
+    "energy_export_tariff_1": "2.8.1",
+    "energy_export_tariff_2": "2.8.2",
+}
+
+
+def retimed_p1(capture_id: str, local: datetime, registers: dict[str, float | None]) -> bytes:
+    """A real P1 capture with a new time and new register values (kWh), CRC recomputed.
+
+    A value None drops that register's line, as a meter that left it out would. A
+    capture without a clock line (DSMR 2.2) or without a CRC keeps going without.
+    """
+    text = raw_bytes(more_meters.BY_ID[capture_id]).decode("ascii")
+    stamp = local.strftime("%y%m%d%H%M%S") + ("S" if local.dst() else "W")
+    text = re.sub(r"0-0:1\.0\.0\(\d{12}[SW]\)", f"0-0:1.0.0({stamp})", text)
+    for code, value in registers.items():
+        pattern = rf"1-0:{re.escape(code)}\((\d+)(?:\.(\d+))?\*(k?Wh)\)\r\n"
+        found = re.search(pattern, text)
+        assert found is not None, (capture_id, code)
+        if value is None:
+            text = text[: found.start()] + text[found.end() :]
+            continue
+        whole, decimals, unit = found.groups()
+        places = len(decimals or "")
+        number = value * 1000 if unit == "Wh" else value
+        width = len(whole) + (places + 1 if places else 0)
+        line = f"1-0:{code}({number:0{width}.{places}f}*{unit})\r\n"
+        text = text[: found.start()] + line + text[found.end() :]
+    head, _, tail = text.partition("!")
+    if tail.strip():
+        # The CRC covers "/" to "!" (DSMR 5.0.2, 6.12).
+        body = (head + "!").encode("ascii")
+        return body + f"{crc16_arc(body):04X}\r\n".encode("ascii")
+    return text.encode("ascii")
+
+
+def day_and_night(hours: float) -> dict[str, float]:
+    """The four tariff registers `hours` after midnight: tariff 1 until 03:30, then 2.
+
+    1.2 kWh/h imported and 0.3 kWh/h exported all the time; at 03:30 the meter
+    switches tariff, so one register of each direction stands still from then on.
+    """
+    night, day = min(hours, 3.5), max(hours - 3.5, 0.0)
+    return {
+        "1.8.1": round(1581.123 + 1.2 * night, 3),
+        "1.8.2": round(1435.706 + 1.2 * day, 3),
+        "2.8.1": round(10.5 + 0.3 * night, 3),
+        "2.8.2": round(20.25 + 0.3 * day, 3),
+    }
+
+
+@pytest.mark.parametrize(
+    "capture_id",
+    [
+        "p1-nl-dsmr22-iskra-mt382-dsmrparser",
+        "p1-nl-dsmr42-kaifa-dsmrparser",
+        "p1-nl-dsmr5-iskra-am550-two-mbus-dsmrparser",
+        "p1-be-fluvius-v171-dsmrparser",
+        "p1-ie-iskra-ie5t-dsmrparser",
+    ],
+)
+@pytest.mark.freeze_time("2026-01-14 22:59:00+00:00", tick=True)
+async def test_tariff_registers_sum_to_the_hourly_import_and_export(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory, capture_id: str
+) -> None:
+    """No total register: the tariffs' sum, continuous across a tariff switch, a line
+    missing from a telegram and a reload right before a telegram that lacks one."""
+    await hass.config.async_set_time_zone("Europe/Amsterdam")
+    start = datetime(2026, 1, 15, tzinfo=AMSTERDAM)
+    offsets = [timedelta(seconds=3 + 10 * i) for i in range(3)] + [
+        timedelta(minutes=20),
+        timedelta(minutes=40),
+        timedelta(minutes=59, seconds=53),
+    ]
+    times = [start + h * HOUR + offset for h in range(9) for offset in offsets]
+    # Lines a telegram leaves out: the running import register mid-hour and mid-switch
+    # hour, the idle one at a boundary (its kept value is still right), the running
+    # export register at the boundary after the reload.
+    missing = {
+        start + timedelta(hours=2, minutes=20): "1.8.1",
+        start + timedelta(hours=3, minutes=40): "1.8.2",
+        start + timedelta(hours=5, seconds=3): "1.8.1",
+        start + timedelta(hours=6, seconds=3): "2.8.2",
+    }
+
+    def telegram(at: datetime) -> bytes:
+        registers: dict[str, float | None] = dict(day_and_night((at - start) / HOUR))
+        if (code := missing.get(at)) is not None:
+            registers[code] = None
+        return retimed_p1(capture_id, at.astimezone(AMSTERDAM), registers)
+
+    entry = make_entry(meter.path, unique_id=None, entry_id="01JHANPORTTESTNL")
+    freezer.move_to(start - timedelta(seconds=1))
+    await setup_entry(hass, entry)
+    reload_at = start + timedelta(hours=6, seconds=2)
+    await play(hass, freezer, entry, [(at, telegram(at)) for at in times if at < reload_at])
+    freezer.move_to(reload_at)
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await settle(hass)
+    await play(hass, freezer, entry, [(at, telegram(at)) for at in times if at >= reload_at])
+
+    # After the reload the 06:00:03 telegram lacks 2.8.2, whose value this run has not
+    # seen yet: the sum waits for the next telegram (06:00:13) instead of dropping.
+    def total(hour: int, codes: tuple[str, ...]) -> float:
+        late = hour == 6 and "2.8.2" in codes
+        at = start + hour * HOUR + timedelta(seconds=13 if late else 3)
+        registers = day_and_night((at - start) / HOUR)
+        return sum(registers[code] for code in codes)
+
+    for suffix, codes in (("energy_import", TARIFFS[:2]), ("energy_export", TARIFFS[2:])):
+        expected = [
+            (
+                (start + h * HOUR).astimezone(UTC),
+                total(h + 1, codes) - total(h, codes),
+                total(h + 1, codes),
+            )
+            for h in range(8)
+        ]
+        actual = await hourly(hass, stat(entry, suffix), start - HOUR)
+        assert_rows(actual, expected)
+        # The hour of the switch: half an hour on each tariff, one hour's energy.
+        assert actual[3][1] == pytest.approx(1.2 if suffix == "energy_import" else 0.3, abs=EXACT)
+        assert (await sums(hass, stat(entry, suffix), start - HOUR))[-1] == pytest.approx(
+            total(8, codes) - total(0, codes), abs=EXACT
+        )
+    # Each tariff has its own statistic too, from its first value after each hour.
+    for suffix, code in TARIFF_STATISTICS.items():
+        values = {}
+        for h in range(9):
+            at = next(at for at in times if at >= start + h * HOUR and missing.get(at) != code)
+            values[(start + h * HOUR).astimezone(UTC)] = day_and_night((at - start) / HOUR)[code]
+        assert_rows(await hourly(hass, stat(entry, suffix), start - HOUR), expected_rows(values))
+
+
+@pytest.mark.freeze_time("2026-07-24 09:00:00+00:00", tick=True)
+async def test_a_meter_that_sends_the_total_and_its_tariffs_gives_the_total(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """E.ON's meter sends 1.8.0 and 1.8.1-1.8.4: the total is what the bill shows."""
+    start = datetime(2026, 7, 24, 12, tzinfo=UTC)
+    entry = make_entry(meter.path, unique_id=None, entry_id="01JHANPORTTESTHU")
+    await setup_entry(hass, entry)
+    for h in range(4):
+        at = start + h * HOUR + timedelta(seconds=5)
+        freezer.move_to(at)
+        # The tariffs add up to more than the total (they need not agree in a test;
+        # which one counts must show).
+        registers: dict[str, float | None] = {
+            "1.8.0": 173.64 + 1.0 * h,
+            "1.8.1": 47.719 + 2.0 * h,
+            "1.8.2": 125.921 + 3.0 * h,
+            "2.8.0": 627.177 + 0.5 * h,
+            "2.8.1": 401.829 + 4.0 * h,
+        }
+        entry.runtime_data.hub.feed(
+            retimed_p1("p1-hu-eon-sagemcom-dsmrparser", at.astimezone(AMSTERDAM), registers)
+        )
+        await hass.async_block_till_done()
+    await settle(hass)
+
+    imported = await hourly(hass, stat(entry, "energy_import"), start)
+    assert [round(row[1], 6) for row in imported] == [1.0, 1.0, 1.0]
+    exported = await hourly(hass, stat(entry, "energy_export"), start)
+    assert [round(row[1], 6) for row in exported] == [0.5, 0.5, 0.5]
+    tariff_1 = await hourly(hass, stat(entry, "energy_import_tariff_1"), start)
+    assert [round(row[1], 6) for row in tariff_1] == [2.0, 2.0, 2.0]
+
+
+FLUVIUS = "p1-be-fluvius-v171-dsmrparser"
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_a_total_that_appears_later_takes_over_without_a_spike(
+    hass: HomeAssistant,
+    meter: PtyMeter,
+    freezer: FrozenDateTimeFactory,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Tariffs first, then (a firmware update) the total too: the sum goes on from there."""
+    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    entry = make_entry(meter.path, unique_id=None, entry_id="01JHANPORTTESTBE")
+    await setup_entry(hass, entry)
+    lines = raw_bytes(more_meters.BY_ID[FLUVIUS]).decode("ascii").split("\r\n")
+    assert not any(line.startswith("1-0:1.8.0") for line in lines)
+
+    def with_total(telegram: bytes, total: float) -> bytes:
+        text = telegram.decode("ascii")
+        text = text.replace("1-0:1.8.1(", f"1-0:1.8.0({total:010.3f}*kWh)\r\n1-0:1.8.1(", 1)
+        body = text[: text.index("!") + 1].encode("ascii")
+        return body + f"{crc16_arc(body):04X}\r\n".encode("ascii")
+
+    with caplog.at_level(logging.WARNING, logger="custom_components.han_port"):
+        for h in range(5):
+            for offset in (timedelta(seconds=5), timedelta(minutes=30)):
+                at = start + h * HOUR + offset
+                hours = (at - start) / HOUR
+                telegram = retimed_p1(
+                    FLUVIUS,
+                    at.astimezone(AMSTERDAM),
+                    {"1.8.1": 100.0 + 2.0 * hours, "1.8.2": 200.0},
+                )
+                if at >= start + timedelta(hours=1, minutes=30):
+                    # A total well above the tariffs' sum: compared with it, a spike.
+                    telegram = with_total(telegram, 5000.0 + 2.0 * hours)
+                freezer.move_to(at)
+                entry.runtime_data.hub.feed(telegram)
+                await hass.async_block_till_done()
+        await settle(hass)
+
+    rows = await hourly(hass, stat(entry, "energy_import"), start)
+    # [10, 11) from the tariffs; [11, 12) held the change and has no row; then the total.
+    assert [(row[0] - start) / HOUR for row in rows] == [0, 2, 3]
+    assert [round(row[1], 6) for row in rows] == [2.0, 2.0, 2.0]
+    at_hour = [2.0 * (h + 5 / 3600) for h in range(5)]  # energy on 1.8.1 at hh:00:05
+    assert [row[2] for row in rows] == pytest.approx(
+        [300.0 + at_hour[1], 5000.0 + at_hour[3], 5000.0 + at_hour[4]], abs=0.0005
+    )
+    assert (await sums(hass, stat(entry, "energy_import"), start))[-1] == pytest.approx(6.0)
+    changes = [r.message for r in caplog.records if "is now made of 1.8.0" in r.message]
+    assert len(changes) == 1
+    assert "1.8.1 + 1.8.2" in changes[0]
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_a_tariff_the_meter_no_longer_sends_is_waited_for_an_hour(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """The entry once saw a third tariff (an earlier meter): an hour later, two do."""
+    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    entry = make_entry(
+        meter.path,
+        unique_id=None,
+        entry_id="01JHANPORTTESTT3",
+        seen=["1.8.1", "1.8.2", "1.8.3"],
+    )
+    await setup_entry(hass, entry)
+    # The first at 10:00:05, the others at hh:00:30, hh:20 and hh:40 (waiting ends
+    # at the first one an hour after it, at 11:00:30).
+    times = [start + timedelta(seconds=5)] + [
+        start + h * HOUR + offset
+        for h in range(4)
+        for offset in (timedelta(seconds=30), timedelta(minutes=20), timedelta(minutes=40))
+    ]
+    for at in times:
+        freezer.move_to(at)
+        hours = (at - start) / HOUR
+        entry.runtime_data.hub.feed(
+            retimed_p1(
+                FLUVIUS, at.astimezone(AMSTERDAM), {"1.8.1": 100.0 + 2.0 * hours, "1.8.2": 200.0}
+            )
+        )
+        await hass.async_block_till_done()
+    await settle(hass)
+
+    rows = await hourly(hass, stat(entry, "energy_import"), start)
+    # Waiting for 1.8.3 from 10:00:05, the sum starts at 11:00:30 with its first
+    # baseline; nothing was booked before.
+    assert [(row[0] - start) / HOUR for row in rows] == [1, 2]
+    assert [round(row[1], 6) for row in rows] == [2.0, 2.0]
+
+
+# ---- removal -----------------------------------------------------------------------------
+
+
+@pytest.mark.freeze_time("2026-01-15 09:00:00+00:00", tick=True)
+async def test_deleting_the_entry_deletes_its_statistics_and_only_its(
+    hass: HomeAssistant, meter: PtyMeter, freezer: FrozenDateTimeFactory
+) -> None:
+    """A reload keeps them, deleting the entry takes them; another entry's stay."""
+    start = datetime(2026, 1, 15, 10, tzinfo=UTC)
+    entry = make_entry(
+        meter.path, entry_id="01JHANPORTGONE", options={CONF_IMPORT_PRICE: IMPORT_PRICE}
+    )
+    # Another entry whose id starts with this one's (ids made by hand, not ULIDs):
+    # its statistic ids start with this entry's prefix.
+    other = make_entry("/dev/ttyUSB9", entry_id="01JHANPORTGONE_2", unique_id="other")
+    other.add_to_hass(hass)
+    other_metadata = StatisticMetaData(
+        mean_type=StatisticMeanType.NONE,
+        has_sum=True,
+        name="other",
+        source="han_port",
+        statistic_id=stat(other, "energy_import"),
+        unit_class="energy",
+        unit_of_measurement="kWh",
+    )
+    async_add_external_statistics(
+        hass, other_metadata, [StatisticData(start=start, sum=1.0, state=1.0)]
+    )
+    await setup_entry(hass, entry)
+    hass.states.async_set(
+        IMPORT_PRICE, 1.1, {"unit_of_measurement": "NOK/kWh"}, timestamp=start.timestamp()
+    )
+    for hour, value in enumerate((1000.0, 1001.5, 1003.0)):
+        await feed_at(hass, freezer, entry, start + hour * HOUR + timedelta(seconds=5), value)
+    await settle(hass)
+
+    async def known() -> set[str]:
+        metadata = await get_instance(hass).async_add_executor_job(
+            partial(get_metadata, hass, statistic_source="han_port")
+        )
+        return set(metadata)
+
+    own = {stat(entry, suffix) for suffix in (*REGISTERS, "energy_import_cost")}
+    assert await known() == own | {stat(other, "energy_import")}
+    assert stat(other, "energy_import").startswith(stat(entry, ""))
+
+    assert await hass.config_entries.async_reload(entry.entry_id)
+    await settle(hass)
+    assert await known() == own | {stat(other, "energy_import")}
+
+    assert (await hass.config_entries.async_remove(entry.entry_id))["require_restart"] is False
+    await settle(hass)
+    assert await known() == {stat(other, "energy_import")}
+    assert await hourly(hass, stat(entry, "energy_import"), start - HOUR) == []
+    assert len(await hourly(hass, stat(other, "energy_import"), start - HOUR)) == 1

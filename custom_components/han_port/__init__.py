@@ -31,7 +31,7 @@ from .const import (
 from .entity import async_register_meter_device
 from .han import DecoderOptions, Transport
 from .han.model import MEDIUM_GAS
-from .hourly import HourlyStatistics
+from .hourly import HourlyStatistics, async_clear_statistics
 from .hub import MeterHub, MeterIdentity, device_identifier, entry_source_name, sub_meter_key
 from .mqtt_source import MqttSource
 from .port import LineSettings
@@ -177,3 +177,13 @@ def mqtt_source_for(hass: HomeAssistant, topic: str, hub: MeterHub) -> MqttSourc
 async def async_unload_entry(hass: HomeAssistant, entry: HanConfigEntry) -> bool:
     """Unload the sensors; the reader task is cancelled with the entry and closes the port."""
     return await hass.config_entries.async_unload_platforms(entry, PLATFORMS)
+
+
+async def async_remove_entry(hass: HomeAssistant, entry: HanConfigEntry) -> None:
+    """Delete the entry's hourly statistics with it (not on unload: a reload keeps them).
+
+    Left behind, they would stay in the recorder and in the Energy dashboard's lists
+    for good, under an id no entry has any more.
+    """
+    if "recorder" in hass.config.components:
+        await async_clear_statistics(hass, entry)

@@ -14,6 +14,17 @@ row: its sum, and as ``state`` the register value at the row's end. The cost
 statistics are caught up from the energy rows and the price history after every
 import (and at setup), so a restart at any moment neither loses nor doubles an hour.
 
+Tariff registers. Dutch, Belgian and Irish P1 meters send their energy only per tariff
+(1-0:1.8.1 and 1.8.2, 2.8.1 and 2.8.2), never the total 1.8.0. For such a meter the
+total's statistic is made from the sum of the tariff registers: one stands still while
+the other runs, so the sum is continuous across a tariff switch. Each tariff register's
+last value is kept, so a line missing from one telegram does not make the sum drop;
+and no sum is taken until every tariff register the meter has ever sent (the hub's
+seen keys, which survive a restart) has a value in this run, so a partial sum is never
+booked, not even right after a restart. A meter that sends the total as well has its
+total used: it is what the meter's display and bill show. Tariffs 1 and 2 get
+statistics of their own too (a day/night price in the Energy dashboard).
+
 Current transformers (the scale option): the accounting runs on the register as the
 meter sends it and each hour's energy is multiplied by the scale when it is written;
 ``state`` is the meter's own register value. A changed scale so applies from the next
@@ -27,6 +38,7 @@ from collections import deque
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from functools import partial
 import logging
 import math
 from typing import TYPE_CHECKING, Any, Final
@@ -41,6 +53,7 @@ from homeassistant.components.recorder.statistics import (
     StatisticsRow,
     async_add_external_statistics,
     get_last_statistics,
+    get_metadata,
     statistics_during_period,
 )
 from homeassistant.const import UnitOfEnergy, UnitOfReactiveEnergy
@@ -70,6 +83,12 @@ PRICE_LOOKBEHIND: Final = timedelta(seconds=1)
 # meter sends every second; this covers an hour of a recorder still migrating).
 PENDING_MAX: Final = 4096
 
+# A tariff register the meter has sent, but not in this run, is waited for this long
+# before the sum goes on without it (the meter no longer sends it: a replaced meter).
+TARIFF_WAIT: Final = timedelta(hours=1)
+# Tariff rates of an energy register: C.8.1 to C.8.63 (IEC 62056-61, value group E).
+TARIFF_RATES: Final = range(1, 64)
+
 # Called with a register's hub key ("1.8.0") and the rows just imported for it, in the
 # meter's units (before the scale option); see HourlyStatistics.async_add_rows_listener.
 type RowsListener = Callable[[str, list[HourRow]], None]
@@ -80,10 +99,12 @@ class RegisterStatistic:
     """An energy register the meter sends and the hourly statistic made from it."""
 
     key: str  # hub key (hub.entity_key) of the OBIS register
-    suffix: str  # statistic id suffix and translation key
+    suffix: str  # statistic id suffix, and translation key unless `translation` says
     decoder_unit: str
     unit: str
     unit_class: str
+    translation: str | None = None
+    tariff: str | None = None  # the {tariff} placeholder of the name
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,6 +130,19 @@ REGISTERS: Final = (
         "kWh",
         UnitOfEnergy.KILO_WATT_HOUR,
         EnergyConverter.UNIT_CLASS,
+    ),
+    *(
+        RegisterStatistic(
+            f"{c}.8.{tariff}",
+            f"{direction}_tariff_{tariff}",
+            "kWh",
+            UnitOfEnergy.KILO_WATT_HOUR,
+            EnergyConverter.UNIT_CLASS,
+            translation=f"{direction}_tariff",
+            tariff=str(tariff),
+        )
+        for c, direction in ((1, "energy_import"), (2, "energy_export"))
+        for tariff in (1, 2)
     ),
     RegisterStatistic(
         "3.8.0",
@@ -152,12 +186,44 @@ class _RegisterTrack:
         self.pending: deque[tuple[float, datetime, datetime | None]] = deque(maxlen=PENDING_MAX)
         self.rebase_logged = False
         self.announced = False  # metadata written in this run
+        # The registers the values come from: the register itself, or its tariffs.
+        self.composition: frozenset[str] | None = None
+        # On resume, continue the recorder's sum but not from its register value.
+        self.new_baseline = False
+        # A total register (C.8.0): its tariff registers' last values, for a meter
+        # that sends no total.
+        self.tariffs: dict[str, float] = {}
+        self.tariff_keys = (
+            tuple(f"{description.key[:-1]}{rate}" for rate in TARIFF_RATES)
+            if description.key.endswith(".8.0")
+            else ()
+        )
+        self.tariff_wait_since: datetime | None = None
+        self.tariffs_absent: set[str] = set()  # seen once, waited for in vain
+        self.own = frozenset((description.key,))
 
     @property
     def last_value(self) -> float | None:
         if self.register is not None:
             return self.register.last_value
         return self.pending[-1][0] if self.pending else None
+
+    def restart_series(self) -> None:
+        """Go on from the sum booked so far, with the next value as a new baseline.
+
+        For a change in what the values are made of (the sum's tariffs, or the total
+        instead of the sum): comparing the new value with the last would book the
+        difference of two different quantities as energy.
+        """
+        register = self.register
+        if register is None:
+            self.pending.clear()
+            self.new_baseline = True
+            return
+        if (boundary := register.last_boundary) is None:
+            self.register = HourlyRegister()
+            return
+        self.register = HourlyRegister(HourRow(boundary - HOUR, 0.0, register.sum, None))
 
 
 @dataclass(frozen=True, slots=True)
@@ -201,13 +267,22 @@ class HourlyStatistics:
             self.hass, self.hass.config.language, "common", {DOMAIN}
         )
 
-        def hourly_sum(suffix: str, unit_class: str | None, unit: str) -> StatisticMetaData:
+        def hourly_sum(
+            suffix: str,
+            unit_class: str | None,
+            unit: str,
+            tariff: str | None = None,
+            key: str | None = None,
+        ) -> StatisticMetaData:
             """An hourly sum (no mean) statistic of this entry, named in the user's language."""
-            name = names.get(f"component.{DOMAIN}.common.statistic_{suffix}", suffix)
+            text = names.get(f"component.{DOMAIN}.common.statistic_{key or suffix}", key or suffix)
+            text = text.replace("{meter}", self.entry.title)
+            if tariff is not None:
+                text = text.replace("{tariff}", tariff)
             return StatisticMetaData(
                 mean_type=StatisticMeanType.NONE,
                 has_sum=True,
-                name=name.replace("{meter}", self.entry.title),
+                name=text,
                 source=DOMAIN,
                 statistic_id=statistic_id(self.entry, suffix),
                 unit_class=unit_class,
@@ -217,7 +292,13 @@ class HourlyStatistics:
         for description in REGISTERS:
             self.tracks[description.key] = _RegisterTrack(
                 description,
-                hourly_sum(description.suffix, description.unit_class, description.unit),
+                hourly_sum(
+                    description.suffix,
+                    description.unit_class,
+                    description.unit,
+                    description.tariff,
+                    description.translation,
+                ),
             )
         for cost in COSTS:
             if not (price_entity := self.entry.options.get(cost.option)):
@@ -267,7 +348,7 @@ class HourlyStatistics:
                 track.register = HourlyRegister()
             else:
                 track.base_sum = last_sum
-                state = row.get("state")
+                state = None if track.new_baseline else row.get("state")
                 # The accounting counts from 0 after this row, in the meter's units;
                 # base_sum and the scale turn that into the statistic's sum.
                 track.register = HourlyRegister(
@@ -281,8 +362,9 @@ class HourlyStatistics:
             LOGGER.debug("Hourly statistic %s continues after sum %s", stat_id, track.base_sum)
             while track.pending:
                 self._add(track, *track.pending.popleft())
+        seen = self.hub.seen
         for track in self.tracks.values():
-            if track.description.key in self.hub.seen:
+            if track.description.key in seen or any(key in seen for key in track.tariff_keys):
                 self._announce(track)
         self._request_cost_catch_up()
 
@@ -292,38 +374,111 @@ class HourlyStatistics:
     def _on_reading(self, reading: Reading) -> None:
         arrival: datetime | None = None
         tracks = self.tracks
+        seen = self.hub.seen
+        tariffs: dict[str, dict[str, float]] | None = None  # total key -> tariff values
         for obis, measurement in reading.values.items():
             # Only energy registers (D = 8) matter; the rest of a list is skipped cheaply.
             if obis.d != 8:
                 continue
-            track = tracks.get(entity_key(obis))
-            if track is None or (value := self._register_value(track, measurement)) is None:
+            key = entity_key(obis)
+            # The hub has seen this message's keys already. A meter that sends the
+            # total (in this message or in another list) has it counted: that is the
+            # register its display and bill show, the tariffs only add up to it.
+            if (
+                obis.a == 1
+                and obis.e in TARIFF_RATES
+                and (total := f"{obis.c}.8.0") not in seen
+                and (summed := tracks.get(total)) is not None
+                and (
+                    value := _register_value(
+                        measurement, summed.description, summed.tariffs.get(key)
+                    )
+                )
+                is not None
+            ):
+                if tariffs is None:
+                    tariffs = {}
+                tariffs.setdefault(total, {})[key] = value
+            track = tracks.get(key)
+            if (
+                track is None
+                or (value := _register_value(measurement, track.description, track.last_value))
+                is None
+            ):
                 continue
             if arrival is None:
                 arrival = dt_util.utcnow()
-            if track.register is None:
-                track.pending.append((value, arrival, reading.timestamp))
-            else:
-                self._add(track, value, arrival, reading.timestamp)
+            self._feed(track, value, arrival, reading.timestamp)
+        if tariffs is not None:
+            for total, values in tariffs.items():
+                if arrival is None:
+                    arrival = dt_util.utcnow()
+                self._feed_tariffs(tracks[total], values, arrival, reading.timestamp)
 
-    @staticmethod
-    def _register_value(track: _RegisterTrack, measurement: Measurement) -> float | None:
-        """The register value to account, or None for one that must not count."""
-        value = measurement.value
-        if (
-            not isinstance(value, (int, float))
-            or isinstance(value, bool)
-            or measurement.unit != track.description.decoder_unit
-            or not math.isfinite(value)
-            or value < 0
-        ):
-            return None
-        last = track.last_value
-        if value == 0 and last is not None and last > 0:
-            # A glitching 0 between real values (the sensors drop it too): taken as a
-            # new meter it would re-base, and the next real value would be a spike.
-            return None
-        return float(value)
+    def _feed_tariffs(
+        self,
+        track: _RegisterTrack,
+        values: dict[str, float],
+        arrival: datetime,
+        meter_time: datetime | None,
+    ) -> None:
+        """Feed the sum of the tariff registers as the total, once every one is known."""
+        track.tariffs.update(values)
+        seen = self.hub.seen
+        missing = [
+            key
+            for key in track.tariff_keys
+            if key in seen and key not in track.tariffs and key not in track.tariffs_absent
+        ]
+        if missing:
+            # Sent before (before a restart, say) but not yet in this run: the sum
+            # without it would be a drop, and its coming back a spike.
+            if track.tariff_wait_since is None:
+                track.tariff_wait_since = arrival
+            if arrival - track.tariff_wait_since < TARIFF_WAIT:
+                return
+            LOGGER.debug(
+                "%s: no %s for an hour; the hourly statistic %s sums the other tariffs",
+                self.hub.device,
+                ", ".join(missing),
+                track.metadata["statistic_id"],
+            )
+            track.tariffs_absent.update(missing)
+            if track.composition is None:
+                # The recorder's last value is a sum with the missing tariffs in it.
+                track.restart_series()
+        track.tariff_wait_since = None
+        self._feed(
+            track,
+            math.fsum(track.tariffs.values()),
+            arrival,
+            meter_time,
+            frozenset(track.tariffs),
+        )
+
+    def _feed(
+        self,
+        track: _RegisterTrack,
+        value: float,
+        arrival: datetime,
+        meter_time: datetime | None,
+        composition: frozenset[str] | None = None,
+    ) -> None:
+        composition = composition or track.own
+        if track.composition is not None and composition != track.composition:
+            LOGGER.warning(
+                "The hourly statistic %s was made of %s and is now made of %s: it "
+                "continues from its sum, with the next hour's value as its new start",
+                track.metadata["statistic_id"],
+                " + ".join(sorted(track.composition)),
+                " + ".join(sorted(composition)),
+            )
+            track.restart_series()
+        track.composition = composition
+        if track.register is None:
+            track.pending.append((value, arrival, meter_time))
+        else:
+            self._add(track, value, arrival, meter_time)
 
     def _announce(self, track: _RegisterTrack) -> None:
         """Write the metadata of a register's statistics (and its cost's), rows or not yet.
@@ -491,6 +646,55 @@ class HourlyStatistics:
             statistics.append(StatisticData(start=hour, sum=cost_sum))
         if statistics:
             async_add_external_statistics(hass, cost.metadata, statistics)
+
+
+def _register_value(
+    measurement: Measurement, description: RegisterStatistic, last: float | None
+) -> float | None:
+    """The register value to account, or None for one that must not count."""
+    value = measurement.value
+    if (
+        not isinstance(value, (int, float))
+        or isinstance(value, bool)
+        or measurement.unit != description.decoder_unit
+        or not math.isfinite(value)
+        or value < 0
+    ):
+        return None
+    if value == 0 and last is not None and last > 0:
+        # A glitching 0 between real values (the sensors drop it too): taken as a
+        # new meter it would re-base, and the next real value would be a spike.
+        return None
+    return float(value)
+
+
+async def async_clear_statistics(hass: HomeAssistant, entry: ConfigEntry) -> None:
+    """Delete the entry's statistics (rows and metadata): the entry is being deleted.
+
+    Taken from the recorder rather than from REGISTERS and COSTS, so that statistics
+    a setting or an earlier version made are deleted too. Entry ids are ULIDs, all of
+    one length, so one entry's prefix never starts another's; the other entries of
+    the domain are still checked, for entries made some other way.
+    """
+    prefix = statistic_id(entry, "")
+    others = tuple(
+        statistic_id(other, "")
+        for other in hass.config_entries.async_entries(DOMAIN)
+        if other.entry_id != entry.entry_id
+    )
+    instance = get_instance(hass)
+    known = await instance.async_add_executor_job(
+        partial(get_metadata, hass, statistic_source=DOMAIN)
+    )
+    ids = sorted(
+        stat_id
+        for stat_id in known
+        if stat_id.startswith(prefix)
+        and not any(other.startswith(prefix) and stat_id.startswith(other) for other in others)
+    )
+    if ids:
+        LOGGER.debug("Deleting the statistics of %s: %s", entry.title, ", ".join(ids))
+        instance.async_clear_statistics(ids)
 
 
 def _first(rows: Mapping[str, list[StatisticsRow]], stat_id: str) -> StatisticsRow | None:
