@@ -81,6 +81,7 @@ VALUE_TIMEOUT: Final = 150.0
 # The recorder compiles statistics every 5 minutes; a sensor created just after a
 # compile's period ended waits for the next one.
 WALK_TIMEOUT: Final = 600.0
+CALL_TIMEOUT: Final = 60.0  # one websocket command's answer
 
 # HAN Port's hourly statistics get a row per hour of Home Assistant's clock, so for
 # the second part of the walk Home Assistant is started again under libfaketime
@@ -280,8 +281,12 @@ async def slow_start_bridge(instance: Instance) -> AsyncIterator[Bridge]:
     """
     loop = asyncio.get_running_loop()
     bridge = Bridge()
+    relays: set[asyncio.Task[Any]] = set()
 
     async def relay(client_reader: asyncio.StreamReader, client: asyncio.StreamWriter) -> None:
+        if (task := asyncio.current_task()) is not None:
+            relays.add(task)
+            task.add_done_callback(relays.discard)
         connected = loop.time()
         quiet = bridge.quiet
         meter_reader, meter = await asyncio.open_connection("127.0.0.1", instance.simulator_port)
@@ -299,9 +304,15 @@ async def slow_start_bridge(instance: Instance) -> AsyncIterator[Bridge]:
     server = await asyncio.start_server(relay, "127.0.0.1", 0)
     async with server:
         bridge.port = server.sockets[0].getsockname()[1]
-        yield bridge
-        server.close()
-        server.close_clients()
+        try:
+            yield bridge
+        finally:
+            # Also when the walk failed: no relay outlives the bridge.
+            server.close()
+            server.close_clients()
+            for task in list(relays):
+                task.cancel()
+            await asyncio.gather(*relays, return_exceptions=True)
 
 
 # ---- the Home Assistant instance ---------------------------------------------------
@@ -467,8 +478,12 @@ async def websocket(
         async def call(kind: str, **fields: Any) -> Any:
             message_id = next(ids)
             await ws.send_json({"id": message_id, "type": kind, **fields})
-            while (reply := await ws.receive_json())["id"] != message_id:
-                pass
+            try:
+                async with asyncio.timeout(CALL_TIMEOUT):
+                    while (reply := await ws.receive_json())["id"] != message_id:
+                        pass
+            except TimeoutError:
+                raise WalkthroughError(f"{kind}: no answer in {CALL_TIMEOUT:.0f} s") from None
             if not reply["success"]:
                 raise WalkthroughError(f"{kind} failed: {reply['error']}")
             return reply["result"]
@@ -592,9 +607,7 @@ async def log_in(b: Browser, instance: Instance) -> None:
     say("logged in through the login form")
 
 
-async def add_integration(
-    b: Browser, instance: Instance, call: Callable[..., Awaitable[Any]]
-) -> None:
+async def add_integration(b: Browser, instance: Instance, session: aiohttp.ClientSession) -> None:
     """Settings > Devices & services > Add integration > HAN Port > socket:// URL."""
     page = b.page
     await page.goto(f"{instance.base}/config/integrations/dashboard")
@@ -621,10 +634,11 @@ async def add_integration(
         await page.get_by_text("Meter found").wait_for(timeout=FLOW_LISTEN_TIMEOUT * 1000)
     except PlaywrightTimeout:
         # Where the flow really is, to tell a stuck flow from a stuck dialog.
-        flows = [
-            f"{flow['handler']} at step {flow.get('step_id')}"
-            for flow in await call("config_entries/flow/progress")
-        ]
+        async with websocket(instance, session) as call:
+            flows = [
+                f"{flow['handler']} at step {flow.get('step_id')}"
+                for flow in await call("config_entries/flow/progress")
+            ]
         raise WalkthroughError(
             f"the config flow did not reach 'Meter found'; the dialog shows: "
             f"{dialog_text(await b.text())}; flows in HA: {flows}"
@@ -951,6 +965,8 @@ async def walk(processes: Processes, instance: Instance) -> None:
             lap("Home Assistant is up")
             await onboard(instance, session)
             async with browser(instance) as b:
+                # A websocket connection per step: Home Assistant pings every 55 s and
+                # closes a connection that does not answer, and an idle one does not.
                 async with websocket(instance, session) as call:
                     await drop_failed_onboarding_entries(call, instance, session)
                     # What the onboarding wizard's location step sets, for a Norwegian
@@ -962,7 +978,8 @@ async def walk(processes: Processes, instance: Instance) -> None:
                         time_zone=TIME_ZONE,
                         unit_system="metric",
                     )
-                    await walk_browser(b, instance, call, session)
+                await walk_browser(b, instance, session)
+                async with websocket(instance, session) as call:
                     await check_repairs(call)
                     await prepare_fast_clock(call, instance)
                 # While the meter still sends: closing the bridge makes HA log, rightly,
@@ -973,16 +990,12 @@ async def walk(processes: Processes, instance: Instance) -> None:
                 check_log(instance)
 
 
-async def walk_browser(
-    b: Browser,
-    instance: Instance,
-    call: Callable[..., Awaitable[Any]],
-    session: aiohttp.ClientSession,
-) -> None:
+async def walk_browser(b: Browser, instance: Instance, session: aiohttp.ClientSession) -> None:
     await log_in(b, instance)
-    await add_integration(b, instance, call)
+    await add_integration(b, instance, session)
     lap("integration added")
-    await set_price_option(call, instance, session)
+    async with websocket(instance, session) as call:
+        await set_price_option(call, instance, session)
 
     await open_device_page(b, instance)
     first = await read_device_values(b, set(DEVICE_VALUES), VALUE_TIMEOUT)
@@ -990,7 +1003,8 @@ async def walk_browser(
     lap(f"device page shows {first}")
 
     await configure_energy(b, instance)
-    await add_energy_cost(call, instance)
+    async with websocket(instance, session) as call:
+        await add_energy_cost(call, instance)
 
     # Live updates: without reloading, the device page's power changes and the kWh
     # register moves on with the next hourly list.
