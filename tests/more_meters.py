@@ -18,6 +18,7 @@ __all__ = [
     "BY_ID",
     "DENMARK",
     "DK_ENCRYPTED",
+    "DK_NES",
     "DK_PLAIN",
     "ENTRIES",
     "IDENTITY",
@@ -92,6 +93,8 @@ TRAILING_METER_NUMBER: list[Entry] = [BY_ID["sagemcom-at-t210d-evn-mbus-encrypte
 DK_PLAIN = "kamstrup-dk-omnipower-list2-3ph-plain-amsreader-gh741"
 DK_ENCRYPTED = "kamstrup-dk-omnipower-list2-3ph-encrypted-gh741-synthetic"
 DENMARK: list[Entry] = [BY_ID[DK_PLAIN], BY_ID[DK_ENCRYPTED]]
+# Danish NES (formerly Echelon) meters send P1 telegrams.
+DK_NES = "p1-dk-nes-83335-3ph-amsreader-gh712"
 
 
 def key_of(entry: Entry, name: str = "key_hex") -> bytes | None:
@@ -118,8 +121,13 @@ def expected_values(entry: Entry) -> dict[Obis, Measurement]:
 
 
 def expected_timestamp(entry: Entry) -> datetime | None:
-    """The meter's wall-clock time, W/S in `fold` as the P1 decoder gives it."""
+    """The meter's wall-clock time, W/S in `fold` as the P1 decoder gives it.
+
+    `timestamp_dst` null: the meter writes no W/S flag (NES), read as fold 0.
+    """
     text = entry["expected"]["timestamp"]
     if text is None:
         return None
-    return datetime.fromisoformat(text).replace(fold=0 if entry["expected"]["timestamp_dst"] else 1)
+    return datetime.fromisoformat(text).replace(
+        fold=1 if entry["expected"]["timestamp_dst"] is False else 0
+    )

@@ -40,6 +40,7 @@ from devtools.corpus import CORPUS, FIXTURES, load
 
 from ..more_meters import (
     BY_ID as MORE,
+    DK_NES,
     EASYMETER_DE,
     EASYMETER_FF,
     EON_HU,
@@ -178,6 +179,20 @@ def test_the_flag_ids_of_dlms_meters_name_p1_meters_too() -> None:
     entry = next(e for e in load(FIXTURES / "more_meters.json") if e["id"] == HU_SAGEMCOM)
     assert entry["vendor"] == "Sagemcom"
     assert decoded(telegram_of(entry)).manufacturer == "Sagemcom"
+
+
+def test_danish_nes_meter_is_named_and_read_whole() -> None:
+    # "/NES5:83335-3E": Networked Energy Services (formerly Echelon), a Danish meter
+    # that writes its clock "20240111 09:35:00" and sends no meter id line.
+    entry = MORE[DK_NES]
+    reading = decoded(raw_bytes(entry))
+    assert reading.manufacturer == "Networked Energy Services"
+    assert reading.meter_id is None
+    assert reading.timestamp == datetime(2024, 1, 11, 9, 35)
+    # Per-phase reactive power too: every line with a unit is a value.
+    assert value_of(reading, "1-0:24.7.0") == Measurement(221, "var")
+    assert value_of(reading, "1-0:4.8.0") == Measurement(27.954, "kvarh")
+    assert len(reading.values) == entry["expected"]["n_items"] - 1  # the clock line
 
 
 def test_multi_value_lines() -> None:

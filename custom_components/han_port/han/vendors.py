@@ -612,7 +612,8 @@ ISKRAEMECO: Final = Vendor(
 # so P1's "ISk" is "ISK"). P1 confirms LGF ("/LGF5E360", Landis+Gyr E360), LGZ
 # (Landis+Gyr's IEC 62056-21 meters, "/LGZ4ZMF100AC"), ISK ("/ISk5\2MT382", an
 # Iskraemeco model), KFM ("/KFM5KAIFA-METER"), SAG ("/SAG5SAG-METER", E.ON Hungary's
-# Sagemcom) and ESY ("/ESY5Q3DB1024", Q3D is an EasyMeter model); "ELL" stays unknown:
+# Sagemcom), ESY ("/ESY5Q3DB1024", Q3D is an EasyMeter model) and NES ("/NES5:83335-3E",
+# a Danish meter of Networked Energy Services, formerly Echelon); "ELL" stays unknown:
 # the corpus could not name its maker either.
 VENDORS: Final[tuple[Vendor, ...]] = (
     KAMSTRUP,
@@ -622,6 +623,7 @@ VENDORS: Final[tuple[Vendor, ...]] = (
     ISKRAEMECO,
     Vendor("Sagemcom", flag_ids=("SAG",)),
     Vendor("EasyMeter", flag_ids=("ESY",)),
+    Vendor("Networked Energy Services", flag_ids=("NES",)),
 )
 
 # Rules for frames whose maker nothing names. A bare single value is list 1 of every
