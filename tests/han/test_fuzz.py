@@ -279,6 +279,21 @@ def test_regression_authentication_stripped() -> None:
     assert [event.reason for event in events if isinstance(event, FrameError)] == ["decrypt"]
 
 
+def test_regression_ciphered_telegram_content_is_no_framing_error() -> None:
+    """Authenticated plaintext that starts with "/" but is no telegram: content, not line."""
+    options = DecoderOptions(
+        transport=Transport.MBUS, key=TEST_KEY, auth_key=TEST_AUTH_KEY, country="AT"
+    )
+    outcome = replay("ciphered_telegram_framing_error", options)
+    assert signatures(outcome) == []
+    decoder = StreamDecoder(options)
+    events = decoder.feed(regression_input("ciphered_telegram_framing_error")) + decoder.flush()
+    errors = [event for event in events if isinstance(event, FrameError)]
+    assert [error.reason for error in errors] == ["malformed"]
+    assert errors[0].detail == "decrypted P1 telegram has byte 0x00 at offset 1"
+    assert not [event for event in events if isinstance(event, Reading)]
+
+
 def test_regression_auto_hunt_rescans_to_the_end() -> None:
     """Bytes bytearray.find examines per input byte must not grow with the chunk."""
     examined = []

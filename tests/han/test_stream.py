@@ -979,8 +979,11 @@ def test_unchecked_decryption_needs_the_telegram_crc() -> None:
     assert reasons(decode_all(_sealed_telegram(bad_crc, auth_key=WRONG_KEY), options)) == [
         Reason.DECRYPT
     ]
-    # Checked by its tag, a telegram with a bad CRC is a CRC error of the meter's.
-    assert reasons(decode_all(_sealed_telegram(bad_crc, auth_key=None), options)) == [Reason.CRC]
+    # Checked by its tag, a telegram with a bad CRC is the meter's broken content: the
+    # line delivered what the meter sealed, so no framing (CRC, baud rate) error.
+    [error] = errors(decode_all(_sealed_telegram(bad_crc, auth_key=None), options))
+    assert error.reason == Reason.MALFORMED
+    assert error.detail == "decrypted P1 CRC mismatch: telegram says 7EF8, computed 7EF9"
 
 
 def test_encrypted_p1_without_a_tag() -> None:

@@ -327,6 +327,10 @@ def _end_of_data(buf: bytes | bytearray, start: int, body: int) -> int:
     return end if buf[end] in (_CR, _LF) else NOT_A_TELEGRAM
 
 
+# What a byte that is not text in a telegram off the line says about the line.
+LINE_HINT: Final = "; P1 is ASCII text (wrong baud rate, or 7E1 parity read as 8N1?)"
+
+
 def decode_telegram(telegram: bytes | bytearray) -> Reading | FrameError:
     """Check the CRC and read one telegram; bad input gives a FrameError, never an exception.
 
@@ -342,8 +346,8 @@ def decode_telegram(telegram: bytes | bytearray) -> Reading | FrameError:
     if not_text is not None:
         return FrameError(
             Reason.FORMAT,
-            f"P1 telegram has byte 0x{data[not_text.start()]:02X} at offset {not_text.start()};"
-            " P1 is ASCII text (wrong baud rate, or 7E1 parity read as 8N1?)",
+            f"P1 telegram has byte 0x{data[not_text.start()]:02X} at offset {not_text.start()}"
+            + LINE_HINT,
             raw,
         )
     data = data.lstrip(b"\r\n")

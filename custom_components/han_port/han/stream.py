@@ -579,7 +579,10 @@ class StreamDecoder:
             self._error(events, Reason.DECRYPT, detail, raw, count_frame=False)
             return
         if isinstance(result, FrameError):
-            self._error(events, result.reason, result.detail, raw, count_frame=False)
+            # The frame's checks held and the key opened it: the line is fine, so this
+            # is the meter's content, not a framing (baud rate) error.
+            detail = result.detail.removesuffix(p1.LINE_HINT)
+            self._error(events, Reason.MALFORMED, f"decrypted {detail}", raw, count_frame=False)
             return
         reading = replace(
             result,
